@@ -1,0 +1,160 @@
+"""What is deployed where: districts, cities, sites and cameras.
+
+These are the typed records of a deployment file and of the registry API alike, so a camera added
+through the API is held to the same rules as one declared in YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from koopsuz.domain.regions import region_codes
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{1,63}$"
+Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, digits, - and _")]
+Latitude = Annotated[float, Field(ge=39.0, le=43.5, description="WGS84 latitude inside Kyrgyzstan")]
+Longitude = Annotated[float, Field(ge=69.0, le=80.5, description="WGS84 longitude inside Kyrgyzstan")]
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class SiteType(StrEnum):
+    STREET = "street"
+    ROAD = "road"
+    TOURIST_AREA = "tourist_area"
+    SCHOOL = "school"
+    KINDERGARTEN = "kindergarten"
+    PUBLIC_PLACE = "public_place"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class District(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=120)
+    region: str
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, v: str) -> str:
+        return _check_region(v)
+
+
+class City(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=120)
+    region: str
+    district: str | None = None
+    lat: Latitude
+    lon: Longitude
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, v: str) -> str:
+        return _check_region(v)
+
+
+class Site(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    type: SiteType
+    region: str
+    city: str | None = None
+    district: str | None = None
+    address: str = Field(default="", max_length=300)
+    lat: Latitude
+    lon: Longitude
+    opening_hours: dict[str, list[str]] | None = Field(
+        default=None,
+        description="per weekday (mon..sun) a list of HH:MM-HH:MM spans; schools and kindergartens use it",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, v: str) -> str:
+        return _check_region(v)
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _valid_hours(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if v is None:
+            return v
+        for day, spans in v.items():
+            if day not in DAYS:
+                raise ValueError(f"unknown day {day!r}; use one of {', '.join(DAYS)}")
+            for span in spans:
+                m = _SPAN.match(span)
+                if not m or (m[1], m[2]) >= (m[3], m[4]):
+                    raise ValueError(f"{day}: {span!r} is not an HH:MM-HH:MM span that ends after it starts")
+        return v
+
+
+class MotionSettings(Strict):
+    enabled: bool = True
+    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, description="0 = only large changes, 1 = any change")
+    min_area: float = Field(default=0.002, gt=0.0, lt=1.0, description="smallest moving area, fraction of frame")
+    cooldown_s: float = Field(default=3.0, ge=0.0, le=600.0, description="quiet time that ends a motion episode")
+
+
+class Camera(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    site: str
+    main_url: str = Field(pattern=r"^(rtsp|rtsps|http|https|file)://", max_length=500)
+    sub_url: str = Field(pattern=r"^(rtsp|rtsps|http|https|file)://", max_length=500)
+    lat: Latitude
+    lon: Longitude
+    heading: float = Field(default=0.0, ge=0.0, lt=360.0, description="degrees clockwise from north")
+    fov: float = Field(default=90.0, gt=0.0, le=360.0, description="horizontal field of view, degrees")
+    ptz: bool = False
+    zoom_max: float | None = Field(default=None, ge=1.0, le=100.0)
+    profile: str = "motion"
+    enabled: bool = True
+    motion: MotionSettings = Field(default_factory=MotionSettings)
+    motion_masks: list[list[tuple[float, float]]] = Field(
+        default_factory=list,
+        description="polygons in 0..1 frame coordinates where motion is ignored (trees, roads, windows)",
+    )
+
+    @field_validator("motion_masks")
+    @classmethod
+    def _valid_masks(cls, v: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        for poly in v:
+            if len(poly) < 3:
+                raise ValueError("a mask polygon needs at least 3 points")
+            for x, y in poly:
+                if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                    raise ValueError(f"mask point ({x}, {y}) is outside 0..1")
+        return v
+
+    @model_validator(mode="after")
+    def _zoom_needs_ptz(self) -> Camera:
+        if self.zoom_max is not None and not self.ptz:
+            raise ValueError("zoom_max is set but ptz is false")
+        return self
+
+
+PROFILES = ("motion", "people", "faces", "plates", "traffic")
+
+
+class Deployment(Strict):
+    """A whole deployment file: what a region (or the country) runs."""
+
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = "Asia/Bishkek"
+    districts: list[District] = Field(default_factory=list)
+    cities: list[City] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list)
+    cameras: list[Camera] = Field(default_factory=list)
+
+
+def _check_region(v: str) -> str:
+    if v not in region_codes():
+        raise ValueError(f"unknown region {v!r}; use an ISO 3166-2:KG code such as KG-Y (Issyk-Kul)")
+    return v
