@@ -77,7 +77,10 @@ def cross_check(d: Deployment) -> Iterable[tuple[tuple[str | int, ...], str]]:
             if city is None:
                 yield ("sites", i, "city"), f"unknown city {s.city!r}"
             elif city.region != s.region:
-                yield ("sites", i, "region"), f"site is in {s.region} but its city {s.city!r} is in {city.region}"
+                yield (
+                    ("sites", i, "region"),
+                    f"site is in {s.region} but its city {s.city!r} is in {city.region}",
+                )
         if s.district and s.district not in districts:
             yield ("sites", i, "district"), f"unknown district {s.district!r}"
     for i, cam in enumerate(d.cameras):

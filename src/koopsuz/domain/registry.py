@@ -97,9 +97,15 @@ class Site(Strict):
 
 class MotionSettings(Strict):
     enabled: bool = True
-    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, description="0 = only large changes, 1 = any change")
-    min_area: float = Field(default=0.002, gt=0.0, lt=1.0, description="smallest moving area, fraction of frame")
-    cooldown_s: float = Field(default=3.0, ge=0.0, le=600.0, description="quiet time that ends a motion episode")
+    sensitivity: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="0 = only large changes, 1 = any change"
+    )
+    min_area: float = Field(
+        default=0.002, gt=0.0, lt=1.0, description="smallest moving area, fraction of frame"
+    )
+    cooldown_s: float = Field(
+        default=3.0, ge=0.0, le=600.0, description="quiet time that ends a motion episode"
+    )
 
 
 class Camera(Strict):

@@ -1,0 +1,1 @@
+"""Per-camera pipeline: frames -> stages (motion, detectors, tracker, rules) -> events."""

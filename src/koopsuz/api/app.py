@@ -1,0 +1,63 @@
+"""The FastAPI application factory; the system is handed in, never imported as a global."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from koopsuz import __version__
+from koopsuz.api.deps import Sessions
+from koopsuz.api.routers import admin, auth, cameras, events, geo, live, ws
+from koopsuz.services.errors import ServiceError
+from koopsuz.system import System
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(system: System, *, start_system: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        if start_system:
+            system.start()
+        try:
+            yield
+        finally:
+            if start_system:
+                system.stop()
+
+    app = FastAPI(
+        title="Koopsuz",
+        version=__version__,
+        description="Public-safety video platform: cameras, events and command centres, region-scoped.",
+        lifespan=lifespan,
+    )
+    app.state.system = system
+    app.state.sessions = Sessions(system.settings.resolved_secret(), system.settings.session_hours * 3600)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.get("/api/system/health", tags=["system"])
+    def health() -> dict[str, object]:
+        """Liveness for load balancers; says nothing about any camera."""
+        return {"status": "ok", "version": __version__}
+
+    for r in (auth, geo, cameras, live, events, ws, admin):
+        app.include_router(r.router)
+    try:
+        pages = importlib.import_module("koopsuz.api.routers.pages")
+        app.include_router(pages.router)
+    except ModuleNotFoundError:
+        log.warning("web pages are not installed; serving the API only")
+    static = WEB / "static"
+    if static.is_dir():
+        app.mount("/static", StaticFiles(directory=static), name="static")
+    return app

@@ -1,0 +1,85 @@
+"""User administration and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from koopsuz.api.deps import SystemDep, client_ip, require
+from koopsuz.security.principal import Permission, Principal, Role
+
+router = APIRouter(prefix="/api", tags=["admin"])
+Admin = Annotated[Principal, Depends(require(Permission.USERS_MANAGE))]
+Auditor = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+
+
+class NewUser(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=10, max_length=256)
+    role: Role
+    region: str | None = None
+    full_name: str = Field(default="", max_length=200)
+    language: str = Field(default="ru", pattern="^(ru|ky|en)$")
+
+
+@router.get("/users")
+def list_users(who: Admin, system: SystemDep) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": u.id,
+            "username": u.username,
+            "full_name": u.full_name,
+            "role": u.role,
+            "region": u.region,
+            "language": u.language,
+            "active": u.active,
+        }
+        for u in system.users.list()
+    ]
+
+
+@router.post("/users", status_code=201)
+def create_user(body: NewUser, who: Admin, system: SystemDep, request: Request) -> dict[str, Any]:
+    p = system.users.create(
+        who, body.username, body.password, body.role, body.region, body.full_name, body.language
+    )
+    return {"id": p.user_id, "username": p.username, "role": str(p.role), "region": p.region}
+
+
+@router.get("/audit")
+def audit(
+    who: Auditor,
+    system: SystemDep,
+    request: Request,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    rows = system.audit.search(who.scope, actor=actor, action=action, target_id=target, limit=limit)
+    system.audit.record(
+        who,
+        "audit.read",
+        region=who.region,
+        ip=client_ip(request),
+        detail={"actor": actor, "action": action, "target": target},
+    )
+    return [
+        {
+            "seq": r.seq,
+            "ts": r.ts.isoformat(),
+            "actor": r.actor,
+            "actor_role": r.actor_role,
+            "action": r.action,
+            "target_type": r.target_type,
+            "target_id": r.target_id,
+            "region": r.region,
+            "outcome": r.outcome,
+            "ip": r.ip,
+            "detail": r.detail,
+            "hash": r.hash,
+        }
+        for r in rows
+    ]

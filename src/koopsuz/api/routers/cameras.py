@@ -1,0 +1,84 @@
+"""Cameras: list, read, add, change, enable and disable, always within the caller's scope."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from koopsuz.api.deps import PrincipalDep, SystemDep, require
+from koopsuz.domain.urls import redact_url
+from koopsuz.security.principal import Permission, Principal
+from koopsuz.store.tables import CameraRow, SiteRow
+from koopsuz.system import System
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+Writer = Annotated[Principal, Depends(require(Permission.CAMERAS_WRITE))]
+
+
+def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Principal) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "site": row.site,
+        "site_name": site.name if site else None,
+        "site_type": site.type if site else None,
+        "region": row.region,
+        "lat": row.lat,
+        "lon": row.lon,
+        "heading": row.heading,
+        "fov": row.fov,
+        "ptz": row.ptz,
+        "zoom_max": row.zoom_max,
+        "profile": row.profile,
+        "enabled": row.enabled,
+        "motion": row.motion,
+        "motion_masks": row.motion_masks,
+        "health": system.ingest.health(row.id),
+    }
+    if who.can(Permission.CAMERAS_WRITE):
+        out["main_url"] = redact_url(row.main_url)
+        out["sub_url"] = redact_url(row.sub_url)
+    return out
+
+
+@router.get("")
+def list_cameras(who: PrincipalDep, system: SystemDep) -> list[dict[str, Any]]:
+    return [camera_json(system, row, site, who) for row, site in system.registry.cameras(who)]
+
+
+@router.get("/{camera_id}")
+def get_camera(camera_id: str, who: PrincipalDep, system: SystemDep) -> dict[str, Any]:
+    row = system.registry.camera(who, camera_id)
+    return camera_json(system, row, system.registry.site(row.site), who)
+
+
+@router.post("", status_code=201)
+def add_camera(
+    who: Writer, system: SystemDep, body: Annotated[dict[str, Any], Body(description="a Camera record")]
+) -> dict[str, Any]:
+    row = system.registry.add_camera(who, body)
+    return camera_json(system, row, system.registry.site(row.site), who)
+
+
+@router.patch("/{camera_id}")
+def update_camera(
+    camera_id: str,
+    who: Writer,
+    system: SystemDep,
+    body: Annotated[dict[str, Any], Body(description="fields of a Camera record to change")],
+) -> dict[str, Any]:
+    row = system.registry.update_camera(who, camera_id, body)
+    return camera_json(system, row, system.registry.site(row.site), who)
+
+
+@router.post("/{camera_id}/disable")
+def disable_camera(camera_id: str, who: Writer, system: SystemDep) -> dict[str, Any]:
+    row = system.registry.set_enabled(who, camera_id, False)
+    return camera_json(system, row, system.registry.site(row.site), who)
+
+
+@router.post("/{camera_id}/enable")
+def enable_camera(camera_id: str, who: Writer, system: SystemDep, request: Request) -> dict[str, Any]:
+    row = system.registry.set_enabled(who, camera_id, True)
+    return camera_json(system, row, system.registry.site(row.site), who)

@@ -1,0 +1,24 @@
+"""The Bus protocol every adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from koopsuz.domain.events import Event
+
+Handler = Callable[[str, Event], None]
+
+
+class Subscription(Protocol):
+    def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` on ``event.subject`` to every matching subscriber."""
+
+    def subscribe(self, pattern: str, handler: Handler) -> Subscription:
+        """Call ``handler(subject, event)`` for each event whose subject matches the NATS-style pattern."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Identities, roles and region scope, passwords, audit."""

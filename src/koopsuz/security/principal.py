@@ -1,0 +1,98 @@
+"""Who is calling, what they may do, and which regions they may see.
+
+Scope is a value handed to every repository query rather than a filter bolted onto routes, so a
+route that forgets to check still cannot read another region's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    NATIONAL_OPERATOR = "national_operator"
+    REGIONAL_OPERATOR = "regional_operator"
+    REGIONAL_HEAD = "regional_head"
+    INVESTIGATOR = "investigator"
+    AUDITOR = "auditor"
+
+
+class Permission(StrEnum):
+    CAMERAS_READ = "cameras.read"
+    CAMERAS_WRITE = "cameras.write"
+    LIVE_VIEW = "live.view"
+    EVENTS_READ = "events.read"
+    USERS_MANAGE = "users.manage"
+    AUDIT_READ = "audit.read"
+
+
+_P = Permission
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(_P),
+    Role.NATIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
+    Role.REGIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
+    Role.REGIONAL_HEAD: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
+    Role.INVESTIGATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
+    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ}),
+}
+NATIONAL_ONLY = frozenset({Role.ADMIN, Role.NATIONAL_OPERATOR})
+REGIONAL_ONLY = frozenset({Role.REGIONAL_OPERATOR, Role.REGIONAL_HEAD})
+
+
+class ScopeError(ValueError):
+    pass
+
+
+def check_role_region(role: Role, region: str | None) -> None:
+    """National roles see the country; regional roles must be bound to a region."""
+    if role in NATIONAL_ONLY and region is not None:
+        raise ScopeError(f"role {role} is national and cannot be bound to region {region}")
+    if role in REGIONAL_ONLY and region is None:
+        raise ScopeError(f"role {role} needs a region (e.g. KG-Y)")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The regions a caller may see; ``regions is None`` means the whole country."""
+
+    regions: frozenset[str] | None
+
+    @classmethod
+    def national(cls) -> Scope:
+        return cls(None)
+
+    @classmethod
+    def of(cls, *regions: str) -> Scope:
+        return cls(frozenset(regions))
+
+    @property
+    def is_national(self) -> bool:
+        return self.regions is None
+
+    def allows(self, region: str | None) -> bool:
+        return self.regions is None or (region is not None and region in self.regions)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    username: str
+    full_name: str
+    role: Role
+    region: str | None
+    language: str = "ru"
+
+    @property
+    def scope(self) -> Scope:
+        return Scope.national() if self.region is None else Scope.of(self.region)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+    def role_permissions(self) -> frozenset[Permission]:
+        return PERMISSIONS[self.role]
+
+
+SYSTEM = Principal(0, "system", "Koopsuz system", Role.ADMIN, None, "en")

@@ -1,0 +1,101 @@
+"""The one write path for events: store first (with an outbox row), then the bus.
+
+Pipelines on many camera threads hand events to a queue; one writer thread commits them in
+batches (SQLite likes one writer) and only then publishes. An event that was committed but not yet
+published when the process died is still in the outbox and is published at the next start, so no
+event is lost between pipeline and store, and none reaches the live feed without being stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from koopsuz.bus.base import Bus
+from koopsuz.domain.events import Event
+from koopsuz.store.db import Database
+from koopsuz.store.event_repo import EventRepo
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class EventWriter:
+    def __init__(self, db: Database, bus: Bus, *, batch: int = 200, max_queue: int = 50_000) -> None:
+        self._db = db
+        self._bus = bus
+        self._batch = batch
+        self._q: queue.Queue[object] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self.written = 0
+
+    def start(self) -> None:
+        self._flush_outbox()
+        self._thread.start()
+
+    def submit(self, event: Event) -> None:
+        """Queue an event for writing. Blocks (back-pressure) rather than dropping when full."""
+        self._q.put(event)
+
+    def write_now(self, events: list[Event]) -> None:
+        """Synchronous path for callers that must know the event is stored (API actions, tests)."""
+        self._commit_and_publish(events)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._q.put(_STOP)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is _STOP:
+                return
+            events = [item]
+            stop = False
+            while len(events) < self._batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                events.append(nxt)
+            self._write_with_retry(events)  # type: ignore[arg-type]
+            if stop:
+                return
+
+    def _write_with_retry(self, events: list[Event]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self._commit_and_publish(events)
+                return
+            except Exception as exc:  # a locked or full database must not lose the batch
+                log.error("could not store %d event(s): %s; retrying in %.1fs", len(events), exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _commit_and_publish(self, events: list[Event]) -> None:
+        with self._db.transaction() as s:
+            EventRepo(s).add_with_outbox(events)
+        self.written += len(events)
+        self._publish(events)
+
+    def _publish(self, events: list[Event]) -> None:
+        for e in events:
+            self._bus.publish(e)
+        with self._db.transaction() as s:
+            EventRepo(s).mark_published([e.id for e in events])
+
+    def _flush_outbox(self) -> None:
+        while True:
+            with self._db.session() as s:
+                pending = EventRepo(s).pending_outbox()
+            if not pending:
+                return
+            log.info("publishing %d event(s) left in the outbox", len(pending))
+            self._publish(pending)

@@ -1,0 +1,177 @@
+"""Runs one worker and one pipeline per enabled camera and keeps them in step with the registry.
+
+``reconcile`` compares what should run (the registry) with what runs, then starts, restarts or
+stops workers; it is called at start, whenever a ``camera_config`` message arrives on the bus, and
+every ``resync_s`` as a safety net. Health transitions become ``camera_offline`` and
+``camera_online`` events, so the time a camera went down is a stored, queryable fact.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from koopsuz.analytics.motion_stage import MotionStage
+from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
+from koopsuz.bus.base import Bus
+from koopsuz.config import Settings
+from koopsuz.domain.events import Event, Severity
+from koopsuz.domain.registry import Camera
+from koopsuz.services.event_writer import EventWriter
+from koopsuz.services.registry import CONFIG_KIND, RegistryService
+from koopsuz.video.health import CameraHealth, State
+from koopsuz.video.media import MediaStore
+from koopsuz.video.source import SourceOptions
+from koopsuz.video.worker import Backoff, CameraWorker
+from koopsuz.vision.motion import MotionConfig, MotionDetector
+
+log = logging.getLogger(__name__)
+
+
+class _Running:
+    def __init__(self, camera: Camera, region: str, worker: CameraWorker, pipeline: Pipeline) -> None:
+        self.camera = camera
+        self.region = region
+        self.worker = worker
+        self.pipeline = pipeline
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: RegistryService,
+        writer: EventWriter,
+        bus: Bus,
+        media: MediaStore,
+        *,
+        resync_s: float = 15.0,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._writer = writer
+        self._bus = bus
+        self._media = media
+        self._resync_s = resync_s
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ingest-supervisor", daemon=True)
+        self._sub = None
+
+    def start(self) -> None:
+        self._sub = self._bus.subscribe(f"koopsuz.{CONFIG_KIND}.>", lambda _s, _e: self._kick.set())
+        self.reconcile()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._sub is not None:
+            self._sub.close()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        with self._lock:
+            running = list(self._running.values())
+            self._running.clear()
+        for r in running:
+            r.worker.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(self._resync_s)
+            self._kick.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("ingest reconcile failed; retrying at the next tick")
+
+    def reconcile(self) -> None:
+        desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}
+        with self._lock:
+            for cid in list(self._running):
+                run = self._running[cid]
+                want = desired.get(cid)
+                if want is None or want[0] != run.camera or want[1] != run.region:
+                    log.info(
+                        "camera %s: stopping (%s)", cid, "removed or disabled" if want is None else "changed"
+                    )
+                    run.worker.stop()
+                    del self._running[cid]
+            for cid, (cam, region) in desired.items():
+                if cid not in self._running:
+                    self._running[cid] = self._launch(cam, region)
+
+    def _launch(self, cam: Camera, region: str) -> _Running:
+        s = self._settings
+        info = CameraInfo(cam.id, region, cam.site)
+        stages: list[Stage] = []
+        if cam.motion.enabled:
+            detector = MotionDetector(
+                MotionConfig(
+                    width=s.motion_width,
+                    sensitivity=cam.motion.sensitivity,
+                    min_area=cam.motion.min_area,
+                    masks=cam.motion_masks,
+                )
+            )
+            stages.append(MotionStage(detector, self._media.save_snapshot, cooldown_s=cam.motion.cooldown_s))
+        pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
+        worker = CameraWorker(
+            cam.id,
+            cam.sub_url,
+            on_frame=pipeline.feed,
+            on_health=lambda cid, old, h: self._health_changed(info, old, h),
+            source_options=SourceOptions(s.ingest_open_timeout_s, s.ingest_read_timeout_s),
+            backoff=Backoff(s.ingest_backoff_initial_s, s.ingest_backoff_max_s),
+        )
+        worker.start()
+        return _Running(cam, region, worker, pipeline)
+
+    def _health_changed(self, cam: CameraInfo, old: State, h: CameraHealth) -> None:
+        if h.state == State.OFFLINE:
+            kind, severity = "camera_offline", Severity.MEDIUM
+        elif h.state == State.ONLINE and old == State.OFFLINE:
+            kind, severity = "camera_online", Severity.INFO
+        else:
+            return
+        self._writer.submit(
+            Event(
+                kind=kind,
+                region=cam.region,
+                camera=cam.id,
+                site=cam.site,
+                ts=h.since or datetime.now(UTC),
+                payload={"error": h.error, "reconnects": h.reconnects},
+                severity=severity,
+            )
+        )
+
+    # -- queries ------------------------------------------------------------
+    def worker(self, camera_id: str) -> CameraWorker | None:
+        with self._lock:
+            run = self._running.get(camera_id)
+            return run.worker if run else None
+
+    def health(self, camera_id: str) -> dict[str, Any]:
+        w = self.worker(camera_id)
+        if w is None:
+            return CameraHealth(state=State.DISABLED).to_json()
+        return w.health.to_json()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            runs = list(self._running.values())
+        return {
+            r.camera.id: {
+                "health": r.worker.health.to_json(),
+                "analysed": r.pipeline.processed,
+                "stage_failures": r.pipeline.failures,
+            }
+            for r in runs
+        }

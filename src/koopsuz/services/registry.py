@@ -1,0 +1,194 @@
+"""The registry use cases: load a deployment file, read and edit cameras within a scope.
+
+A change is stored, audited, then announced on the bus (``camera_config``) so the ingest supervisor
+starts, restarts or stops that camera's worker without a restart of the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from koopsuz.bus.base import Bus
+from koopsuz.domain.deployment import cross_check
+from koopsuz.domain.events import Event
+from koopsuz.domain.registry import Camera, Deployment
+from koopsuz.security.audit import AuditLog
+from koopsuz.security.principal import Permission, Principal, Scope
+from koopsuz.services.errors import Forbidden, Invalid, NotFound
+from koopsuz.store.db import Database
+from koopsuz.store.registry_repo import RegistryRepo, camera_model
+from koopsuz.store.tables import CameraRow, SiteRow
+
+CONFIG_KIND = "camera_config"
+
+
+class RegistryService:
+    def __init__(self, db: Database, bus: Bus, audit: AuditLog) -> None:
+        self._db = db
+        self._bus = bus
+        self._audit = audit
+
+    # -- deployment file --------------------------------------------------
+    def apply_deployment(self, deployment: Deployment, actor: Principal | str, source: str) -> int:
+        problems = list(cross_check(deployment))
+        if problems:
+            raise Invalid("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
+        sites = {s.id: s for s in deployment.sites}
+        with self._db.transaction() as s:
+            repo = RegistryRepo(s)
+            for d in deployment.districts:
+                repo.upsert_district(d)
+            s.flush()
+            for c in deployment.cities:
+                repo.upsert_city(c)
+            s.flush()
+            for site in deployment.sites:
+                repo.upsert_site(site)
+            s.flush()
+            for cam in deployment.cameras:
+                repo.upsert_camera(cam, sites[cam.site].region)
+        self._audit.record(
+            actor,
+            "config.deployment",
+            target_type="deployment",
+            target_id=source,
+            detail={
+                "name": deployment.name,
+                "sites": len(deployment.sites),
+                "cameras": len(deployment.cameras),
+            },
+        )
+        for cam in deployment.cameras:
+            self._announce(cam.id, sites[cam.site].region)
+        return len(deployment.cameras)
+
+    # -- reads --------------------------------------------------------------
+    def cameras(
+        self, who: Principal, *, enabled_only: bool = False
+    ) -> list[tuple[CameraRow, SiteRow | None]]:
+        _require(who, Permission.CAMERAS_READ)
+        with self._db.session() as s:
+            repo = RegistryRepo(s)
+            rows = repo.cameras(who.scope, enabled_only=enabled_only)
+            sites = {x.id: x for x in repo.sites(who.scope)}
+            return [(r, sites.get(r.site)) for r in rows]
+
+    def camera(
+        self, who: Principal, camera_id: str, permission: Permission = Permission.CAMERAS_READ
+    ) -> CameraRow:
+        """One camera, or NotFound / Forbidden. A denied look at another region is audited."""
+        _require(who, permission)
+        with self._db.session() as s:
+            row = RegistryRepo(s).camera(camera_id)
+        if row is None:
+            raise NotFound(f"no camera {camera_id!r}")
+        if not who.scope.allows(row.region):
+            self._audit.record(
+                who,
+                "access.denied",
+                target_type="camera",
+                target_id=camera_id,
+                region=row.region,
+                outcome="denied",
+                detail={"permission": str(permission)},
+            )
+            raise Forbidden(f"camera {camera_id!r} is outside your region scope")
+        return row
+
+    def site(self, site_id: str) -> SiteRow | None:
+        with self._db.session() as s:
+            return RegistryRepo(s).site(site_id)
+
+    def sites(self, who: Principal) -> Sequence[SiteRow]:
+        _require(who, Permission.CAMERAS_READ)
+        with self._db.session() as s:
+            return RegistryRepo(s).sites(who.scope)
+
+    def enabled_cameras(self) -> list[tuple[Camera, str]]:
+        """Every enabled camera with its region: what the ingest supervisor should be running."""
+        with self._db.session() as s:
+            rows = RegistryRepo(s).cameras(Scope.national(), enabled_only=True)
+            return [(camera_model(r), r.region) for r in rows]
+
+    # -- writes -------------------------------------------------------------
+    def add_camera(self, who: Principal, data: dict[str, Any]) -> CameraRow:
+        _require(who, Permission.CAMERAS_WRITE)
+        cam = _validate(data)
+        with self._db.transaction() as s:
+            repo = RegistryRepo(s)
+            if repo.camera(cam.id) is not None:
+                from koopsuz.services.errors import Conflict
+
+                raise Conflict(f"camera {cam.id!r} already exists; use PATCH to change it")
+            site = repo.site(cam.site)
+            if site is None:
+                raise Invalid(f"site: unknown site {cam.site!r}")
+            if not who.scope.allows(site.region):
+                raise Forbidden(f"site {cam.site!r} is outside your region scope")
+            row = repo.upsert_camera(cam, site.region)
+        self._audit.record(
+            who,
+            "camera.create",
+            target_type="camera",
+            target_id=cam.id,
+            region=row.region,
+            detail=_public(cam.model_dump(mode="json")),
+        )
+        self._announce(cam.id, row.region)
+        return row
+
+    def update_camera(self, who: Principal, camera_id: str, changes: dict[str, Any]) -> CameraRow:
+        existing = self.camera(who, camera_id, Permission.CAMERAS_WRITE)
+        if "id" in changes and changes["id"] != camera_id:
+            raise Invalid("id: a camera's id cannot change")
+        merged = camera_model(existing).model_dump() | changes
+        cam = _validate(merged)
+        with self._db.transaction() as s:
+            repo = RegistryRepo(s)
+            site = repo.site(cam.site)
+            if site is None:
+                raise Invalid(f"site: unknown site {cam.site!r}")
+            if not who.scope.allows(site.region):
+                raise Forbidden(f"site {cam.site!r} is outside your region scope")
+            row = repo.upsert_camera(cam, site.region)
+        self._audit.record(
+            who,
+            "camera.update",
+            target_type="camera",
+            target_id=camera_id,
+            region=row.region,
+            detail={"changes": _public(changes)},
+        )
+        self._announce(camera_id, row.region)
+        return row
+
+    def set_enabled(self, who: Principal, camera_id: str, enabled: bool) -> CameraRow:
+        return self.update_camera(who, camera_id, {"enabled": enabled})
+
+    def _announce(self, camera_id: str, region: str) -> None:
+        self._bus.publish(Event(kind=CONFIG_KIND, region=region, camera=camera_id, ts=datetime.now(UTC)))
+
+
+def _require(who: Principal, permission: Permission) -> None:
+    if not who.can(permission):
+        raise Forbidden(f"role {who.role} may not {permission}")
+
+
+def _validate(data: dict[str, Any]) -> Camera:
+    try:
+        return Camera.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(
+            "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        ) from None
+
+
+def _public(d: dict[str, Any]) -> dict[str, Any]:
+    """Camera URLs may carry credentials; keep them out of the audit log."""
+    from koopsuz.domain.urls import redact_url
+
+    return {k: (redact_url(v) if k.endswith("_url") and isinstance(v, str) else v) for k, v in d.items()}

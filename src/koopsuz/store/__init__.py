@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 tables and repositories; SQLite (embedded) or PostgreSQL (scale-out)."""

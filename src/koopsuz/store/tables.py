@@ -1,0 +1,125 @@
+"""Tables. Region is stored on every scoped row so that scope is a plain indexed filter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class DistrictRow(Base):
+    __tablename__ = "districts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+
+
+class CityRow(Base):
+    __tablename__ = "cities"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    district: Mapped[str | None] = mapped_column(ForeignKey("districts.id"), nullable=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    city: Mapped[str | None] = mapped_column(ForeignKey("cities.id"), nullable=True)
+    district: Mapped[str | None] = mapped_column(ForeignKey("districts.id"), nullable=True)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class CameraRow(Base):
+    __tablename__ = "cameras"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    site: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    main_url: Mapped[str] = mapped_column(String(500))
+    sub_url: Mapped[str] = mapped_column(String(500))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    heading: Mapped[float] = mapped_column(Float, default=0.0)
+    fov: Mapped[float] = mapped_column(Float, default=90.0)
+    ptz: Mapped[bool] = mapped_column(Boolean, default=False)
+    zoom_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    profile: Mapped[str] = mapped_column(String(32), default="motion")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    motion: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    motion_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    region: Mapped[str] = mapped_column(String(8))
+    camera: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    media: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    severity: Mapped[str] = mapped_column(String(10), default="info")
+    __table_args__ = (
+        Index("ix_events_region_id", "region", "id"),
+        Index("ix_events_camera_id", "camera", "id"),
+        Index("ix_events_kind_id", "kind", "id"),
+    )
+
+
+class OutboxRow(Base):
+    """Events written but not yet published: survives a crash between store and bus."""
+
+    __tablename__ = "outbox"
+    event_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    language: Mapped[str] = mapped_column(String(2), default="ru")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    """Append-only (triggers refuse UPDATE and DELETE); each row hashes the one before it."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    actor_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    region: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,58 @@
+"""Composition root: builds the adapters from settings and hands them to the services.
+
+Everything that owns a thread or a connection is created here and closed here, so ``serve``, the
+CLI and the tests assemble the same system the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from koopsuz.bus import Bus, make_bus
+from koopsuz.config import Settings
+from koopsuz.domain.deployment import parse_deployment
+from koopsuz.security.audit import AuditLog
+from koopsuz.services.event_writer import EventWriter
+from koopsuz.services.ingest import IngestService
+from koopsuz.services.registry import RegistryService
+from koopsuz.services.users import UserService
+from koopsuz.store.db import Database
+from koopsuz.video.media import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+class System:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+        self.db.migrate()
+        self.bus: Bus = make_bus(settings.bus_url)
+        self.audit = AuditLog(self.db)
+        self.users = UserService(
+            self.db, self.audit, max_failures=settings.login_max_failures, lockout_s=settings.login_lockout_s
+        )
+        self.registry = RegistryService(self.db, self.bus, self.audit)
+        self.media = MediaStore(settings.media_dir)
+        self.writer = EventWriter(self.db, self.bus)
+        self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media)
+        self._started = False
+
+    def load_deployment(self, path: Path, actor: str = "system") -> int:
+        deployment = parse_deployment(path.read_text(encoding="utf-8"), str(path))
+        return self.registry.apply_deployment(deployment, actor, str(path))
+
+    def start(self, *, ingest: bool = True) -> None:
+        self.writer.start()
+        if ingest:
+            self.ingest.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self.ingest.stop()
+            self.writer.stop()
+        self.bus.close()
+        self.db.dispose()

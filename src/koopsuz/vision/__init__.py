@@ -1,0 +1,1 @@
+"""Frame in, detections out. Knows nothing of cameras, databases or HTTP."""
