@@ -1,0 +1,3 @@
+from koopsuz.cli import main
+
+main()
