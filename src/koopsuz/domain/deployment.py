@@ -42,6 +42,9 @@ def parse_deployment(text: str, source: str = "<deployment>") -> Deployment:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise DeploymentError(source, [Problem(line, "yaml", str(getattr(exc, "problem", exc)))]) from None
+    dupes = list(_duplicate_keys(root))
+    if dupes:
+        raise DeploymentError(source, dupes)
     if not isinstance(data, dict):
         raise DeploymentError(source, [Problem(1, "file", "expected a mapping with name, sites, cameras")])
     try:
@@ -71,6 +74,8 @@ def cross_check(d: Deployment) -> Iterable[tuple[tuple[str | int, ...], str]]:
     for i, c in enumerate(d.cities):
         if c.district and c.district not in districts:
             yield ("cities", i, "district"), f"unknown district {c.district!r}"
+        elif c.district and districts[c.district].region != c.region:
+            yield ("cities", i, "district"), f"district {c.district!r} is not in {c.region}"
     for i, s in enumerate(d.sites):
         if s.city:
             city = cities.get(s.city)
@@ -83,9 +88,25 @@ def cross_check(d: Deployment) -> Iterable[tuple[tuple[str | int, ...], str]]:
                 )
         if s.district and s.district not in districts:
             yield ("sites", i, "district"), f"unknown district {s.district!r}"
+        elif s.district and districts[s.district].region != s.region:
+            yield ("sites", i, "district"), f"district {s.district!r} is not in {s.region}"
     for i, cam in enumerate(d.cameras):
         if cam.site not in sites:
             yield ("cameras", i, "site"), f"unknown site {cam.site!r}"
+
+
+def _duplicate_keys(node: yaml.Node | None) -> Iterable[Problem]:
+    """YAML silently keeps the last of two equal keys; in a hand-edited file that is a typo."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            if k.value in seen:
+                yield Problem(k.start_mark.line + 1, str(k.value), "key given twice in the same record")
+            seen.add(k.value)
+            yield from _duplicate_keys(v)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            yield from _duplicate_keys(v)
 
 
 def _dotted(loc: Iterable[str | int]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,7 +19,9 @@ Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, d
 Latitude = Annotated[float, Field(ge=39.0, le=43.5, description="WGS84 latitude inside Kyrgyzstan")]
 Longitude = Annotated[float, Field(ge=69.0, le=80.5, description="WGS84 longitude inside Kyrgyzstan")]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_SPAN = re.compile(
+    r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$|^([01]\d|2[0-3]):([0-5]\d)-(24):(00)$"
+)
 
 
 class SiteType(StrEnum):
@@ -90,7 +92,8 @@ class Site(Strict):
                 raise ValueError(f"unknown day {day!r}; use one of {', '.join(DAYS)}")
             for span in spans:
                 m = _SPAN.match(span)
-                if not m or (m[1], m[2]) >= (m[3], m[4]):
+                g = [x for x in m.groups() if x is not None] if m else []
+                if not m or (g[0], g[1]) >= (g[2], g[3]):
                     raise ValueError(f"{day}: {span!r} is not an HH:MM-HH:MM span that ends after it starts")
         return v
 
@@ -120,7 +123,7 @@ class Camera(Strict):
     fov: float = Field(default=90.0, gt=0.0, le=360.0, description="horizontal field of view, degrees")
     ptz: bool = False
     zoom_max: float | None = Field(default=None, ge=1.0, le=100.0)
-    profile: str = "motion"
+    profile: Literal["motion", "people", "faces", "plates", "traffic"] = "motion"
     enabled: bool = True
     motion: MotionSettings = Field(default_factory=MotionSettings)
     motion_masks: list[list[tuple[float, float]]] = Field(
@@ -153,7 +156,7 @@ class Deployment(Strict):
     """A whole deployment file: what a region (or the country) runs."""
 
     name: str = Field(min_length=1, max_length=200)
-    timezone: str = "Asia/Bishkek"
+    timezone: Literal["Asia/Bishkek"] = "Asia/Bishkek"
     districts: list[District] = Field(default_factory=list)
     cities: list[City] = Field(default_factory=list)
     sites: list[Site] = Field(default_factory=list)
