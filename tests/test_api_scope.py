@@ -1,0 +1,205 @@
+"""Region scope through every route the API has, plus bad input and audit of sensitive calls."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.testclient import TestClient
+
+from koopsuz.api.app import create_app
+from koopsuz.domain.events import Event
+from koopsuz.security.principal import Scope
+from tests.conftest import PASSWORD
+
+# Every API route must be listed here with how scope applies to it, so a new route cannot be
+# added without deciding (and testing) what a regional user may see through it.
+SCOPED_BY_CAMERA = {
+    "/api/cameras/{camera_id}",
+    "/api/cameras/{camera_id}/frame.jpg",
+    "/api/cameras/{camera_id}/live.mjpeg",
+}
+SCOPED_BY_EVENT = {"/api/events/{event_id}", "/api/events/{event_id}/{name}.jpg"}
+LISTS = {"/api/cameras", "/api/events", "/api/regions", "/api/audit"}
+WRITES_BY_CAMERA = {
+    ("PATCH", "/api/cameras/{camera_id}"),
+    ("POST", "/api/cameras/{camera_id}/disable"),
+    ("POST", "/api/cameras/{camera_id}/enable"),
+}
+OTHER = {
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/api/auth/me",
+    "/api/geo/regions",
+    "/api/system/health",
+    "/api/users",
+    "/api/ws/events",
+}
+
+
+@pytest.fixture
+def client(system):
+    app = create_app(system)
+    with TestClient(app) as c:
+        yield c
+
+
+def login(c: TestClient, username: str) -> None:
+    r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+
+
+def seed_events(system) -> dict[str, Event]:
+    out = {}
+    for region, cam, site in (("KG-Y", "yk-cam-1", "yk-square"), ("KG-C", "ch-cam-1", "ch-school")):
+        e = Event(
+            kind="motion", region=region, camera=cam, site=site, ts=datetime.now(UTC), payload={"area": 0.1}
+        )
+        e.media["snapshot"] = system.media.save_snapshot(cam, e.id, e.ts, b"\xff\xd8fakejpeg\xff\xd9")
+        system.writer.write_now([e])
+        out[region] = e
+    return out
+
+
+def test_every_route_is_classified(system) -> None:
+    app = create_app(system, start_system=False)
+    known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | {p for _, p in WRITES_BY_CAMERA}
+    paths = {
+        r.path
+        for r in app.routes
+        if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")
+    }
+    assert paths - known == set(), "new API routes need a scope decision and a test"
+
+
+def test_regional_operator_sees_nothing_of_another_region(client, system) -> None:
+    events = seed_events(system)
+    login(client, "yk.operator")
+    cams = client.get("/api/cameras").json()
+    assert [c["id"] for c in cams] == ["yk-cam-1"]
+    listed = client.get("/api/events").json()
+    assert listed and all(e["region"] == "KG-Y" for e in listed)
+    assert client.get("/api/events", params={"camera": "ch-cam-1"}).json() == []
+    for path in SCOPED_BY_CAMERA:
+        r = client.get(path.format(camera_id="ch-cam-1"))
+        assert r.status_code == 403, (path, r.status_code)
+    foreign = events["KG-C"]
+    for path in SCOPED_BY_EVENT:
+        r = client.get(path.format(event_id=foreign.id, name="snapshot"))
+        assert r.status_code == 403, (path, r.status_code)
+    own = events["KG-Y"]
+    assert client.get(f"/api/events/{own.id}").status_code == 200
+    snap = client.get(f"/api/events/{own.id}/snapshot.jpg")
+    assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
+    regions = {r["code"]: r["in_scope"] for r in client.get("/api/regions").json()}
+    assert regions["KG-Y"] and not regions["KG-C"] and len(regions) == 9
+    # an unknown id is a 404, not a 403: nothing to leak
+    assert client.get("/api/cameras/no-such-cam").status_code == 404
+    denied = system.audit.search(Scope.national(), action="access.denied")
+    assert {r.target_id for r in denied} >= {"ch-cam-1", foreign.id}
+    assert all(r.actor == "yk.operator" and r.outcome == "denied" for r in denied)
+
+
+def test_regional_admin_actions_are_refused_and_national_sees_all(client, system) -> None:
+    seed_events(system)
+    login(client, "yk.head")
+    for method, path in WRITES_BY_CAMERA:
+        r = client.request(method, path.format(camera_id="yk-cam-1"), json={"name": "x"})
+        assert r.status_code == 403, (method, path)
+    assert client.get("/api/users").status_code == 403
+    assert client.get("/api/audit").status_code == 403
+    login(client, "national")
+    assert {c["id"] for c in client.get("/api/cameras").json()} == {"yk-cam-1", "ch-cam-1"}
+    assert {e["region"] for e in client.get("/api/events").json()} >= {"KG-Y", "KG-C"}
+
+
+def test_live_feed_carries_only_the_callers_region(client, system) -> None:
+    login(client, "yk.operator")
+    with client.websocket_connect("/api/ws/events") as ws:
+        time.sleep(0.3)
+        events = seed_events(system)
+        got = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len([m for m in got if m["type"] == "event"]) < 1:
+            got.append(ws.receive_json())
+        time.sleep(0.5)
+        seen_events = [m["event"]["id"] for m in got if m["type"] == "event"]
+        seen_health = {m["camera"] for m in got if m["type"] == "health"}
+    assert seen_events == [events["KG-Y"].id]
+    assert seen_health <= {"yk-cam-1"}
+    assert system.audit.search(Scope.national(), action="live.feed")[0].actor == "yk.operator"
+
+
+def test_unauthenticated_calls_are_refused(client) -> None:
+    assert client.get("/api/cameras").status_code == 401
+    assert client.get("/api/events").status_code == 401
+    assert client.get("/api/cameras/yk-cam-1/frame.jpg").status_code == 401
+    with pytest.raises(Exception), client.websocket_connect("/api/ws/events") as ws:  # noqa: B017
+        ws.receive_json()
+    client.cookies.set("koopsuz_session", "forged.token.value")
+    assert client.get("/api/cameras").status_code == 401
+
+
+def test_bad_payloads_get_clear_errors_and_change_nothing(client, system) -> None:
+    login(client, "admin")
+    r = client.post(
+        "/api/cameras",
+        json={
+            "id": "yk-new",
+            "site": "yk-square",
+            "name": "n",
+            "main_url": "rtsp://h/m",
+            "sub_url": "rtsp://h/s",
+            "lat": 95,
+            "lon": 78.4,
+        },
+    )
+    assert r.status_code == 422 and "lat" in r.json()["detail"]
+    r = client.post(
+        "/api/cameras",
+        json={
+            "id": "yk-new",
+            "site": "nowhere",
+            "name": "n",
+            "main_url": "rtsp://h/m",
+            "sub_url": "rtsp://h/s",
+            "lat": 42.5,
+            "lon": 78.4,
+        },
+    )
+    assert r.status_code == 422 and "unknown site" in r.json()["detail"]
+    r = client.patch("/api/cameras/yk-cam-1", json={"heading": 400})
+    assert r.status_code == 422 and "heading" in r.json()["detail"]
+    assert client.post("/api/auth/login", json={"username": "x"}).status_code == 422
+    assert client.get("/api/events", params={"limit": 100000}).status_code == 422
+    assert client.get("/api/cameras/yk-cam-1").json()["heading"] == 0.0
+    ids = {c["id"] for c in client.get("/api/cameras").json()}
+    assert "yk-new" not in ids
+
+
+def test_camera_changes_are_audited_without_credentials(client, system) -> None:
+    login(client, "admin")
+    r = client.patch("/api/cameras/ch-cam-1", json={"name": "School gate (east)", "heading": 90})
+    assert r.status_code == 200 and r.json()["heading"] == 90
+    assert "secret" not in r.json()["main_url"]
+    r = client.post(
+        "/api/cameras",
+        json={
+            "id": "yk-new",
+            "site": "yk-square",
+            "name": "New",
+            "main_url": "rtsp://u:pw@10.0.0.5/main",
+            "sub_url": "rtsp://u:pw@10.0.0.5/sub",
+            "lat": 42.49,
+            "lon": 78.39,
+        },
+    )
+    assert r.status_code == 201 and r.json()["region"] == "KG-Y"
+    assert client.post("/api/cameras/yk-new/disable").json()["enabled"] is False
+    entries = system.audit.search(Scope.national(), actor="admin")
+    actions = [e.action for e in entries]
+    assert {"camera.update", "camera.create"} <= set(actions)
+    assert all("pw@" not in str(e.detail) for e in entries)
+    assert system.audit.verify().ok
