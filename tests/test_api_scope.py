@@ -22,12 +22,21 @@ SCOPED_BY_CAMERA = {
     "/api/cameras/{camera_id}/live.mjpeg",
 }
 SCOPED_BY_EVENT = {"/api/events/{event_id}", "/api/events/{event_id}/{name}.jpg"}
-LISTS = {"/api/cameras", "/api/events", "/api/regions", "/api/audit"}
+LISTS = {
+    "/api/cameras",
+    "/api/events",
+    "/api/regions",
+    "/api/audit",
+    "/api/sites",
+    "/api/cities",
+    "/api/districts",
+}
 WRITES_BY_CAMERA = {
     ("PATCH", "/api/cameras/{camera_id}"),
     ("POST", "/api/cameras/{camera_id}/disable"),
     ("POST", "/api/cameras/{camera_id}/enable"),
 }
+SITE_ROUTES = {"/api/sites/{site_id}"}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -65,7 +74,9 @@ def seed_events(system) -> dict[str, Event]:
 
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
-    known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | {p for _, p in WRITES_BY_CAMERA}
+    known = (
+        SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | {p for _, p in WRITES_BY_CAMERA}
+    )
     paths = {
         r.path
         for r in app.routes
@@ -93,6 +104,8 @@ def test_regional_operator_sees_nothing_of_another_region(client, system) -> Non
     assert client.get(f"/api/events/{own.id}").status_code == 200
     snap = client.get(f"/api/events/{own.id}/snapshot.jpg")
     assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
+    assert [x["id"] for x in client.get("/api/sites").json()] == ["yk-square"]
+    assert [x["id"] for x in client.get("/api/cities").json()] == ["karakol"]
     regions = {r["code"]: r["in_scope"] for r in client.get("/api/regions").json()}
     assert regions["KG-Y"] and not regions["KG-C"] and len(regions) == 9
     # an unknown id is a 404, not a 403: nothing to leak
@@ -203,3 +216,28 @@ def test_camera_changes_are_audited_without_credentials(client, system) -> None:
     assert {"camera.update", "camera.create"} <= set(actions)
     assert all("pw@" not in str(e.detail) for e in entries)
     assert system.audit.verify().ok
+
+
+def test_sites_are_editable_within_scope(client, system) -> None:
+    login(client, "admin")
+    site = {
+        "id": "yk-beach",
+        "name": "Cholpon-Ata beach",
+        "type": "tourist_area",
+        "region": "KG-Y",
+        "lat": 42.64,
+        "lon": 77.08,
+    }
+    r = client.post("/api/sites", json=site)
+    assert r.status_code == 201 and r.json()["type"] == "tourist_area"
+    assert client.post("/api/sites", json=site).status_code == 409
+    r = client.patch("/api/sites/yk-beach", json={"opening_hours": {"mon": ["08:00-20:00"], "xyz": []}})
+    assert r.status_code == 422 and "xyz" in r.json()["detail"]
+    r = client.patch("/api/sites/yk-beach", json={"address": "ул. Советская, 1"})
+    assert r.status_code == 200 and r.json()["address"] == "ул. Советская, 1" and r.json()["lat"] == 42.64
+    login(client, "yk.operator")
+    assert client.patch("/api/sites/yk-beach", json={"name": "x"}).status_code == 403
+    assert {e.action for e in system.audit.search(Scope.national(), target_id="yk-beach")} == {
+        "site.create",
+        "site.update",
+    }

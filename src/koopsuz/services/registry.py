@@ -15,13 +15,13 @@ from pydantic import ValidationError
 from koopsuz.bus.base import Bus
 from koopsuz.domain.deployment import cross_check
 from koopsuz.domain.events import Event
-from koopsuz.domain.registry import Camera, Deployment
+from koopsuz.domain.registry import Camera, Deployment, Site
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal, Scope
-from koopsuz.services.errors import Forbidden, Invalid, NotFound
+from koopsuz.services.errors import Conflict, Forbidden, Invalid, NotFound
 from koopsuz.store.db import Database
 from koopsuz.store.registry_repo import RegistryRepo, camera_model
-from koopsuz.store.tables import CameraRow, SiteRow
+from koopsuz.store.tables import CameraRow, CityRow, SiteRow
 
 CONFIG_KIND = "camera_config"
 
@@ -121,8 +121,6 @@ class RegistryService:
         with self._db.transaction() as s:
             repo = RegistryRepo(s)
             if repo.camera(cam.id) is not None:
-                from koopsuz.services.errors import Conflict
-
                 raise Conflict(f"camera {cam.id!r} already exists; use PATCH to change it")
             site = repo.site(cam.site)
             if site is None:
@@ -166,6 +164,51 @@ class RegistryService:
         self._announce(camera_id, row.region)
         return row
 
+    def save_site(self, who: Principal, data: dict[str, Any], site_id: str | None = None) -> SiteRow:
+        """Create (``site_id`` None) or change a site; a site cannot move to a region outside scope."""
+        _require(who, Permission.CAMERAS_WRITE)
+        with self._db.session() as s:
+            existing = RegistryRepo(s).site(site_id) if site_id else None
+        if site_id is not None:
+            if existing is None:
+                raise NotFound(f"no site {site_id!r}")
+            if not who.scope.allows(existing.region):
+                raise Forbidden(f"site {site_id!r} is outside your region scope")
+            if "id" in data and data["id"] != site_id:
+                raise Invalid("id: a site's id cannot change")
+            base = {c: getattr(existing, c) for c in Site.model_fields if c != "id"} | {"id": site_id}
+            data = {k: v for k, v in base.items() if v is not None} | data
+        try:
+            site = Site.model_validate(data)
+        except ValidationError as exc:
+            raise Invalid(_errors(exc)) from None
+        if not who.scope.allows(site.region):
+            raise Forbidden(f"region {site.region} is outside your scope")
+        with self._db.transaction() as s:
+            repo = RegistryRepo(s)
+            if site_id is None and repo.site(site.id) is not None:
+                raise Conflict(f"site {site.id!r} already exists")
+            if site.city and repo.s.get(CityRow, site.city) is None:
+                raise Invalid(f"city: unknown city {site.city!r}")
+            repo.upsert_site(site)
+            if existing is not None and existing.region != site.region:
+                for cam in repo.cameras(Scope.national()):
+                    if cam.site == site.id:
+                        cam.region = site.region
+        action = "site.update" if site_id else "site.create"
+        self._audit.record(
+            who,
+            action,
+            target_type="site",
+            target_id=site.id,
+            region=site.region,
+            detail=site.model_dump(mode="json"),
+        )
+        with self._db.session() as s:
+            row = RegistryRepo(s).site(site.id)
+        assert row is not None
+        return row
+
     def set_enabled(self, who: Principal, camera_id: str, enabled: bool) -> CameraRow:
         return self.update_camera(who, camera_id, {"enabled": enabled})
 
@@ -178,13 +221,15 @@ def _require(who: Principal, permission: Permission) -> None:
         raise Forbidden(f"role {who.role} may not {permission}")
 
 
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
 def _validate(data: dict[str, Any]) -> Camera:
     try:
         return Camera.model_validate(data)
     except ValidationError as exc:
-        raise Invalid(
-            "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        ) from None
+        raise Invalid(_errors(exc)) from None
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:
