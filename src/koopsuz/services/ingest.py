@@ -78,6 +78,8 @@ class IngestService:
             running = list(self._running.values())
             self._running.clear()
         for r in running:
+            r.worker.request_stop()
+        for r in running:
             r.worker.stop()
 
     def _loop(self) -> None:

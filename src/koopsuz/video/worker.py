@@ -79,10 +79,14 @@ class CameraWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def request_stop(self) -> None:
+        """Ask the worker to stop without waiting (stop many cameras in parallel, then join)."""
         self._stop.set()
         with self._latest_cond:
             self._latest_cond.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.request_stop()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("camera %s: worker did not stop within %.0fs", self.camera_id, timeout)
