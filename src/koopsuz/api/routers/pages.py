@@ -1,0 +1,185 @@
+"""HTML pages of the command centre: sign-in, map, camera, event feed, camera health.
+
+The pages are server-rendered shells (Jinja2, translated with ``t(key)``); the page scripts fill
+them from the JSON API and keep them live over ``/api/ws/events``. Language: the ``koopsuz_lang``
+cookie, else the user's own language, else Russian; ``/lang/{code}`` sets the cookie.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from koopsuz.api.deps import optional_principal
+from koopsuz.domain.regions import REGIONS, UnknownRegion, region
+from koopsuz.web import (
+    DEFAULT_LANGUAGE,
+    DISPLAY_TIMEZONE,
+    LANG_COOKIE,
+    LANGUAGES,
+    TEMPLATES_DIR,
+    asset_version,
+    catalogue,
+    catalogue_json,
+    normalise_language,
+    translate,
+)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+Principal = Any  # koopsuz.api.deps.Principal: .username .full_name .role .region .language
+OptionalPrincipal = Annotated[Any, Depends(optional_principal)]
+
+_LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def page_language(request: Request, principal: Principal | None) -> str:
+    """Cookie first (the operator's pick), then the user's own language, then Russian."""
+    lang = normalise_language(request.cookies.get(LANG_COOKIE))
+    if lang is None and principal is not None:
+        lang = normalise_language(getattr(principal, "language", None))
+    return lang or DEFAULT_LANGUAGE
+
+
+def _safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site absolute paths: no scheme, no ``//host``, no backslash tricks."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
+
+
+def _region_label(lang: str, code: str | None) -> str:
+    if code is None:
+        return translate(lang, "header.national")
+    try:
+        r = region(code)
+    except UnknownRegion:
+        return code
+    return getattr(r, f"name_{lang}", r.name_en)
+
+
+def _render(
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    *,
+    page: str,
+    title_key: str,
+    boot: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    lang = page_language(request, principal)
+    user = None
+    if principal is not None:
+        role = str(getattr(principal, "role", ""))
+        region_code = getattr(principal, "region", None)
+        perms = getattr(principal, "role_permissions", None)
+        user = {
+            "username": principal.username,
+            "full_name": getattr(principal, "full_name", None) or principal.username,
+            "role": role,
+            "role_label": translate(lang, f"role.{role}") if f"role.{role}" in catalogue(lang) else role,
+            "region": region_code,
+            "region_label": _region_label(lang, region_code),
+            # What the pages may offer (the API enforces it either way).
+            "permissions": sorted(str(x) for x in perms()) if callable(perms) else None,
+        }
+    boot_data = {
+        "page": page,
+        "lang": lang,
+        "timeZone": DISPLAY_TIMEZONE,
+        "user": user,
+        "regions": {r.code: {"en": r.name_en, "ru": r.name_ru, "ky": r.name_ky} for r in REGIONS},
+        **(boot or {}),
+    }
+    context = {
+        "lang": lang,
+        "languages": LANGUAGES,
+        "t": lambda key, **params: translate(lang, key, **params),
+        "page": page,
+        "title_key": title_key,
+        "user": user,
+        "v": asset_version(),
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "catalogue_json": catalogue_json(lang),
+        "boot_json": json.dumps(boot_data, ensure_ascii=False).replace("</", "<\\/"),
+    }
+    return templates.TemplateResponse(request, template, context, status_code=status_code, headers=_NO_STORE)
+
+
+@router.get("/login", name="page_login")
+def login_page(request: Request, principal: OptionalPrincipal, next: str | None = None) -> Response:
+    target = _safe_next(next)
+    if principal is not None:
+        return RedirectResponse(target, status_code=303)
+    return _render(request, "login.html", None, page="login", title_key="login.title", boot={"next": target})
+
+
+@router.get("/", name="page_map")
+def map_page(request: Request, principal: OptionalPrincipal) -> Response:
+    if principal is None:
+        return _login_redirect(request)
+    return _render(request, "map.html", principal, page="map", title_key="nav.map")
+
+
+@router.get("/cameras/{camera_id}", name="page_camera")
+def camera_page(camera_id: str, request: Request, principal: OptionalPrincipal) -> Response:
+    if principal is None:
+        return _login_redirect(request)
+    return _render(
+        request,
+        "camera.html",
+        principal,
+        page="camera",
+        title_key="camera.title",
+        boot={"cameraId": camera_id},
+    )
+
+
+@router.get("/events", name="page_events")
+def events_page(request: Request, principal: OptionalPrincipal) -> Response:
+    if principal is None:
+        return _login_redirect(request)
+    return _render(request, "events.html", principal, page="events", title_key="nav.events")
+
+
+@router.get("/health", name="page_health")
+def health_page(request: Request, principal: OptionalPrincipal) -> Response:
+    if principal is None:
+        return _login_redirect(request)
+    return _render(request, "health.html", principal, page="health", title_key="nav.health")
+
+
+@router.get("/lang/{code}", name="set_language")
+def set_language(code: str, next: str | None = None) -> Response:
+    """Remember the operator's language in the ``koopsuz_lang`` cookie and go back."""
+    lang = normalise_language(code)
+    if lang is None:
+        raise HTTPException(status_code=404, detail=f"unknown language {code!r}")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(LANG_COOKIE, lang, max_age=_LANG_COOKIE_MAX_AGE, path="/", samesite="lax", httponly=False)
+    return response
+
+
+@router.get("/i18n/{lang}.json", name="i18n_catalogue")
+def i18n_catalogue(lang: str) -> Response:
+    code = normalise_language(lang)
+    if code is None or code != lang:
+        raise HTTPException(status_code=404, detail=f"unknown language {lang!r}")
+    return Response(
+        catalogue_json(code),
+        media_type="application/json; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300"},
+    )

@@ -1,0 +1,265 @@
+// Camera page: low-latency live view of the sub stream (MJPEG in an <img>), the camera's facts
+// and health (live), and its recent events with snapshots (live).
+
+import { startApp } from "./app.js";
+import {
+  ApiError,
+  api,
+  boot,
+  can,
+  formatAgo,
+  formatDateTime,
+  formatInt,
+  formatNumber1,
+  formatSeconds,
+  h,
+  regionLabel,
+  siteTypeLabel,
+  stateClass,
+  stateLabel,
+  t,
+  toast,
+} from "./core.js";
+import { refreshTimes, renderEvent } from "./eventview.js";
+
+const RECENT = 20;
+const MAX_ITEMS = 40;
+const HIDDEN_STOP_MS = 10000; // a tab left in the background stops pulling video
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 15000;
+
+const id = boot.cameraId;
+const base = `/api/cameras/${encodeURIComponent(id)}`;
+
+const img = document.getElementById("live-view");
+const overlay = document.getElementById("live-overlay");
+const wrap = document.getElementById("live-wrap");
+const toggleBtn = document.getElementById("live-toggle");
+const frameLink = document.getElementById("frame-link");
+const fullBtn = document.getElementById("live-fullscreen");
+const nameNode = document.querySelector('[data-testid="camera-name"]');
+const stateNode = document.querySelector('[data-testid="camera-state"]');
+const siteNode = document.querySelector('[data-testid="camera-site"]');
+const healthNode = document.querySelector('[data-testid="camera-health"]');
+const factsNode = document.querySelector('[data-testid="camera-facts"]');
+const list = document.getElementById("event-list");
+const emptyNote = document.getElementById("events-empty");
+
+let camera = null;
+const seen = new Set();
+
+// ---------------------------------------------------------------------------------------------
+// Live view.
+
+const live = {
+  wanted: true, // the operator has not paused it
+  running: false,
+  attempt: 0,
+  retryTimer: null,
+  hiddenTimer: null,
+};
+
+function showOverlay(key, state) {
+  overlay.hidden = !key;
+  overlay.textContent = key ? t(key) : "";
+  overlay.dataset.state = state || "";
+  wrap.dataset.state = state || "live";
+}
+
+function startStream() {
+  clearTimeout(live.retryTimer);
+  live.running = true;
+  if (!img.src || !img.complete) showOverlay("camera.live.connecting", "connecting");
+  img.src = `${base}/live.mjpeg?t=${Date.now()}`;
+}
+
+function stopStream() {
+  clearTimeout(live.retryTimer);
+  live.running = false;
+  img.removeAttribute("src"); // aborts the multipart request
+}
+
+img.addEventListener("load", () => {
+  live.attempt = 0;
+  if (live.running) showOverlay(camera && camera.health && camera.health.state === "offline" ? "camera.live.offline" : "", camera && camera.health && camera.health.state === "offline" ? "offline" : "live");
+});
+
+img.addEventListener("error", () => {
+  if (!live.running || !img.getAttribute("src")) return;
+  const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** live.attempt);
+  live.attempt += 1;
+  showOverlay("camera.live.reconnecting", "reconnecting");
+  live.retryTimer = setTimeout(() => {
+    if (live.running) startStream();
+  }, delay);
+});
+
+function setWanted(wanted) {
+  live.wanted = wanted;
+  toggleBtn.textContent = wanted ? t("camera.live.pause") : t("camera.live.resume");
+  toggleBtn.setAttribute("aria-pressed", String(!wanted));
+  if (wanted) startStream();
+  else {
+    stopStream();
+    showOverlay("camera.live.paused", "paused");
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  clearTimeout(live.hiddenTimer);
+  if (document.visibilityState === "hidden") {
+    live.hiddenTimer = setTimeout(() => {
+      if (live.running) {
+        stopStream();
+        showOverlay("camera.live.paused", "paused");
+      }
+    }, HIDDEN_STOP_MS);
+  } else if (live.wanted && !live.running) {
+    startStream();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Facts and health.
+
+function dl(node, rows) {
+  node.replaceChildren(...rows.flatMap(([k, v, testid]) => [h("dt", null, k), h("dd", testid ? { "data-testid": testid } : null, v ?? "—")]));
+}
+
+function yesNo(v) {
+  return v ? t("common.yes") : t("common.no");
+}
+
+function renderFacts(cam) {
+  const pos = typeof cam.lat === "number" && typeof cam.lon === "number" ? `${cam.lat.toFixed(5)}, ${cam.lon.toFixed(5)}` : "—";
+  dl(factsNode, [
+    [t("camera.field.id"), cam.id],
+    [t("camera.field.site"), [cam.site_name || cam.site, siteTypeLabel(cam.site_type)].filter(Boolean).join(" · ")],
+    [t("camera.field.region"), regionLabel(cam.region)],
+    [t("camera.field.position"), pos],
+    [t("camera.field.heading"), cam.heading === null || cam.heading === undefined ? "—" : `${formatInt(cam.heading)}°`],
+    [t("camera.field.fov"), cam.fov === null || cam.fov === undefined ? "—" : `${formatInt(cam.fov)}°`],
+    [t("camera.field.ptz"), yesNo(cam.ptz)],
+    [t("camera.field.profile"), cam.profile || "—"],
+    [t("camera.field.enabled"), yesNo(cam.enabled)],
+  ]);
+}
+
+function renderHealth(cam) {
+  const hl = cam.health || {};
+  stateNode.className = `badge ${stateClass(hl.state)}`;
+  stateNode.textContent = stateLabel(hl.state);
+  stateNode.dataset.state = hl.state || "unknown";
+  dl(healthNode, [
+    [t("health.state"), stateLabel(hl.state), "health-state"],
+    [t("health.since"), hl.since ? `${formatDateTime(hl.since)} (${formatAgo(hl.since)})` : "—"],
+    [t("health.fps"), formatNumber1(hl.fps), "health-fps"],
+    [t("health.lag"), formatSeconds(hl.lag_s)],
+    [t("health.last_frame"), hl.last_frame_at ? `${formatDateTime(hl.last_frame_at)} (${formatAgo(hl.last_frame_at)})` : "—"],
+    [t("health.reconnects"), formatInt(hl.reconnects)],
+    [t("health.error"), hl.error || "—"],
+  ]);
+}
+
+function onHealth(cameraId, health) {
+  if (!camera || cameraId !== camera.id) return;
+  const before = (camera.health || {}).state;
+  camera.health = { ...(camera.health || {}), ...health };
+  renderHealth(camera);
+  const now = camera.health.state;
+  if (now === "offline" && live.running) showOverlay("camera.live.offline", "offline");
+  if (now === "online" && before !== "online" && live.wanted) {
+    // The camera is back: reconnect at once rather than waiting for the backoff.
+    live.attempt = 0;
+    startStream();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+
+function cameraMap() {
+  return new Map([[camera.id, camera]]);
+}
+
+function updateEmpty() {
+  emptyNote.hidden = list.children.length > 0;
+}
+
+function onEvent(ev) {
+  if (!camera || !ev || ev.camera !== camera.id || seen.has(ev.id)) return;
+  seen.add(ev.id);
+  list.prepend(renderEvent(ev, { cameras: cameraMap(), showCamera: false, fresh: true }));
+  while (list.children.length > MAX_ITEMS) {
+    seen.delete(list.lastElementChild.dataset.eventId);
+    list.lastElementChild.remove();
+  }
+  updateEmpty();
+}
+
+async function loadEvents() {
+  const events = await api(`/api/events?${new URLSearchParams({ camera: id, limit: String(RECENT) })}`);
+  const frag = document.createDocumentFragment();
+  for (const ev of events) {
+    if (seen.has(ev.id)) continue;
+    seen.add(ev.id);
+    frag.append(renderEvent(ev, { cameras: cameraMap(), showCamera: false }));
+  }
+  list.append(frag);
+  updateEmpty();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const feed = startApp();
+  const pending = [];
+  feed.on("event", (ev) => (camera ? onEvent(ev) : pending.push(ev)));
+  feed.on("health", onHealth);
+  frameLink.href = `${base}/frame.jpg`;
+  document.getElementById("camera-events-link").href = `/events?camera=${encodeURIComponent(id)}`;
+  toggleBtn.addEventListener("click", () => setWanted(!live.wanted));
+  fullBtn.addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else wrap.requestFullscreen?.();
+  });
+  setInterval(() => {
+    if (camera) renderHealth(camera);
+    refreshTimes(list);
+  }, 5000);
+
+  try {
+    camera = await api(base);
+  } catch (err) {
+    const key = err instanceof ApiError && err.status === 403 ? "camera.forbidden" : err instanceof ApiError && err.status === 404 ? "camera.not_found" : null;
+    nameNode.textContent = key ? t(key) : t("common.error", { detail: err.message });
+    showOverlay(key || "camera.live.error", "error");
+    document.querySelector('[data-testid="camera-page"]').dataset.error = String(err.status || "error");
+    return;
+  }
+  camera.health = camera.health || {};
+  document.title = `${camera.name || camera.id} · ${t("app.name")}`;
+  nameNode.textContent = camera.name || camera.id;
+  siteNode.textContent = [camera.site_name || camera.site, regionLabel(camera.region)].filter(Boolean).join(" · ");
+  renderFacts(camera);
+  renderHealth(camera);
+  if (can("live.view")) startStream();
+  else {
+    live.wanted = false;
+    toggleBtn.hidden = true;
+    frameLink.hidden = true;
+    showOverlay("camera.live.forbidden", "error");
+  }
+  if (!can("events.read")) {
+    document.querySelector(".camera-events").hidden = true;
+    return;
+  }
+  try {
+    await loadEvents();
+  } catch (err) {
+    toast(t("common.error", { detail: err.message }), { error: true });
+  }
+  for (const ev of pending) onEvent(ev); // arrival order: the newest ends on top
+}
+
+main();
