@@ -26,9 +26,28 @@ function genericSummary(payload) {
   return parts.join(" · ");
 }
 
+function motionEndSummary(payload) {
+  const parts = [];
+  if (typeof payload.duration_s === "number") parts.push(t("events.duration", { s: formatNumber1(payload.duration_s) }));
+  if (typeof payload.peak_area === "number") {
+    const pct = payload.peak_area <= 1 ? payload.peak_area * 100 : payload.peak_area;
+    parts.push(t("events.area", { pct: formatNumber1(pct) }));
+  }
+  return parts.join(" · ");
+}
+
+function cameraStateSummary(payload) {
+  const parts = [];
+  if (payload.error) parts.push(String(payload.error));
+  if (typeof payload.reconnects === "number" && payload.reconnects > 0) parts.push(t("events.reconnects", { n: payload.reconnects }));
+  return parts.join(" · ");
+}
+
 export function eventSummary(ev) {
   const payload = ev.payload || {};
   if (ev.kind === "motion") return motionSummary(payload);
+  if (ev.kind === "motion_end") return motionEndSummary(payload);
+  if (ev.kind === "camera_offline" || ev.kind === "camera_online") return cameraStateSummary(payload);
   return genericSummary(payload);
 }
 
