@@ -292,7 +292,7 @@ async function main() {
       addMarker(cam);
     }
     renderList();
-    if (focus && focus.isValid()) map.fitBounds(focus, { padding: [24, 24] });
+    if (focus && focus.isValid()) map.fitBounds(focus, { padding: [24, 24], animate: false });
   } catch (err) {
     toast(t("common.error", { detail: err.message }), { error: true });
   }
