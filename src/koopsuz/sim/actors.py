@@ -23,7 +23,7 @@ from koopsuz.sim.scene import GEOMETRY, Geometry, H, W
 SUB_W, SUB_H = 640, 360
 # kind -> (height m, length m seen from the side, width m seen from front/back)
 SIZES: dict[str, tuple[float, float, float]] = {
-    "person": (1.75, 0.6, 0.55),
+    "person": (1.75, 0.8, 0.65),  # wide enough for a full stride and swinging arms
     "car": (1.5, 4.5, 1.8),
     "bus": (3.2, 12.0, 2.5),
     "truck": (3.4, 8.0, 2.5),

