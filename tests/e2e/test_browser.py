@@ -194,6 +194,7 @@ def test_sign_in_map_camera_live_view_and_event_feed(tab: Page) -> None:
     wait_for(lambda: live.evaluate("img => img.complete && img.naturalWidth > 0"), 20, "the first live frame")
     assert live.evaluate("img => img.src").endswith(".mjpeg") or ".mjpeg?" in live.evaluate("img => img.src")
     assert page.get_by_test_id("camera-name").inner_text() == cam["name"]
+    page.get_by_test_id("live-overlay").wait_for(state="hidden")
     page.get_by_test_id("camera-state").and_(page.locator('[data-state="online"]')).wait_for()
     shots = []
     for _ in range(6):
@@ -289,15 +290,29 @@ def test_health_table_sorts_and_follows_a_camera_going_down(tab: Page, target: T
 
     if target.sim is None:
         return
-    # Cut the camera at the simulator: the row turns offline live (WebSocket), then recovers.
+    # Cut the camera at the simulator: with the map open in a second tab, the health row and the
+    # map marker both turn offline live (WebSocket, no reload), then both recover.
+    map_page = tab.context.new_page()
+    map_page.on("pageerror", lambda e: tab.errors.append(f"map tab: {e}"))
+    map_page.goto(tab.url("/"))
+    map_page.locator('[data-testid="map"][data-ready="true"]').wait_for()
+    marker = map_page.locator(f'[data-testid="camera-marker"][data-camera="{cam["id"]}"]')
+    assert marker.get_attribute("data-state") == "online"
+    map_page.get_by_test_id("ws-status").and_(map_page.locator('[data-state="open"]')).wait_for()
     target.sim.control(f"/cameras/{cam['id']}/cut")
     try:
         wait_for(lambda: row.get_attribute("data-state") == "offline", 60, "the row to turn offline")
         assert page.get_by_test_id("state-count-offline").locator("b").inner_text() != "0"
+        assert row.locator('td[data-col="error"]').inner_text().strip(), "an offline camera says why"
         tab.shot("07-health-offline")
+        wait_for(lambda: marker.get_attribute("data-state") == "offline", 10, "the marker to turn offline")
+        assert "state-offline" in (marker.get_attribute("class") or "")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        map_page.screenshot(path=str(SHOTS / "08-map-offline.png"))
     finally:
         target.sim.control(f"/cameras/{cam['id']}/restore")
     wait_for(lambda: row.get_attribute("data-state") == "online", 90, "the row to come back online")
+    wait_for(lambda: marker.get_attribute("data-state") == "online", 10, "the marker to come back online")
 
 
 def test_language_switch_and_regional_scope(tab: Page, target: Target) -> None:
@@ -316,7 +331,7 @@ def test_language_switch_and_regional_scope(tab: Page, target: Target) -> None:
     page.locator('[data-testid="map"][data-ready="true"]').wait_for()
     assert page.get_by_test_id("nav-events").inner_text() == "Окуялар"
     assert page.get_by_test_id("user-region").inner_text() == "Ысык-Көл облусу"
-    tab.shot("08-map-ky")
+    tab.shot("09-map-ky")
     page.get_by_test_id("nav-health").click()
     page.wait_for_url(tab.url("/health"))
     assert page.locator("html").get_attribute("lang") == "ky"
@@ -324,7 +339,7 @@ def test_language_switch_and_regional_scope(tab: Page, target: Target) -> None:
     page.wait_for_url(tab.url("/health"))
     assert page.locator("th[data-sort='state']").inner_text().strip().startswith("State")
     page.get_by_test_id("health-row").first.wait_for()
-    tab.shot("09-health-en")
+    tab.shot("10-health-en")
 
     # A camera of another region is refused on its page (403), an unknown one is not found (404).
     others = sorted(cid for cid, region in target.cameras.items() if region != "KG-Y")

@@ -142,8 +142,38 @@ function markerHtml(cam) {
   return `${wedge}<span class="cam-dot${cam.ptz ? " ptz" : ""}"></span>`;
 }
 
+const DOT = 16; // px; the marker's clickable area is the dot, the view cone ignores the pointer
+const spread = new Map(); // camera id -> [dx, dy] screen offset for cameras sharing a spot
+
+/** Cameras at (nearly) the same spot, e.g. several on one pole, fan out in a small ring. */
+function computeSpread(cams) {
+  const groups = new Map();
+  for (const cam of cams) {
+    if (typeof cam.lat !== "number" || typeof cam.lon !== "number") continue;
+    const key = `${cam.lat.toFixed(4)},${cam.lon.toFixed(4)}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(cam);
+  }
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    group.sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    const r = Math.max(11, (group.length * (DOT + 3)) / (2 * Math.PI));
+    group.forEach((cam, i) => {
+      const a = (2 * Math.PI * i) / group.length - Math.PI / 2;
+      spread.set(cam.id, [Math.round(r * Math.cos(a)), Math.round(r * Math.sin(a))]);
+    });
+  }
+}
+
 function markerIcon(cam) {
-  return L.divIcon({ className: "cam-marker", html: markerHtml(cam), iconSize: [36, 36], iconAnchor: [18, 18], popupAnchor: [0, -8] });
+  const [dx, dy] = spread.get(cam.id) || [0, 0];
+  return L.divIcon({
+    className: "cam-marker",
+    html: markerHtml(cam),
+    iconSize: [DOT, DOT],
+    iconAnchor: [DOT / 2 - dx, DOT / 2 - dy],
+    popupAnchor: [0, -DOT / 2],
+  });
 }
 
 function popupContent(cam) {
@@ -286,6 +316,7 @@ async function main() {
   try {
     const [regions, geo, cams] = await Promise.all([api("/api/regions"), api("/api/geo/regions"), api("/api/cameras")]);
     const focus = drawRegions(geo, regions);
+    computeSpread(cams);
     for (const cam of cams) {
       cam.health = cam.health || {};
       cameras.set(cam.id, cam);
