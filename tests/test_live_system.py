@@ -68,7 +68,7 @@ class FeedRecorder:
         ]
 
     def close(self) -> None:
-        self.ws.close()
+        self._conn.__exit__(None, None, None)
         self._t.join(5)
 
 
