@@ -57,6 +57,25 @@ function bindWsStatus(feed) {
   feed.on("status", show);
 }
 
+const POLL_MS = 10000;
+
+/**
+ * Roles that may not read the live feed (auditors) still see camera health: poll the cameras
+ * list instead and hand each camera's health to `onHealth(id, health)`.
+ */
+export function pollHealthWithoutFeed(feed, onHealth, path = "/api/cameras") {
+  if (feed.state !== "forbidden") return;
+  setInterval(async () => {
+    if (document.visibilityState !== "visible") return;
+    try {
+      const data = await api(path);
+      for (const cam of Array.isArray(data) ? data : [data]) onHealth(cam.id, cam.health || {});
+    } catch {
+      // the next round tries again; the page keeps what it had
+    }
+  }, POLL_MS);
+}
+
 /** Start the page frame; returns the shared live feed. */
 export function startApp() {
   startClock();

@@ -1,7 +1,7 @@
 // Camera page: low-latency live view of the sub stream (MJPEG in an <img>), the camera's facts
 // and health (live), and its recent events with snapshots (live).
 
-import { startApp } from "./app.js";
+import { pollHealthWithoutFeed, startApp } from "./app.js";
 import {
   ApiError,
   api,
@@ -168,7 +168,11 @@ function onHealth(cameraId, health) {
   renderHealth(camera);
   const now = camera.health.state;
   if (now === "offline" && live.running) showOverlay("camera.live.offline", "offline");
-  if (now === "online" && before !== "online" && live.wanted) {
+  if (now === "disabled") {
+    stopStream();
+    showOverlay("camera.live.disabled", "offline");
+  }
+  if (now === "online" && before !== "online" && live.wanted && can("live.view")) {
     // The camera is back: reconnect at once rather than waiting for the backoff.
     live.attempt = 0;
     startStream();
@@ -243,11 +247,17 @@ async function main() {
   siteNode.textContent = [camera.site_name || camera.site, regionLabel(camera.region)].filter(Boolean).join(" · ");
   renderFacts(camera);
   renderHealth(camera);
-  if (can("live.view")) startStream();
+  pollHealthWithoutFeed(feed, onHealth, base);
+  if (camera.enabled === false || camera.health.state === "disabled") {
+    // Nothing to pull; a health message saying "online" starts the view (see onHealth).
+    live.running = false;
+    showOverlay("camera.live.disabled", "offline");
+  } else if (can("live.view")) startStream();
   else {
     live.wanted = false;
     toggleBtn.hidden = true;
     frameLink.hidden = true;
+    fullBtn.hidden = true;
     showOverlay("camera.live.forbidden", "error");
   }
   if (!can("events.read")) {

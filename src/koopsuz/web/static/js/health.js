@@ -1,7 +1,7 @@
 // Camera health table: state, since, fps, lag, last frame, reconnects, error; sortable by any
 // column (click; again to reverse), filterable, updated live from the WebSocket health messages.
 
-import { startApp } from "./app.js";
+import { pollHealthWithoutFeed, startApp } from "./app.js";
 import {
   api,
   cameraUrl,
@@ -199,6 +199,7 @@ async function main() {
   ready = true;
   for (const [id, hl] of pending) onHealth(id, hl);
   render();
+  pollHealthWithoutFeed(feed, onHealth);
 }
 
 main();

@@ -2,7 +2,7 @@
 // operator's regions highlighted, one marker per camera coloured by health, updated live.
 // Leaflet (window.L) is loaded by map.html from the vendored copy.
 
-import { startApp } from "./app.js";
+import { pollHealthWithoutFeed, startApp } from "./app.js";
 import {
   api,
   cameraUrl,
@@ -329,6 +329,7 @@ async function main() {
   }
   ready = true;
   for (const [id, hl] of pending) onHealth(id, hl);
+  pollHealthWithoutFeed(feed, onHealth);
   document.getElementById("map").dataset.ready = "true";
 }
 
