@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from koopsuz.api.deps import optional_principal
 from koopsuz.domain.regions import REGIONS, UnknownRegion, region
+from koopsuz.security.principal import Principal
 from koopsuz.web import (
     DEFAULT_LANGUAGE,
     DISPLAY_TIMEZONE,
@@ -33,8 +34,7 @@ from koopsuz.web import (
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
-Principal = Any  # koopsuz.api.deps.Principal: .username .full_name .role .region .language
-OptionalPrincipal = Annotated[Any, Depends(optional_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 _LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -44,7 +44,7 @@ def page_language(request: Request, principal: Principal | None) -> str:
     """Cookie first (the operator's pick), then the user's own language, then Russian."""
     lang = normalise_language(request.cookies.get(LANG_COOKIE))
     if lang is None and principal is not None:
-        lang = normalise_language(getattr(principal, "language", None))
+        lang = normalise_language(principal.language)
     return lang or DEFAULT_LANGUAGE
 
 
@@ -55,9 +55,12 @@ def _safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _login_redirect(request: Request) -> RedirectResponse:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(_here(request), safe='/')}", status_code=303)
 
 
 def _region_label(lang: str, code: str | None) -> str:
@@ -78,23 +81,21 @@ def _render(
     page: str,
     title_key: str,
     boot: dict[str, Any] | None = None,
-    status_code: int = 200,
 ) -> Response:
     lang = page_language(request, principal)
     user = None
     if principal is not None:
-        role = str(getattr(principal, "role", ""))
-        region_code = getattr(principal, "region", None)
-        perms = getattr(principal, "role_permissions", None)
+        role = str(principal.role)
+        region_code = principal.region
         user = {
             "username": principal.username,
-            "full_name": getattr(principal, "full_name", None) or principal.username,
+            "full_name": principal.full_name or principal.username,
             "role": role,
             "role_label": translate(lang, f"role.{role}") if f"role.{role}" in catalogue(lang) else role,
             "region": region_code,
             "region_label": _region_label(lang, region_code),
             # What the pages may offer (the API enforces it either way).
-            "permissions": sorted(str(x) for x in perms()) if callable(perms) else None,
+            "permissions": sorted(str(x) for x in principal.role_permissions()),
         }
     boot_data = {
         "page": page,
@@ -112,11 +113,11 @@ def _render(
         "title_key": title_key,
         "user": user,
         "v": asset_version(),
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "here": _here(request),
         "catalogue_json": catalogue_json(lang),
         "boot_json": json.dumps(boot_data, ensure_ascii=False).replace("</", "<\\/"),
     }
-    return templates.TemplateResponse(request, template, context, status_code=status_code, headers=_NO_STORE)
+    return templates.TemplateResponse(request, template, context, headers=_NO_STORE)
 
 
 @router.get("/login", name="page_login")
