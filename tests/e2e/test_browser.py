@@ -213,6 +213,13 @@ def test_sign_in_map_camera_live_view_and_event_feed(tab: Page) -> None:
     if all(seqs):
         assert seqs[1] > seqs[0], f"frame.jpg did not advance: {seqs}"
     tab.shot("04-camera")
+    # Pause closes the stream and keeps a still; resume opens it again.
+    page.get_by_test_id("live-toggle").click()
+    page.get_by_test_id("live-overlay").wait_for(state="visible")
+    assert "/frame.jpg" in live.evaluate("img => img.src")
+    page.get_by_test_id("live-toggle").click()
+    page.get_by_test_id("live-overlay").wait_for(state="hidden")
+    assert ".mjpeg" in live.evaluate("img => img.src")
 
     # The event feed: a motion event arrives over the WebSocket and is prepended, with snapshot.
     page.get_by_test_id("nav-events").click()

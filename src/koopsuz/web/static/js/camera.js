@@ -73,15 +73,19 @@ function startStream() {
   img.src = `${base}/live.mjpeg?t=${Date.now()}`;
 }
 
-function stopStream() {
+/** Close the MJPEG connection; keep a still of the moment (or nothing, for a disabled camera). */
+function stopStream({ still = true } = {}) {
   clearTimeout(live.retryTimer);
   live.running = false;
-  img.removeAttribute("src"); // aborts the multipart request
+  if (still && img.getAttribute("src")) img.src = `${base}/frame.jpg?t=${Date.now()}`;
+  else img.removeAttribute("src");
 }
 
 img.addEventListener("load", () => {
+  if (!live.running) return;
   live.attempt = 0;
-  if (live.running) showOverlay(camera && camera.health && camera.health.state === "offline" ? "camera.live.offline" : "", camera && camera.health && camera.health.state === "offline" ? "offline" : "live");
+  if (camera && camera.health && camera.health.state === "offline") showOverlay("camera.live.offline", "offline");
+  else showOverlay("", "live");
 });
 
 img.addEventListener("error", () => {
@@ -169,7 +173,7 @@ function onHealth(cameraId, health) {
   const now = camera.health.state;
   if (now === "offline" && live.running) showOverlay("camera.live.offline", "offline");
   if (now === "disabled") {
-    stopStream();
+    stopStream({ still: false });
     showOverlay("camera.live.disabled", "offline");
   }
   if (now === "online" && before !== "online" && live.wanted && can("live.view")) {
