@@ -116,7 +116,6 @@ const fmtTimeOnly = new Intl.DateTimeFormat(locale, {
   hourCycle: "h23",
 });
 const fmtDay = new Intl.DateTimeFormat("en-CA", { timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit" });
-const fmtRelative = new Intl.RelativeTimeFormat(locale, { numeric: "auto", style: "short" });
 const fmtNumber1 = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const fmtInt = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
 
@@ -145,16 +144,19 @@ export function formatClock(date = new Date()) {
   return fmtTimeOnly.format(date);
 }
 
-/** "5 min ago" style, from the browser clock. */
+/**
+ * "5 min ago" style, from the browser clock. From the catalogue rather than
+ * Intl.RelativeTimeFormat: browsers' ICU often lacks Kyrgyz and would answer in another language.
+ */
 export function formatAgo(iso, now = Date.now()) {
   const d = parseUtc(iso);
   if (!d) return "—";
-  const s = Math.round((d.getTime() - now) / 1000);
-  const a = Math.abs(s);
-  if (a < 60) return fmtRelative.format(s, "second");
-  if (a < 3600) return fmtRelative.format(Math.round(s / 60), "minute");
-  if (a < 86400) return fmtRelative.format(Math.round(s / 3600), "hour");
-  return fmtRelative.format(Math.round(s / 86400), "day");
+  const s = Math.max(0, Math.round((now - d.getTime()) / 1000)); // a clock a little ahead reads "now"
+  if (s < 3) return t("time.now");
+  if (s < 60) return t("time.seconds_ago", { n: s });
+  if (s < 3600) return t("time.minutes_ago", { n: Math.floor(s / 60) });
+  if (s < 86400) return t("time.hours_ago", { n: Math.floor(s / 3600) });
+  return t("time.days_ago", { n: Math.floor(s / 86400) });
 }
 export function formatNumber1(x) {
   return x === null || x === undefined || Number.isNaN(Number(x)) ? "—" : fmtNumber1.format(Number(x));
