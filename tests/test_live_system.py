@@ -48,9 +48,8 @@ class FeedRecorder:
 
     def __init__(self, live: LiveSystem, c: httpx.Client) -> None:
         url = live.base_url.replace("http://", "ws://") + "/api/ws/events"
-        self.ws = connect(
-            url, additional_headers={"Cookie": f"koopsuz_session={c.cookies['koopsuz_session']}"}
-        )
+        self._conn = connect(url, additional_headers={"Cookie": f"koopsuz_session={c.cookies['koopsuz_session']}"})
+        self.ws = self._conn.__enter__()
         self.messages: list[tuple[float, dict]] = []
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
