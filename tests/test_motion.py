@@ -75,3 +75,15 @@ def test_works_on_a_strided_view_of_a_padded_plane() -> None:
     _warm(d, view)
     padded[150:250, 400:460] = 250
     assert d.update(view).moving
+
+
+def test_an_object_that_stops_joins_the_background() -> None:
+    bg = _scene()
+    d = MotionDetector(MotionConfig())
+    _warm(d, bg)
+    parked = bg.copy()
+    parked[150:250, 200:330] = 200  # a car pulls up and stays
+    results = [d.update(parked).moving for _ in range(200)]  # 25 s at 8 analysed frames per second
+    assert results[0]
+    quiet_from = next(i for i, m in enumerate(results) if not m)
+    assert quiet_from < 120 and not any(results[quiet_from:])

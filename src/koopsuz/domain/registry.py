@@ -19,9 +19,7 @@ Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, d
 Latitude = Annotated[float, Field(ge=39.0, le=43.5, description="WGS84 latitude inside Kyrgyzstan")]
 Longitude = Annotated[float, Field(ge=69.0, le=80.5, description="WGS84 longitude inside Kyrgyzstan")]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(
-    r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$|^([01]\d|2[0-3]):([0-5]\d)-(24):(00)$"
-)
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$|^([01]\d|2[0-3]):([0-5]\d)-(24):(00)$")
 
 
 class SiteType(StrEnum):
@@ -100,15 +98,9 @@ class Site(Strict):
 
 class MotionSettings(Strict):
     enabled: bool = True
-    sensitivity: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="0 = only large changes, 1 = any change"
-    )
-    min_area: float = Field(
-        default=0.002, gt=0.0, lt=1.0, description="smallest moving area, fraction of frame"
-    )
-    cooldown_s: float = Field(
-        default=3.0, ge=0.0, le=600.0, description="quiet time that ends a motion episode"
-    )
+    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, description="0 = only large changes, 1 = any change")
+    min_area: float = Field(default=0.002, gt=0.0, lt=1.0, description="smallest moving area, fraction of frame")
+    cooldown_s: float = Field(default=3.0, ge=0.0, le=600.0, description="quiet time that ends a motion episode")
 
 
 class Camera(Strict):
@@ -119,8 +111,12 @@ class Camera(Strict):
     sub_url: str = Field(pattern=r"^(rtsp|rtsps|http|https|file)://", max_length=500)
     lat: Latitude
     lon: Longitude
-    heading: float = Field(default=0.0, ge=0.0, lt=360.0, description="degrees clockwise from north")
-    fov: float = Field(default=90.0, gt=0.0, le=360.0, description="horizontal field of view, degrees")
+    heading: float | None = Field(
+        default=None, ge=0.0, lt=360.0, description="degrees clockwise from north; None = unknown"
+    )
+    fov: float | None = Field(
+        default=None, gt=0.0, le=360.0, description="horizontal field of view, degrees; None = unknown"
+    )
     ptz: bool = False
     zoom_max: float | None = Field(default=None, ge=1.0, le=100.0)
     profile: Literal["motion", "people", "faces", "plates", "traffic"] = "motion"

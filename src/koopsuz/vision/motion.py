@@ -78,7 +78,7 @@ class MotionDetector:
         fg = cv2.dilate(fg, self._kernel, iterations=2)
         static = cv2.bitwise_not(fg)
         cv2.accumulateWeighted(small, self._bg, 0.08, mask=static)
-        cv2.accumulateWeighted(small, self._bg, 0.005, mask=fg)
+        cv2.accumulateWeighted(small, self._bg, 0.02, mask=fg)  # a parked car joins the background in ~10 s
         if self._frames <= self.config.warmup_frames:
             return MotionResult(False, (), 0.0)
         th, tw = fg.shape
