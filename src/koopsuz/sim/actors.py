@@ -23,7 +23,7 @@ from koopsuz.sim.scene import GEOMETRY, Geometry, H, W
 SUB_W, SUB_H = 640, 360
 # kind -> (height m, length m seen from the side, width m seen from front/back)
 SIZES: dict[str, tuple[float, float, float]] = {
-    "person": (1.75, 0.8, 0.65),  # wide enough for a full stride and swinging arms
+    "person": (1.75, 1.0, 0.65),  # wide enough for a full stride (feet included) and swinging arms
     "car": (1.5, 4.5, 1.8),
     "bus": (3.2, 12.0, 2.5),
     "truck": (3.4, 8.0, 2.5),
@@ -38,7 +38,10 @@ SPEEDS: dict[str, tuple[float, float]] = {  # m/s, for random actors
     "motorcycle": (9.0, 16.0),
     "bicycle": (3.5, 6.0),
 }
-MIN_VISIBLE = 0.3  # share of an actor's box inside the frame for it to count as "in view"
+# An actor is in view while any of it is (at least MIN_PIXELS of its box in each direction, in the
+# 720p frame): that is when a motion detector can see it move. Boxes are clipped to the frame, so a
+# scorer that wants whole objects can filter by the box size or by the box touching an edge.
+MIN_PIXELS = 3
 
 
 @dataclass(slots=True)
@@ -116,7 +119,7 @@ def visible_box(box: tuple[float, float, float, float] | None) -> list[int] | No
         return None
     x, y, w, h = box
     x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(W), x + w), min(float(H), y + h)
-    if x1 - x0 < 4 or y1 - y0 < 4 or (x1 - x0) * (y1 - y0) < MIN_VISIBLE * w * h:
+    if x1 - x0 < MIN_PIXELS or y1 - y0 < MIN_PIXELS:
         return None
     return [round(x0), round(y0), round(x1 - x0), round(y1 - y0)]
 

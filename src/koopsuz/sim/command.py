@@ -100,7 +100,7 @@ def sim(
     console.print(f"rendering {len(world.cameras)} camera loop(s) ({world.loop_seconds:g} s at {world.fps} fps)")
     rendered = render_scenario(world, cache_dir, faces_dir, workers=workers)
     for cam_id, rc in rendered.items():
-        console.print(f"  {cam_id}: {len(rc.truth['actors'])} actor(s), cache {rc.path}", highlight=False)
+        console.print(f"  {cam_id}: {len(rc.truth['actors'])} actor(s), truth {rc.path / 'truth.json'}", soft_wrap=True)
     if render_only:
         return
     _serve(rendered, port or 8554, host, control_port, truth, paths)

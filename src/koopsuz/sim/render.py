@@ -33,7 +33,7 @@ from koopsuz.sim.scenario import Scenario, SimCamera
 from koopsuz.sim.scene import H, W, build_stage
 
 log = logging.getLogger(__name__)
-RENDER_VERSION = 2  # bump when drawing or encoding changes: it invalidates every cache entry
+RENDER_VERSION = 4  # bump when drawing or encoding changes: it invalidates every cache entry
 DEFAULT_CACHE_DIR = Path("var/sim/cache")
 X264 = {"preset": "veryfast", "tune": "zerolatency", "profile": "baseline"}
 # Constant quantiser, not CRF: a static scene then encodes to skipped blocks, so a quiet camera
@@ -125,7 +125,7 @@ def _render_many(
     ):
         spec = Path(tmp) / "scenario.json"
         spec.write_text(scenario.model_dump_json())
-        tasks = {cam.id: bar.add_task(f"render {cam.id}", total=scenario.frames) for cam, _ in todo}
+        tasks = {cam.id: bar.add_task(f"render {cam.id}", total=scenario.frames, start=False) for cam, _ in todo}
         queue = list(todo)
         running: dict[str, tuple[subprocess.Popen[str], threading.Thread]] = {}
         errors: list[str] = []
@@ -134,6 +134,7 @@ def _render_many(
                 cam, target = queue.pop(0)
                 cmd = [sys.executable, "-m", "koopsuz.sim.render", str(spec), cam.id, str(target), str(faces_dir)]
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                bar.start_task(tasks[cam.id])
                 reader = threading.Thread(target=_follow, args=(proc, bar, tasks[cam.id]), daemon=True)
                 reader.start()
                 running[cam.id] = (proc, reader)

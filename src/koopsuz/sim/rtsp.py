@@ -47,7 +47,7 @@ class _Mount:
     stream: Stream
     units: list[GLib.Bytes]
     factory: GstRtspServer.RTSPMediaFactory | None = None
-    sources: dict[Any, list[Any]] = field(default_factory=dict)  # media -> [appsrc, needs_keyframe]
+    sources: dict[Any, list[Any]] = field(default_factory=dict)  # media -> [appsrc, needs_keyframe, held, prepared]
 
 
 @dataclass(eq=False)
@@ -120,6 +120,9 @@ class SimServer:
         server.set_address(self.host)
         server.set_service(str(self.port))
         server.connect("client-connected", self._on_client)
+        # Each client in its own thread: preparing a new media waits for the next keyframe (up to
+        # a GOP), and in the shared main loop that wait would queue every other client behind it.
+        server.get_thread_pool().set_max_threads(max(8, 4 * len(self._cams)))
         self._server = server
         for cam in self._cams.values():
             for m in cam.mounts:
@@ -240,19 +243,21 @@ class SimServer:
         done.wait(timeout)
 
     def _mount(self, m: _Mount) -> None:
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(_LAUNCH)
-        factory.set_shared(True)
-        factory.connect("media-configure", self._on_media, m)
-        m.factory = factory
+        """Mount the stream; after a cut the same factory comes back, with its running media."""
+        if m.factory is None:
+            m.factory = GstRtspServer.RTSPMediaFactory()
+            m.factory.set_launch(_LAUNCH)
+            m.factory.set_shared(True)
+            m.factory.connect("media-configure", self._on_media, m)
         assert self._server is not None
-        self._server.get_mount_points().add_factory(m.path, factory)
+        self._server.get_mount_points().add_factory(m.path, m.factory)
 
     def _on_media(self, _factory: Any, media: Any, m: _Mount) -> None:
         src = media.get_element().get_by_name("src")
         with self._lock:
-            m.sources[media] = [src, True]
+            m.sources[media] = state = [src, True, False, False]
         media.connect("unprepared", self._on_unprepared, m)
+        media.connect("prepared", lambda _m: state.__setitem__(3, True))
 
     def _on_unprepared(self, media: Any, m: _Mount) -> None:
         with self._lock:
@@ -289,8 +294,13 @@ class SimServer:
     def _close_all(self) -> None:
         with self._lock:
             clients = {c for cam in self._cams.values() for c in cam.clients}
+            held = [
+                media for cam in self._cams.values() for m in cam.mounts for media, st in m.sources.items() if st[2]
+            ]
         for c in clients:
             c.close()
+        for media in held:
+            media.unprepare()
 
     def _pace(self) -> None:
         """Push frame ``k`` of every camera at ``start + k / fps``; log truth as frames go out."""
@@ -325,6 +335,8 @@ class SimServer:
             targets = [(m, s) for m in cam.mounts for s in m.sources.values()] if online else []
         now = time.time()
         for m, state in targets:
+            if state[3] and not state[2]:
+                self._hold(m, state)
             if state[1] and not m.stream.keyframes[idx]:
                 continue
             state[1] = False
@@ -338,6 +350,18 @@ class SimServer:
             if lp >= 0:
                 line = {k2: v for k2, v in ev.items() if k2 != "loop_offset"}
                 self._record({**line, "camera": cam_id, "loop": lp, "online": online}, now)
+
+    def _hold(self, m: _Mount, state: list[Any]) -> None:
+        """Keep a prepared media alive when its last client leaves (one extra prepare count).
+
+        A camera is always on: the next client joins the running stream at once instead of
+        waiting for a new pipeline, and never races the teardown of the old one (which gets a
+        503 from the RTSP server).
+        """
+        media = next((md for md, st in m.sources.items() if st is state), None)
+        state[2] = True
+        if media is not None and not media.prepare(None):  # (get_status() would block while preparing)
+            log.warning("could not hold media of %s", m.path)
 
     def _record(self, line: dict[str, Any], ts: float | None = None) -> None:
         entry = {"ts": round(ts if ts is not None else time.time(), 4), **line}

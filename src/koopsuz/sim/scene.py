@@ -89,6 +89,7 @@ def build_stage(scene: str, light: str, rng: np.random.Generator, label: str) ->
     lmap[:] = np.array(tint, np.float32) * ambient
     if glow:
         lmap += _lamp_pools(LAMPS[scene], geo, glow)
+    img = cv2.GaussianBlur(img, (0, 0), 0.9)  # lens softness: real optics never draw 1-px edges
     lit = img.astype(np.float32) * lmap
     if glow:
         for lx, ly in LAMPS[scene]:
