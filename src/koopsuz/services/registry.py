@@ -67,9 +67,7 @@ class RegistryService:
         return len(deployment.cameras)
 
     # -- reads --------------------------------------------------------------
-    def cameras(
-        self, who: Principal, *, enabled_only: bool = False
-    ) -> list[tuple[CameraRow, SiteRow | None]]:
+    def cameras(self, who: Principal, *, enabled_only: bool = False) -> list[tuple[CameraRow, SiteRow | None]]:
         _require(who, Permission.CAMERAS_READ)
         with self._db.session() as s:
             repo = RegistryRepo(s)
@@ -77,9 +75,7 @@ class RegistryService:
             sites = {x.id: x for x in repo.sites(who.scope)}
             return [(r, sites.get(r.site)) for r in rows]
 
-    def camera(
-        self, who: Principal, camera_id: str, permission: Permission = Permission.CAMERAS_READ
-    ) -> CameraRow:
+    def camera(self, who: Principal, camera_id: str, permission: Permission = Permission.CAMERAS_READ) -> CameraRow:
         """One camera, or NotFound / Forbidden. A denied look at another region is audited."""
         _require(who, permission)
         with self._db.session() as s:
@@ -118,51 +114,35 @@ class RegistryService:
     def add_camera(self, who: Principal, data: dict[str, Any]) -> CameraRow:
         _require(who, Permission.CAMERAS_WRITE)
         cam = _validate(data)
-        with self._db.transaction() as s:
-            repo = RegistryRepo(s)
-            if repo.camera(cam.id) is not None:
-                raise Conflict(f"camera {cam.id!r} already exists; use PATCH to change it")
-            site = repo.site(cam.site)
-            if site is None:
-                raise Invalid(f"site: unknown site {cam.site!r}")
-            if not who.scope.allows(site.region):
-                raise Forbidden(f"site {cam.site!r} is outside your region scope")
-            row = repo.upsert_camera(cam, site.region)
-        self._audit.record(
-            who,
-            "camera.create",
-            target_type="camera",
-            target_id=cam.id,
-            region=row.region,
-            detail=_public(cam.model_dump(mode="json")),
-        )
-        self._announce(cam.id, row.region)
+        row = self._store_camera(who, cam, new=True)
+        self._changed(who, "camera.create", row, _public(cam.model_dump(mode="json")))
         return row
 
     def update_camera(self, who: Principal, camera_id: str, changes: dict[str, Any]) -> CameraRow:
         existing = self.camera(who, camera_id, Permission.CAMERAS_WRITE)
         if "id" in changes and changes["id"] != camera_id:
             raise Invalid("id: a camera's id cannot change")
-        merged = camera_model(existing).model_dump() | changes
-        cam = _validate(merged)
+        cam = _validate(camera_model(existing).model_dump() | changes)
+        row = self._store_camera(who, cam, new=False)
+        self._changed(who, "camera.update", row, {"changes": _public(changes)})
+        return row
+
+    def _store_camera(self, who: Principal, cam: Camera, *, new: bool) -> CameraRow:
+        """Write a validated camera; its region is its site's, which must lie in the caller's scope."""
         with self._db.transaction() as s:
             repo = RegistryRepo(s)
+            if new and repo.camera(cam.id) is not None:
+                raise Conflict(f"camera {cam.id!r} already exists; use PATCH to change it")
             site = repo.site(cam.site)
             if site is None:
                 raise Invalid(f"site: unknown site {cam.site!r}")
             if not who.scope.allows(site.region):
                 raise Forbidden(f"site {cam.site!r} is outside your region scope")
-            row = repo.upsert_camera(cam, site.region)
-        self._audit.record(
-            who,
-            "camera.update",
-            target_type="camera",
-            target_id=camera_id,
-            region=row.region,
-            detail={"changes": _public(changes)},
-        )
-        self._announce(camera_id, row.region)
-        return row
+            return repo.upsert_camera(cam, site.region)
+
+    def _changed(self, who: Principal, action: str, row: CameraRow, detail: dict[str, Any]) -> None:
+        self._audit.record(who, action, target_type="camera", target_id=row.id, region=row.region, detail=detail)
+        self._announce(row.id, row.region)
 
     def save_site(self, who: Principal, data: dict[str, Any], site_id: str | None = None) -> SiteRow:
         """Create (``site_id`` None) or change a site; a site cannot move to a region outside scope."""

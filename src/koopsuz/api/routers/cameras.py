@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from koopsuz.api.deps import PrincipalDep, SystemDep, require
 from koopsuz.domain.urls import redact_url
 from koopsuz.security.principal import Permission, Principal
+from koopsuz.store.registry_repo import camera_model
 from koopsuz.store.tables import CameraRow, SiteRow
 from koopsuz.system import System
 
@@ -17,23 +18,11 @@ Writer = Annotated[Principal, Depends(require(Permission.CAMERAS_WRITE))]
 
 
 def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Principal) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": row.id,
-        "name": row.name,
-        "site": row.site,
+    out: dict[str, Any] = camera_model(row).model_dump(mode="json", exclude={"main_url", "sub_url"})
+    out |= {
         "site_name": site.name if site else None,
         "site_type": site.type if site else None,
         "region": row.region,
-        "lat": row.lat,
-        "lon": row.lon,
-        "heading": row.heading,
-        "fov": row.fov,
-        "ptz": row.ptz,
-        "zoom_max": row.zoom_max,
-        "profile": row.profile,
-        "enabled": row.enabled,
-        "motion": row.motion,
-        "motion_masks": row.motion_masks,
         "health": system.ingest.health(row.id),
     }
     if who.can(Permission.CAMERAS_WRITE):
