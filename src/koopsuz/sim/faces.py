@@ -29,6 +29,12 @@ SDIST = "face_recognition==1.3.0"
 DEFAULT_FACES_DIR = Path("var/sim/faces")
 _PHOTO_RE = re.compile(r"^([a-z]+?)\d*\.(jpg|jpeg|png)$")
 _SKIP = ("partial", "32bit")  # crops of other photos, or a duplicate of one
+PROVENANCE = f"""These photos come from the PyPI source distribution {SDIST} (tests/test_images/),
+fetched with `pip download {SDIST} --no-deps --no-binary :all:` by koopsuz.sim.faces.
+face_recognition is MIT-licensed; the photos are official portraits of two public figures.
+They are used only to render synthetic camera pictures for tests; do not redistribute them as a
+watchlist or use them for anything else.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,7 @@ def ensure_face_assets(directory: str | Path = DEFAULT_FACES_DIR, timeout: float
                         src = tar.extractfile(member)
                         if src is not None:
                             (d / name).write_bytes(src.read())
+            (d / "PROVENANCE.txt").write_text(PROVENANCE)
         except (OSError, subprocess.SubprocessError, StopIteration, tarfile.TarError) as exc:
             detail = getattr(exc, "stderr", b"") or b""
             log.warning(
