@@ -279,9 +279,7 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out / f"ingest-{stamp}.json").write_text(
-        json.dumps({"machine": machine, "fps": fps, "rows": rows}, indent=1)
-    )
+    (out / f"ingest-{stamp}.json").write_text(json.dumps({"machine": machine, "fps": fps, "rows": rows}, indent=1))
     if args.write_docs:
         write_docs(table)
 

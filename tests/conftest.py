@@ -90,9 +90,7 @@ class Sim:
         return [json.loads(line) for line in self.truth_path.read_text().splitlines() if line.strip()]
 
     def control(self, path: str, method: str = "POST") -> dict[str, object]:
-        req = urllib.request.Request(
-            self.control_url + path, method=method, data=b"" if method == "POST" else None
-        )
+        req = urllib.request.Request(self.control_url + path, method=method, data=b"" if method == "POST" else None)
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read() or b"{}")
 
@@ -240,9 +238,7 @@ def live_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSystem
             users=users,
             sim=Sim(sim_proc, rtsp_port, f"http://127.0.0.1:{control_port}", truth),
             data_dir=data_dir,
-            cameras={
-                cid: ("KG-C" if i == len(camera_ids) - 1 else "KG-Y") for i, cid in enumerate(camera_ids)
-            },
+            cameras={cid: ("KG-C" if i == len(camera_ids) - 1 else "KG-Y") for i, cid in enumerate(camera_ids)},
             server=server,
         )
         yield live

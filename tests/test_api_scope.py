@@ -63,9 +63,7 @@ def login(c: TestClient, username: str) -> None:
 def seed_events(system) -> dict[str, Event]:
     out = {}
     for region, cam, site in (("KG-Y", "yk-cam-1", "yk-square"), ("KG-C", "ch-cam-1", "ch-school")):
-        e = Event(
-            kind="motion", region=region, camera=cam, site=site, ts=datetime.now(UTC), payload={"area": 0.1}
-        )
+        e = Event(kind="motion", region=region, camera=cam, site=site, ts=datetime.now(UTC), payload={"area": 0.1})
         e.media["snapshot"] = system.media.save_snapshot(cam, e.id, e.ts, b"\xff\xd8fakejpeg\xff\xd9")
         system.writer.write_now([e])
         out[region] = e
@@ -74,14 +72,8 @@ def seed_events(system) -> dict[str, Event]:
 
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
-    known = (
-        SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | {p for _, p in WRITES_BY_CAMERA}
-    )
-    paths = {
-        r.path
-        for r in app.routes
-        if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")
-    }
+    known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | {p for _, p in WRITES_BY_CAMERA}
+    paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"
 
 

@@ -46,9 +46,7 @@ def test_passwords_are_argon2_and_failures_lock_the_account(db: Database) -> Non
     users = UserService(db, audit, max_failures=3, lockout_s=60)
     users.create("admin", "yk.op", "a-long-password", "regional_operator", "KG-Y")
     row = users.list()[0]
-    assert row.password_hash.startswith("$argon2id$") and verify_password(
-        row.password_hash, "a-long-password"
-    )
+    assert row.password_hash.startswith("$argon2id$") and verify_password(row.password_hash, "a-long-password")
     assert users.authenticate("yk.op", "a-long-password").region == "KG-Y"
     for _ in range(3):
         with pytest.raises(Unauthorized):

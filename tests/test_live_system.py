@@ -62,9 +62,7 @@ class FeedRecorder:
             pass
 
     def events(self, kind: str) -> list[tuple[float, dict]]:
-        return [
-            (t, m["event"]) for t, m in self.messages if m["type"] == "event" and m["event"]["kind"] == kind
-        ]
+        return [(t, m["event"]) for t, m in self.messages if m["type"] == "event" and m["event"]["kind"] == kind]
 
     def close(self) -> None:
         self._conn.__exit__(None, None, None)

@@ -88,9 +88,7 @@ def test_everything_is_in_issyk_kul(pilot: Deployment) -> None:
 def test_every_point_lies_inside_the_oblast_outline(pilot: Deployment, issyk_kul_outline) -> None:
     outer, *holes = issyk_kul_outline
     for record in [*pilot.cities, *pilot.sites, *pilot.cameras]:
-        inside = _inside(record.lon, record.lat, outer) and not any(
-            _inside(record.lon, record.lat, h) for h in holes
-        )
+        inside = _inside(record.lon, record.lat, outer) and not any(_inside(record.lon, record.lat, h) for h in holes)
         assert inside, f"{record.id} at {record.lat}, {record.lon} is outside {REGION}"
 
 

@@ -79,9 +79,7 @@ def test_a_camera_that_accepts_but_never_answers_times_out() -> None:
 
     acceptor = threading.Thread(target=accept, daemon=True)
     acceptor.start()
-    w = CameraWorker(
-        "silent", f"rtsp://127.0.0.1:{srv.getsockname()[1]}/x", source_options=FAST, backoff=BACKOFF
-    )
+    w = CameraWorker("silent", f"rtsp://127.0.0.1:{srv.getsockname()[1]}/x", source_options=FAST, backoff=BACKOFF)
     w.start()
     try:
         assert wait_for(lambda: w.health.state == State.OFFLINE, 8)

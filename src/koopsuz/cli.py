@@ -37,9 +37,7 @@ app.add_typer(audit_app, name="audit")
 console = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="where the database and media live [default: ./var]")
-]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="where the database and media live [default: ./var]")]
 PILOT = Path("deploy/issyk-kul.yaml")
 DEMO_ROLES: list[tuple[str, Role, str | None, str]] = [
     ("admin", Role.ADMIN, None, "System Administrator"),
@@ -105,9 +103,7 @@ def serve(
     if settings.deployment:
         _load(system, settings.deployment)
     console.print(f"Koopsuz on http://{settings.host}:{settings.port}  (API docs: /docs)")
-    uvicorn.run(
-        create_app(system), host=settings.host, port=settings.port, log_level="warning", ws="websockets"
-    )
+    uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning", ws="websockets")
 
 
 def _load(system, path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -127,9 +123,7 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="demo data folder")] = Path("var/demo"),
     deployment: Annotated[Path, typer.Option(help="deployment to run")] = PILOT,
     port: Annotated[int, typer.Option(help="web port")] = 8080,
-    sim_port: Annotated[
-        int, typer.Option(help="RTSP port of the simulator (must match the deployment)")
-    ] = 8554,
+    sim_port: Annotated[int, typer.Option(help="RTSP port of the simulator (must match the deployment)")] = 8554,
 ) -> None:
     """Run the Issyk-Kul pilot: simulated RTSP cameras, ingest, motion events, command-centre pages."""
     import uvicorn
@@ -142,8 +136,7 @@ def demo(
     _load(system, deployment)
     creds = _demo_users(system, data_dir)
     console.print(
-        "[bold]starting the camera simulator[/bold] "
-        "(the first start renders the scenes; later starts are instant)"
+        "[bold]starting the camera simulator[/bold] (the first start renders the scenes; later starts are instant)"
     )
     sim = subprocess.Popen(
         [
@@ -298,9 +291,7 @@ def _cli_principal(base):  # type: ignore[no-untyped-def]
 def user_add(
     username: Annotated[str, typer.Argument(help="sign-in name")],
     role: Annotated[Role, typer.Option(help="what the user may do")],
-    region: Annotated[
-        str | None, typer.Option(help="region scope (ISO code, e.g. KG-Y); none = whole country")
-    ] = None,
+    region: Annotated[str | None, typer.Option(help="region scope (ISO code, e.g. KG-Y); none = whole country")] = None,
     full_name: Annotated[str, typer.Option(help="full name")] = "",
     language: Annotated[str, typer.Option(help="ru, ky or en")] = "ru",
     password: Annotated[

@@ -55,9 +55,7 @@ class MotionStage:
             problem = None
             if self._save is not None:
                 try:
-                    media["snapshot"] = self._save(
-                        ctx.camera.id, event_id, ctx.ts, _snapshot(ctx.bgr, result.boxes)
-                    )
+                    media["snapshot"] = self._save(ctx.camera.id, event_id, ctx.ts, _snapshot(ctx.bgr, result.boxes))
                 except OSError as exc:  # a full disk costs the picture, never the event
                     problem = str(exc)
             self._active = (event_id, ctx.ts)

@@ -70,9 +70,7 @@ class Stage(Protocol):
 
 
 class Pipeline:
-    def __init__(
-        self, camera: CameraInfo, stages: Sequence[Stage], emit: EventSink, analysis_fps: float
-    ) -> None:
+    def __init__(self, camera: CameraInfo, stages: Sequence[Stage], emit: EventSink, analysis_fps: float) -> None:
         self.camera = camera
         self.stages = list(stages)
         self._emit = emit
@@ -87,9 +85,7 @@ class Pipeline:
             return
         # schedule on the capture clock so the rate holds whatever the stream's fps
         self._next_t = (
-            t + self._interval
-            if self._next_t is None or t - self._next_t > 1
-            else self._next_t + self._interval
+            t + self._interval if self._next_t is None or t - self._next_t > 1 else self._next_t + self._interval
         )
         ctx = FrameContext(self.camera, decoded)
         self.processed += 1

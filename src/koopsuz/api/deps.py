@@ -77,9 +77,7 @@ def optional_principal(request: Request) -> Principal | None:
 def current_principal(request: Request) -> Principal:
     p = principal_of(request)
     if p is None:
-        raise HTTPException(
-            401, "sign in first (POST /api/auth/login)", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise HTTPException(401, "sign in first (POST /api/auth/login)", headers={"WWW-Authenticate": "Bearer"})
     return p
 
 

@@ -50,9 +50,7 @@ def parse_deployment(text: str, source: str = "<deployment>") -> Deployment:
     try:
         deployment = Deployment.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            Problem(_line_of(root, err["loc"]), _dotted(err["loc"]), err["msg"]) for err in exc.errors()
-        ]
+        problems = [Problem(_line_of(root, err["loc"]), _dotted(err["loc"]), err["msg"]) for err in exc.errors()]
         raise DeploymentError(source, problems) from None
     problems = [Problem(_line_of(root, loc), _dotted(loc), msg) for loc, msg in cross_check(deployment)]
     if problems:

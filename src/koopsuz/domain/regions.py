@@ -45,9 +45,7 @@ def region(code: str) -> Region:
     try:
         return _BY_CODE[code]
     except KeyError:
-        raise UnknownRegion(
-            f"unknown region {code!r}; expected one of {', '.join(sorted(_BY_CODE))}"
-        ) from None
+        raise UnknownRegion(f"unknown region {code!r}; expected one of {', '.join(sorted(_BY_CODE))}") from None
 
 
 def region_by_plate_code(plate_code: str) -> Region:

@@ -100,9 +100,7 @@ class IngestService:
                 run = self._running[cid]
                 want = desired.get(cid)
                 if want is None or want[0] != run.camera or want[1] != run.region:
-                    log.info(
-                        "camera %s: stopping (%s)", cid, "removed or disabled" if want is None else "changed"
-                    )
+                    log.info("camera %s: stopping (%s)", cid, "removed or disabled" if want is None else "changed")
                     run.worker.stop()
                     del self._running[cid]
             for cid, (cam, region) in desired.items():

@@ -23,9 +23,7 @@ def principal_of(row: UserRow) -> Principal:
 
 
 class UserService:
-    def __init__(
-        self, db: Database, audit: AuditLog, *, max_failures: int = 5, lockout_s: float = 300
-    ) -> None:
+    def __init__(self, db: Database, audit: AuditLog, *, max_failures: int = 5, lockout_s: float = 300) -> None:
         self._db = db
         self._audit = audit
         self._max_failures = max_failures

@@ -76,12 +76,7 @@ class EventRepo:
         return [to_event(r) for r in self.s.execute(q).scalars()]
 
     def pending_outbox(self, limit: int = 500) -> list[Event]:
-        q = (
-            select(EventRow)
-            .join(OutboxRow, OutboxRow.event_id == EventRow.id)
-            .order_by(EventRow.id)
-            .limit(limit)
-        )
+        q = select(EventRow).join(OutboxRow, OutboxRow.event_id == EventRow.id).order_by(EventRow.id).limit(limit)
         return [to_event(r) for r in self.s.execute(q).scalars()]
 
     def mark_published(self, ids: Sequence[str]) -> None:

@@ -33,21 +33,13 @@ class RegistryRepo:
         return self.s.get(CameraRow, camera_id)
 
     def sites(self, scope: Scope) -> Sequence[SiteRow]:
-        return (
-            self.s.execute(_scoped(select(SiteRow).order_by(SiteRow.id), SiteRow.region, scope))
-            .scalars()
-            .all()
-        )
+        return self.s.execute(_scoped(select(SiteRow).order_by(SiteRow.id), SiteRow.region, scope)).scalars().all()
 
     def site(self, site_id: str) -> SiteRow | None:
         return self.s.get(SiteRow, site_id)
 
     def cities(self, scope: Scope) -> Sequence[CityRow]:
-        return (
-            self.s.execute(_scoped(select(CityRow).order_by(CityRow.id), CityRow.region, scope))
-            .scalars()
-            .all()
-        )
+        return self.s.execute(_scoped(select(CityRow).order_by(CityRow.id), CityRow.region, scope)).scalars().all()
 
     def districts(self, scope: Scope) -> Sequence[DistrictRow]:
         q = _scoped(select(DistrictRow).order_by(DistrictRow.id), DistrictRow.region, scope)
@@ -58,9 +50,7 @@ class RegistryRepo:
         self.s.merge(DistrictRow(id=d.id, name=d.name, region=d.region))
 
     def upsert_city(self, c: City) -> None:
-        self.s.merge(
-            CityRow(id=c.id, name=c.name, region=c.region, district=c.district, lat=c.lat, lon=c.lon)
-        )
+        self.s.merge(CityRow(id=c.id, name=c.name, region=c.region, district=c.district, lat=c.lat, lon=c.lon))
 
     def upsert_site(self, site: Site) -> None:
         self.s.merge(

@@ -24,9 +24,7 @@ class MediaStore:
             tmp.write_bytes(jpeg)
             os.replace(tmp, path)  # never leave half a file behind if the disk fills up
         except OSError as exc:
-            raise MediaError(
-                f"cannot store snapshot {rel}: {exc.strerror}; check free space in {self.root}"
-            ) from exc
+            raise MediaError(f"cannot store snapshot {rel}: {exc.strerror}; check free space in {self.root}") from exc
         return rel
 
     def path(self, ref: str) -> Path:

@@ -113,9 +113,7 @@ class CameraWorker:
         cached = self._jpeg
         if cached is not None and cached[0] == frame.seq:
             return cached[1]
-        ok, buf = cv2.imencode(
-            ".jpg", frame.frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, quality]
-        )
+        ok, buf = cv2.imencode(".jpg", frame.frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
         data = buf.tobytes()

@@ -42,9 +42,7 @@ def list_users(who: Admin, system: SystemDep) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=201)
 def create_user(body: NewUser, who: Admin, system: SystemDep, request: Request) -> dict[str, Any]:
-    p = system.users.create(
-        who, body.username, body.password, body.role, body.region, body.full_name, body.language
-    )
+    p = system.users.create(who, body.username, body.password, body.role, body.region, body.full_name, body.language)
     return {"id": p.user_id, "username": p.username, "role": str(p.role), "region": p.region}
 
 

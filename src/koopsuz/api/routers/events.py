@@ -43,9 +43,7 @@ def list_events(
     system: SystemDep,
     camera: str | None = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
-    before: Annotated[
-        str | None, Query(min_length=26, max_length=26, description="event id to page back from")
-    ] = None,
+    before: Annotated[str | None, Query(min_length=26, max_length=26, description="event id to page back from")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     with system.db.session() as s:

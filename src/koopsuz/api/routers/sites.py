@@ -68,6 +68,4 @@ def list_cities(who: Reader, system: SystemDep) -> list[dict[str, Any]]:
 @router.get("/districts")
 def list_districts(who: Reader, system: SystemDep) -> list[dict[str, Any]]:
     with system.db.session() as s:
-        return [
-            {"id": r.id, "name": r.name, "region": r.region} for r in RegistryRepo(s).districts(who.scope)
-        ]
+        return [{"id": r.id, "name": r.name, "region": r.region} for r in RegistryRepo(s).districts(who.scope)]

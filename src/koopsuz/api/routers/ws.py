@@ -47,11 +47,7 @@ async def events_feed(ws: WebSocket) -> None:
         msg = {"type": "event", "event": event_json(e)}
         loop.call_soon_threadsafe(_offer, queue, msg)
 
-    patterns = (
-        ["koopsuz.>"]
-        if who.scope.is_national
-        else [f"koopsuz.*.{r}.>" for r in sorted(who.scope.regions or ())]
-    )
+    patterns = ["koopsuz.>"] if who.scope.is_national else [f"koopsuz.*.{r}.>" for r in sorted(who.scope.regions or ())]
     subs = [system.bus.subscribe(p, on_event) for p in patterns]
     health_task = asyncio.create_task(_health_loop(system, who, queue))
     try:
