@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from koopsuz.config import Settings
@@ -68,7 +69,7 @@ def _system(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")  # messages quote patterns like [a-z0-9]
     raise typer.Exit(code)
 
 

@@ -57,7 +57,7 @@ class MotionDetector:
             self._size = (tw, th)
             self._bg = None
             self._keep = _keep_mask(self.config.masks, tw, th)
-        small = cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(gray, (tw, th), interpolation=cv2.INTER_LINEAR)  # 3x cheaper than AREA; the blur smooths
         return cv2.GaussianBlur(small, (5, 5), 0)
 
     def update(self, gray: np.ndarray) -> MotionResult:
