@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     motion_width: int = Field(default=160, ge=32, le=640, description="width motion is computed at")
     motion_fps: float = Field(default=8.0, gt=0, le=30, description="frames per second looked at")
     live_fps: float = Field(default=8.0, gt=0, le=30)
+    # object detection (cameras whose profile is not "motion")
+    detector: str = Field(default="ssd_mobilenet", pattern="^(ssd_mobilenet|yolo_onnx)$")
+    detector_model: Path | None = Field(default=None, description="model file; default: the packaged SSD")
+    detector_threads: int = Field(default=0, ge=0, le=64, description="inference threads; 0 = one per core")
+    detector_confidence: float = Field(default=0.25, gt=0, lt=1)
+    detector_max_lag_s: float = Field(default=1.0, gt=0, le=30, description="skip detection this far behind")
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_s: float = Field(default=300.0, ge=0)
 

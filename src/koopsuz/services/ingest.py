@@ -13,6 +13,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from koopsuz.analytics.detect_stage import DetectStage
 from koopsuz.analytics.motion_stage import MotionStage
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
 from koopsuz.bus.base import Bus
@@ -25,6 +26,7 @@ from koopsuz.video.health import CameraHealth, State
 from koopsuz.video.media import MediaStore
 from koopsuz.video.source import SourceOptions
 from koopsuz.video.worker import Backoff, CameraWorker
+from koopsuz.vision.detectors import Detector, create_detector
 from koopsuz.vision.motion import MotionConfig, MotionDetector
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class IngestService:
         self._kick = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ingest-supervisor", daemon=True)
         self._sub = None
+        self._detector: Detector | None = None  # one model for all cameras, loaded at first need
 
     def start(self) -> None:
         self._sub = self._bus.subscribe(f"koopsuz.{CONFIG_KIND}.>", lambda _s, _e: self._kick.set())
@@ -121,6 +124,9 @@ class IngestService:
                 )
             )
             stages.append(MotionStage(detector, self._media.save_snapshot, cooldown_s=cam.motion.cooldown_s))
+        if cam.profile != "motion":
+            objects = DetectStage(self._object_detector(), self._media.save_snapshot, max_lag_s=s.detector_max_lag_s)
+            stages.append(objects)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(
             cam.id,
@@ -132,6 +138,20 @@ class IngestService:
         )
         worker.start()
         return _Running(cam, region, worker, pipeline)
+
+    def _object_detector(self) -> Detector:
+        """Shared by every camera: one model in memory, inference queued on its lock.
+
+        A missing or wrong model file raises ``ModelError`` naming it; at start that stops the
+        service, which is the point: analytics silently missing is worse than a refusal to start.
+        """
+        with self._lock:
+            if self._detector is None:
+                s = self._settings
+                self._detector = create_detector(
+                    s.detector, s.detector_model, min_confidence=s.detector_confidence, threads=s.detector_threads
+                )
+            return self._detector
 
     def _health_changed(self, cam: CameraInfo, old: State, h: CameraHealth) -> None:
         if h.state == State.OFFLINE:
@@ -172,6 +192,7 @@ class IngestService:
                 "health": r.worker.health.to_json(),
                 "analysed": r.pipeline.processed,
                 "stage_failures": r.pipeline.failures,
+                **{st.name: st.stats() for st in r.pipeline.stages if isinstance(st, DetectStage)},
             }
             for r in runs
         }

@@ -1,0 +1,247 @@
+"""Objects where motion is: detection on crops of the sub stream, tracking, track events.
+
+Runs after ``MotionStage`` in the same pipeline and reads ``ctx.results["motion"]``:
+
+* no motion and no live track: nothing runs, not even a colour conversion (a quiet camera costs
+  the motion stage only);
+* motion: crops around the moving areas (``vision.regions``), one batched inference, boxes mapped
+  back to frame pixels; live tracks are re-checked once per ``recheck_s`` even without motion, so
+  a person who stops (and fades into the motion background) keeps its track;
+* the tracker turns detections into tracks; a confirmed track emits ``track_appeared`` (with a
+  snapshot), an ended one ``track_left`` (class, path, duration, speed, best snapshot).
+
+Detection must never make ingest fall behind without bound. The stage runs in the camera's
+decode thread, so it measures how far capture time has fallen behind the wall clock since it was
+last on pace; past ``max_lag_s`` it skips frames (counted in ``stats()``) until decode catches up.
+Results: ``ctx.results["detections"]`` (frame pixels) and ``ctx.results["tracks"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import cv2
+import numpy as np
+
+from koopsuz.analytics.motion_stage import SnapshotWriter
+from koopsuz.analytics.pipeline import EventSink, FrameContext
+from koopsuz.domain.events import Event, Severity, new_id
+from koopsuz.vision.detections import Detections
+from koopsuz.vision.detectors import Detector
+from koopsuz.vision.motion import MotionResult
+from koopsuz.vision.regions import RegionConfig, plan_regions
+from koopsuz.vision.tracker import Track, Tracker, TrackerConfig
+
+PATH_POINTS = 64  # at most this many path points in a track_left event
+
+
+class DetectStage:
+    name = "detect"
+
+    def __init__(
+        self,
+        detector: Detector,
+        save_snapshot: SnapshotWriter | None,
+        *,
+        tracker: TrackerConfig | None = None,
+        regions: RegionConfig | None = None,
+        max_lag_s: float = 1.0,
+        recheck_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.detector = detector
+        self.tracker = Tracker(tracker or TrackerConfig())
+        self._save = save_snapshot
+        self._regions = regions or RegionConfig()
+        self._max_lag = max_lag_s
+        self._recheck = recheck_s
+        self._clock = clock
+        self._anchor: tuple[float, float] | None = None  # (capture t, wall t) when last on pace
+        self._last_check = -1e18
+        self._uids: dict[int, str] = {}
+        self._best: dict[int, np.ndarray] = {}  # track id -> the BGR frame of its best view
+        self.frames = 0
+        self.detect_frames = 0
+        self.inferences = 0
+        self.whole_frames = 0
+        self.skipped = 0
+        self.inference_s = 0.0
+        self.tracks_started = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "detect_frames": self.detect_frames,
+            "crops": self.inferences,
+            "whole_frames": self.whole_frames,
+            "skipped": self.skipped,
+            "ms_per_frame": round(1000 * self.inference_s / self.detect_frames, 1) if self.detect_frames else None,
+            "tracks": self.tracks_started,
+            "active_tracks": len(self.tracker.active),
+        }
+
+    def behind(self, t: float) -> float:
+        """Seconds the capture clock has fallen behind the wall clock since the stage was on pace.
+
+        Input faster than real time (a file, a test) re-anchors instead of banking credit; a
+        reconnect jumps capture time forward and so re-anchors too.
+        """
+        now = self._clock()
+        if self._anchor is None:
+            self._anchor = (t, now)
+            return 0.0
+        lag = (now - self._anchor[1]) - (t - self._anchor[0])
+        if lag <= 0:
+            self._anchor = (t, now)
+            return 0.0
+        return lag
+
+    def process(self, ctx: FrameContext, emit: EventSink) -> None:
+        t = ctx.ts.timestamp()
+        self.frames += 1
+        if self.behind(t) > self._max_lag:
+            self.skipped += 1
+            return
+        frame = ctx.decoded.frame
+        size = (frame.width, frame.height)
+        boxes = self._where(ctx.results.get("motion"), size, t)
+        regions = plan_regions(boxes, size, self.detector.input_size[0] / self.detector.input_size[1], self._regions)
+        dets = Detections.empty()
+        if regions:
+            started = time.perf_counter()
+            bgr = ctx.bgr
+            crops = [np.ascontiguousarray(bgr[y0:y1, x0:x1]) for x0, y0, x1, y1 in regions]
+            found = self.detector.detect_batch(crops)
+            dets = Detections.merge(d.shifted(r[0], r[1]) for d, r in zip(found, regions, strict=True))
+            dets = dets.clipped(*size).nms(0.5)
+            self.inference_s += time.perf_counter() - started
+            self.detect_frames += 1
+            self.inferences += len(regions)
+            self.whole_frames += regions == [(0, 0, *size)]
+        update = self.tracker.update(dets, t, ctx.decoded.seq, size)
+        if regions:
+            for tr in self.tracker.live:
+                if tr.best is not None and tr.best.frame == ctx.decoded.seq:
+                    self._best[tr.id] = ctx.bgr  # a reference: the frame is not copied
+        ctx.results["detections"] = dets
+        ctx.results["tracks"] = update.tracks
+        for tr in update.ended:
+            self._left(ctx, tr, size, emit)
+        for tr in update.started:
+            self._appeared(ctx, tr, size, emit)
+        live = {tr.id for tr in self.tracker.live}
+        for tid in [k for k in self._best if k not in live]:
+            del self._best[tid]
+
+    def _where(self, motion: MotionResult | None, size: tuple[int, int], t: float) -> list[tuple[float, ...]]:
+        """Boxes (frame pixels) worth a look: moving areas, plus live tracks now and then."""
+        w, h = size
+        if motion is None:  # no motion stage on this camera: every analysed frame, whole
+            return [(0.0, 0.0, float(w), float(h))]
+        boxes: list[tuple[float, ...]] = [(x * w, y * h, (x + bw) * w, (y + bh) * h) for x, y, bw, bh in motion.boxes]
+        if self.tracker.active and (boxes or t - self._last_check >= self._recheck):
+            self._last_check = t
+            boxes += [tuple(float(v) for v in tr.box) for tr in self.tracker.active]
+        return boxes
+
+    # -- events ------------------------------------------------------------------------------
+    def _appeared(self, ctx: FrameContext, tr: Track, size: tuple[int, int], emit: EventSink) -> None:
+        self.tracks_started += 1
+        uid = self._uids[tr.id] = new_id()
+        media, problem = self._snapshot(ctx, uid, ctx.ts, self._best.get(tr.id), tr.box, tr.class_name)
+        emit(
+            Event(
+                id=uid,
+                kind="track_appeared",
+                region=ctx.camera.region,
+                camera=ctx.camera.id,
+                site=ctx.camera.site,
+                ts=ctx.ts,
+                payload={
+                    "track": uid,
+                    "track_no": tr.id,
+                    "class": tr.class_name,
+                    "confidence": round(tr.confidence, 3),
+                    "box": _norm(tr.box, size),
+                    "first_seen": _dt(tr.first_t).isoformat(),
+                    "frame_size": list(size),
+                    **({"snapshot_error": problem} if problem else {}),
+                },
+                media=media,
+                severity=Severity.INFO,
+            )
+        )
+
+    def _left(self, ctx: FrameContext, tr: Track, size: tuple[int, int], emit: EventSink) -> None:
+        uid = self._uids.pop(tr.id, None) or new_id()
+        best = tr.best
+        last = _dt(tr.last_t)
+        event_id = new_id()
+        media, problem = {}, None
+        if best is not None:
+            media, problem = self._snapshot(ctx, event_id, last, self._best.pop(tr.id, None), best.box, tr.class_name)
+        path = tr.path[:: -(-len(tr.path) // PATH_POINTS) or 1]
+        if tr.path and path[-1] != tr.path[-1]:
+            path.append(tr.path[-1])
+        w, h = size
+        emit(
+            Event(
+                id=event_id,
+                kind="track_left",
+                region=ctx.camera.region,
+                camera=ctx.camera.id,
+                site=ctx.camera.site,
+                ts=last,
+                payload={
+                    "track": uid,
+                    "track_no": tr.id,
+                    "class": tr.class_name,
+                    "first_seen": _dt(tr.first_t).isoformat(),
+                    "duration_s": round(tr.duration, 2),
+                    "speed_px_s": round(tr.mean_speed, 1),
+                    "path": [[round(pt - tr.first_t, 2), round(x / w, 4), round(y / h, 4)] for pt, x, y in path],
+                    "box": _norm(tr.box, size),
+                    "best_box": _norm(best.box, size) if best else None,
+                    "hits": tr.hits,
+                    "frame_size": list(size),
+                    **({"snapshot_error": problem} if problem else {}),
+                },
+                media=media,
+                severity=Severity.INFO,
+            )
+        )
+
+    def _snapshot(
+        self, ctx: FrameContext, event_id: str, ts: datetime, bgr: np.ndarray | None, box: Any, label: str
+    ) -> tuple[dict[str, str], str | None]:
+        if self._save is None or bgr is None:
+            return {}, None
+        try:
+            return {"snapshot": self._save(ctx.camera.id, event_id, ts, _annotated(bgr, box, label))}, None
+        except OSError as exc:  # a full disk costs the picture, never the event
+            return {}, str(exc)
+
+
+def _annotated(bgr: np.ndarray, box: Any, label: str) -> bytes:
+    img = bgr.copy()
+    x0, y0, x1, y1 = (round(float(v)) for v in box)
+    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 200, 255), 2)
+    cv2.putText(img, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 200, 255), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise RuntimeError("snapshot encoding failed")
+    return buf.tobytes()
+
+
+def _norm(box: Any, size: tuple[int, int]) -> list[float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = size
+    x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+    return [round(x0 / w, 4), round(y0 / h, 4), round(max(0.0, x1 - x0) / w, 4), round(max(0.0, y1 - y0) / h, 4)]
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
