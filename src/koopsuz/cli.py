@@ -104,7 +104,7 @@ def serve(
     if settings.deployment:
         _load(system, settings.deployment)
     console.print(f"Koopsuz on http://{settings.host}:{settings.port}  (API docs: /docs)")
-    uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning", ws="websockets")
+    uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
 
 
 def _load(system, path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -161,7 +161,7 @@ def demo(
             table.add_row(username, password, role, region or "whole country")
         console.print(table)
         console.print("Stop with Ctrl-C.")
-        uvicorn.run(create_app(system), host="127.0.0.1", port=port, log_level="warning", ws="websockets")
+        uvicorn.run(create_app(system), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
     finally:
         sim.send_signal(signal.SIGTERM)
         try:
