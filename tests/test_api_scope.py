@@ -20,6 +20,14 @@ SCOPED_BY_CAMERA = {
     "/api/cameras/{camera_id}",
     "/api/cameras/{camera_id}/frame.jpg",
     "/api/cameras/{camera_id}/live.mjpeg",
+    "/api/cameras/{camera_id}/timeline",
+    "/api/cameras/{camera_id}/playback.m3u8",
+    "/api/cameras/{camera_id}/export.mp4",
+}
+# Recorded files: scoped by camera and served only with a playlist's grant (tests/recording).
+RECORDING_FILES = {
+    "/api/cameras/{camera_id}/segments/{segment_id}.m4s",
+    "/api/cameras/{camera_id}/init/{session_id}.mp4",
 }
 SCOPED_BY_EVENT = {"/api/events/{event_id}", "/api/events/{event_id}/{name}.jpg"}
 LISTS = {
@@ -36,7 +44,7 @@ WRITES_BY_CAMERA = {
     ("POST", "/api/cameras/{camera_id}/disable"),
     ("POST", "/api/cameras/{camera_id}/enable"),
 }
-SITE_ROUTES = {"/api/sites/{site_id}"}
+SITE_ROUTES = {"/api/sites/{site_id}", "/api/users/{username}"}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -72,7 +80,8 @@ def seed_events(system) -> dict[str, Event]:
 
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
-    known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | {p for _, p in WRITES_BY_CAMERA}
+    known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
+    known |= {p for _, p in WRITES_BY_CAMERA}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"
 
@@ -233,3 +242,22 @@ def test_sites_are_editable_within_scope(client, system) -> None:
         "site.create",
         "site.update",
     }
+
+
+def test_user_administration_is_audited_and_takes_effect_at_once(client, system) -> None:
+    r = client.post("/api/auth/login", json={"username": "yk.operator", "password": PASSWORD})
+    operator = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert client.get("/api/cameras", headers=operator).status_code == 200
+    login(client, "admin")
+    r = client.patch("/api/users/yk.operator", json={"region": "KG-C"})
+    assert r.status_code == 200 and r.json()["region"] == "KG-C"
+    assert client.patch("/api/users/yk.operator", json={"clear_region": True}).status_code == 422
+    assert client.patch("/api/users/admin", json={"active": False}).status_code == 422
+    assert client.patch("/api/users/nobody", json={"active": False}).status_code == 404
+    # the new scope applies to the session already open
+    assert [c["id"] for c in client.get("/api/cameras", headers=operator).json()] == ["ch-cam-1"]
+    assert client.patch("/api/users/yk.operator", json={"active": False}).status_code == 200
+    assert client.get("/api/cameras", headers=operator).status_code == 401
+    assert client.post("/api/auth/login", json={"username": "yk.operator", "password": PASSWORD}).status_code == 401
+    changes = [e.detail for e in system.audit.search(Scope.national(), action="user.update", target_id="yk.operator")]
+    assert {"active": False} in changes and {"region": ["KG-Y", "KG-C"]} in changes

@@ -114,6 +114,8 @@ def test_registry_users_and_audit_from_the_shell(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "needs a region" in r.output
     r = runner.invoke(app, ["user", "list", *d])
     assert "op1" in r.output and "op2" not in r.output
+    assert runner.invoke(app, ["user", "disable", "op1", *d]).exit_code == 0
+    assert runner.invoke(app, ["user", "disable", "ghost", *d]).exit_code == 1
     r = runner.invoke(app, ["audit", "show", *d, "--json"])
     assert r.exit_code == 0
     assert {"camera.create", "camera.update", "user.create", "config.deployment"} <= set(

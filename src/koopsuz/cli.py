@@ -311,6 +311,22 @@ def user_add(
     console.print(f"created {p.username} ({p.role}, {p.region or 'whole country'})")
 
 
+@user_app.command("disable")
+def user_disable(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    data_dir: DataDir = None,
+) -> None:
+    """Disable an account at once (its open sessions stop working on their next request)."""
+    from koopsuz.security.principal import SYSTEM
+
+    system = _system(_settings(data_dir))
+    try:
+        system.users.update(_cli_principal(SYSTEM), username, active=False)
+    except ServiceError as exc:
+        _fail(str(exc))
+    console.print(f"{username} disabled")
+
+
 @user_app.command("list")
 def user_list(data_dir: DataDir = None) -> None:
     """List user accounts."""

@@ -11,7 +11,7 @@ from koopsuz.domain.regions import region_codes
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.passwords import DUMMY_HASH, hash_password, verify_password
 from koopsuz.security.principal import Principal, Role, check_role_region
-from koopsuz.services.errors import Conflict, Invalid, Unauthorized
+from koopsuz.services.errors import Conflict, Invalid, NotFound, Unauthorized
 from koopsuz.store.db import Database
 from koopsuz.store.tables import UserRow
 
@@ -78,6 +78,66 @@ class UserService:
             target_id=username,
             region=region,
             detail={"role": str(role), "region": region},
+        )
+        return principal
+
+    def update(
+        self,
+        actor: Principal,
+        username: str,
+        *,
+        role: Role | str | None = None,
+        region: str | object | None = ...,
+        active: bool | None = None,
+        password: str | None = None,
+        language: str | None = None,
+    ) -> Principal:
+        """Change an account. Disabling takes effect on the user's next request (sessions re-read it)."""
+        with self._db.transaction() as s:
+            row = s.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
+            if row is None:
+                raise NotFound(f"no user {username!r}")
+            if actor.username == username and active is False:
+                raise Invalid("you cannot disable your own account")
+            changes: dict[str, object] = {}
+            new_role = Role(row.role)
+            if role is not None:
+                try:
+                    new_role = Role(role)
+                except ValueError:
+                    raise Invalid(f"unknown role {role!r}") from None
+            new_region = row.region if region is ... else region
+            if new_region is not None and new_region not in region_codes():
+                raise Invalid(f"unknown region {new_region!r}")
+            try:
+                check_role_region(new_role, new_region)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise Invalid(str(exc)) from None
+            if str(new_role) != row.role:
+                changes["role"] = [row.role, str(new_role)]
+                row.role = str(new_role)
+            if new_region != row.region:
+                changes["region"] = [row.region, new_region]
+                row.region = new_region  # type: ignore[assignment]
+            if active is not None and active != row.active:
+                changes["active"] = active
+                row.active = active
+                row.failed_logins = 0
+                row.locked_until = None
+            if language is not None:
+                if language not in LANGUAGES:
+                    raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
+                row.language = language
+                changes["language"] = language
+            if password is not None:
+                try:
+                    row.password_hash = hash_password(password)
+                except ValueError as exc:
+                    raise Invalid(str(exc)) from None
+                changes["password"] = "reset"
+            principal = principal_of(row)
+        self._audit.record(
+            actor, "user.update", target_type="user", target_id=username, region=principal.region, detail=changes
         )
         return principal
 

@@ -46,6 +46,30 @@ def create_user(body: NewUser, who: Admin, system: SystemDep, request: Request) 
     return {"id": p.user_id, "username": p.username, "role": str(p.role), "region": p.region}
 
 
+class UserChange(BaseModel):
+    role: Role | None = None
+    region: str | None = Field(default=None, description="ISO code; send null with clear_region to unset")
+    clear_region: bool = False
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=10, max_length=256)
+    language: str | None = Field(default=None, pattern="^(ru|ky|en)$")
+
+
+@router.patch("/users/{username}")
+def update_user(username: str, body: UserChange, who: Admin, system: SystemDep) -> dict[str, Any]:
+    region: object = None if body.clear_region else (body.region if body.region is not None else ...)
+    p = system.users.update(
+        who,
+        username,
+        role=body.role,
+        region=region,
+        active=body.active,
+        password=body.password,
+        language=body.language,
+    )
+    return {"id": p.user_id, "username": p.username, "role": str(p.role), "region": p.region}
+
+
 @router.get("/audit")
 def audit(
     who: Auditor,
