@@ -3,8 +3,9 @@
 Why ByteTrack's idea: a detector's confidence drops when an object is half hidden or blurred;
 throwing those detections away breaks tracks, keeping them all makes ghosts. So detections are
 split by confidence: confident ones are matched first (and may start tracks), weak ones only
-extend tracks that already exist. Matching is greedy on IoU between each track's *predicted* box
-and the detections, gated by class group (a person never continues a car's track).
+extend tracks that already exist. Matching is greedy on buffered IoU (boxes widened, more the
+longer a track went unseen) between each track's *predicted* box and the detections, gated by
+class group (a person never continues a car's track).
 
 What differs from the paper, and why:
 * Time, not frame counts: cameras are sampled at varying rates and frames are skipped under load,
@@ -33,13 +34,19 @@ from koopsuz.vision.detections import CLASS_GROUP, CLASSES, Detections, box_iou
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
-    high_confidence: float = 0.45  # may start a track, matched first
+    high_confidence: float = 0.35  # may start a track, matched first (the SSD is rarely more sure)
     low_confidence: float = 0.25  # below: ignored; between: only extends tracks
     match_iou: float = 0.2  # predicted box vs detection
     low_match_iou: float = 0.3  # weak detections must overlap more
     min_hits: int = 2
     tentative_max_age_s: float = 0.7
     max_age_s: float = 2.5
+    # Buffered IoU (C-BIoU, Yang et al. 2023): boxes are widened before IoU so that a detector
+    # running a few frames a second still links a narrow, fast object across frames. The buffer
+    # grows with the time a track went unseen; a tentative track has no velocity yet, so more.
+    buffer: float = 0.15
+    buffer_tentative: float = 0.5
+    buffer_per_s: float = 0.4
     alpha: float = 0.7  # position gain of the alpha-beta filter
     beta: float = 0.3  # velocity gain
     path_min_step_px: float = 2.0  # path points closer than this to the last are not stored
@@ -142,11 +149,11 @@ class Tracker:
 
         matched: set[int] = set()
         started: list[Track] = []
-        pairs = self._match(confirmed, high, dets, cfg.match_iou)
+        pairs = self._match(confirmed, high, dets, cfg.match_iou, t)
         rest_tracks = [i for i in confirmed if i not in {p[0] for p in pairs}]
         rest_high = [d for d in high if d not in {p[1] for p in pairs}]
-        pairs += self._match(rest_tracks, low, dets, cfg.low_match_iou)
-        pairs2 = self._match(tentative, np.array(rest_high, np.int64), dets, cfg.match_iou)
+        pairs += self._match(rest_tracks, low, dets, cfg.low_match_iou, t)
+        pairs2 = self._match(tentative, np.array(rest_high, np.int64), dets, cfg.match_iou, t)
         rest_high = [d for d in rest_high if d not in {p[1] for p in pairs2}]
         for ti, di in pairs + pairs2:
             tr = self._tracks[ti]
@@ -184,12 +191,18 @@ class Tracker:
         return ended
 
     # -- internals -----------------------------------------------------------------------------
-    def _match(self, tracks: list[int], det_idx: np.ndarray | list[int], dets: Detections, thresh: float):
+    def _match(
+        self, tracks: list[int], det_idx: np.ndarray | list[int], dets: Detections, thresh: float, t: float
+    ) -> list[tuple[int, int]]:
         det_idx = np.asarray(det_idx, np.int64)
         if not tracks or len(det_idx) == 0:
             return []
-        boxes = np.stack([self._tracks[i].box for i in tracks]).astype(np.float32)
-        iou = box_iou(boxes, dets.xyxy[det_idx])
+        cfg = self.config
+        iou = np.zeros((len(tracks), len(det_idx)), np.float32)
+        for row, i in enumerate(tracks):
+            tr = self._tracks[i]
+            b = (cfg.buffer if tr.confirmed else cfg.buffer_tentative) + cfg.buffer_per_s * min(t - tr.last_t, 2.0)
+            iou[row] = box_iou(_widen(tr.box[None], b), _widen(dets.xyxy[det_idx], b))[0]
         groups = np.array([CLASS_GROUP[self._tracks[i].class_id] for i in tracks])
         iou[groups[:, None] != CLASS_GROUP[dets.class_id[det_idx]][None, :]] = 0.0
         pairs: list[tuple[int, int]] = []
@@ -257,6 +270,12 @@ class Tracker:
         score = tr.confidence * math.sqrt(area) * (0.5 if cut else 1.0)  # a cut-off view is a poor picture
         if tr.best is None or score > tr.best.score:
             tr.best = BestShot(frame, t, (float(z[0]), float(z[1]), float(z[2]), float(z[3])), tr.confidence, score)
+
+
+def _widen(xyxy: np.ndarray, b: float) -> np.ndarray:
+    """Each box grown by ``b`` of its size on every side, about its centre."""
+    wh = (xyxy[:, 2:] - xyxy[:, :2]) * b
+    return np.concatenate([xyxy[:, :2] - wh, xyxy[:, 2:] + wh], axis=1).astype(np.float32)
 
 
 def _outside(box: np.ndarray, frame_size: tuple[int, int] | None) -> bool:

@@ -48,6 +48,9 @@ class SsdMobileNetDetector:
         text = graph.with_name(TEXT_GRAPH) if graph.name == GRAPH else graph.with_suffix(".pbtxt")
         require_file(graph, "SSD model graph")
         require_file(text, "SSD model text graph")
+        if '"DetectionOutput"' not in text.read_text(errors="replace"):
+            # checked here because OpenCV 5 crashes the process on some malformed text graphs
+            raise ModelError(f"{text}: no DetectionOutput node; not an SSD text graph for cv2.dnn")
         try:
             self._net = cv2.dnn.readNetFromTensorflow(str(graph), str(text))
         except cv2.error as exc:
