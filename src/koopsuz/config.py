@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     detector_max_lag_s: float = Field(default=1.0, gt=0, le=30, description="skip detection this far behind")
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_s: float = Field(default=300.0, ge=0)
+    # recording and playback (main stream, ffmpeg -c copy to fMP4 segments)
+    record: bool = Field(default=True, description="record every enabled camera's main stream")
+    ffmpeg: str | None = Field(default=None, description="ffmpeg binary; default: the one imageio-ffmpeg ships")
+    recording_segment_s: float = Field(default=4.0, ge=1, le=60, description="target segment length")
+    recording_stall_s: float = Field(default=10.0, gt=0, le=120, description="no video this long: restart")
+    recording_min_free_mb: int = Field(default=512, ge=0, description="below this free space: stop, gap 'disk full'")
+    recording_backoff_initial_s: float = Field(default=1.0, gt=0, le=60)
+    recording_backoff_max_s: float = Field(default=15.0, gt=0, le=600)
+    clip_pre_s: float = Field(default=5.0, ge=0, le=600, description="an event's clip starts this much earlier")
+    clip_post_s: float = Field(default=15.0, ge=0, le=3600, description="and ends this much later")
+    playback_max_range_h: float = Field(default=24.0, gt=0, le=24 * 31, description="longest timeline/playlist")
+    export_max_minutes: float = Field(default=60.0, gt=0, le=24 * 60, description="longest MP4 export")
 
     @property
     def db_url(self) -> str:
@@ -47,6 +59,13 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    def ffmpeg_exe(self) -> str:
+        if self.ffmpeg:
+            return self.ffmpeg
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
 
     def resolved_secret(self) -> str:
         if self.secret_key:

@@ -15,6 +15,8 @@ from koopsuz.domain.deployment import parse_deployment
 from koopsuz.security.audit import AuditLog
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.ingest import IngestService
+from koopsuz.services.playback import PlaybackService
+from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
 from koopsuz.services.users import UserService
 from koopsuz.store.db import Database
@@ -36,22 +38,31 @@ class System:
         )
         self.registry = RegistryService(self.db, self.bus, self.audit)
         self.media = MediaStore(settings.media_dir)
-        self.writer = EventWriter(self.db, self.bus)
+        clip = (settings.clip_pre_s, settings.clip_post_s) if settings.record else None
+        self.writer = EventWriter(self.db, self.bus, clip_s=clip)
         self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media)
+        self.recording = RecordingService(settings, self.registry, self.db, self.writer, self.bus)
+        self.playback = PlaybackService(settings, self.db, settings.resolved_secret)
         self._started = False
+        self._recording = False
 
     def load_deployment(self, path: Path, actor: str = "system") -> int:
         deployment = parse_deployment(path.read_text(encoding="utf-8"), str(path))
         return self.registry.apply_deployment(deployment, actor, str(path))
 
-    def start(self, *, ingest: bool = True) -> None:
+    def start(self, *, ingest: bool = True, record: bool | None = None) -> None:
         self.writer.start()
         if ingest:
             self.ingest.start()
+        if self.settings.record if record is None else record:
+            self.recording.start()
+            self._recording = True
         self._started = True
 
     def stop(self) -> None:
         if self._started:
+            if self._recording:
+                self.recording.stop()
             self.ingest.stop()
             self.writer.stop()
         self.bus.close()

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     CAMERAS_READ = "cameras.read"
     CAMERAS_WRITE = "cameras.write"
     LIVE_VIEW = "live.view"
+    PLAYBACK = "playback.view"  # recorded footage: timeline, playlist, segments
+    EXPORT = "playback.export"  # a recorded range as a downloadable file
     EVENTS_READ = "events.read"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
@@ -31,10 +33,10 @@ class Permission(StrEnum):
 _P = Permission
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(_P),
-    Role.NATIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
-    Role.REGIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
-    Role.REGIONAL_HEAD: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
-    Role.INVESTIGATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ}),
+    Role.NATIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
+    Role.REGIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK}),
+    Role.REGIONAL_HEAD: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
+    Role.INVESTIGATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
     Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ}),
 }
 NATIONAL_ONLY = frozenset({Role.ADMIN, Role.NATIONAL_OPERATOR})

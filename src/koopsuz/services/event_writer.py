@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from datetime import timedelta
 
 from koopsuz.bus.base import Bus
 from koopsuz.domain.events import Event
@@ -22,11 +23,26 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+def clip_ref(event: Event, pre_s: float, post_s: float) -> str:
+    """The footage around an event as an ISO 8601 interval (``start/end``, UTC) on its camera."""
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return f"{(event.ts - timedelta(seconds=pre_s)):{fmt}}/{(event.ts + timedelta(seconds=post_s)):{fmt}}"
+
+
 class EventWriter:
-    def __init__(self, db: Database, bus: Bus, *, batch: int = 200, max_queue: int = 50_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        batch: int = 200,
+        max_queue: int = 50_000,
+        clip_s: tuple[float, float] | None = None,
+    ) -> None:
         self._db = db
         self._bus = bus
         self._batch = batch
+        self._clip_s = clip_s  # (pre-roll, post-roll): every event with a camera points at its footage
         self._q: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self.written = 0
@@ -37,11 +53,16 @@ class EventWriter:
 
     def submit(self, event: Event) -> None:
         """Queue an event for writing. Blocks (back-pressure) rather than dropping when full."""
-        self._q.put(event)
+        self._q.put(self._with_clip(event))
 
     def write_now(self, events: list[Event]) -> None:
         """Synchronous path for callers that must know the event is stored (API actions, tests)."""
-        self._commit_and_publish(events)
+        self._commit_and_publish([self._with_clip(e) for e in events])
+
+    def _with_clip(self, event: Event) -> Event:
+        if self._clip_s is not None and event.camera and "clip" not in event.media:
+            event.media["clip"] = clip_ref(event, *self._clip_s)
+        return event
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread.is_alive():

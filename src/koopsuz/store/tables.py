@@ -123,3 +123,59 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(Text)
+
+
+# -- recording (issue 3): sessions, segments and gaps, every row with its camera's region -----
+class RecordingSessionRow(Base):
+    """One run of a camera's recorder: its segments share this session's init segment."""
+
+    __tablename__ = "recording_sessions"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    dir: Mapped[str] = mapped_column(String(300))
+    init_path: Mapped[str] = mapped_column(String(300))
+    init_sha256: Mapped[str] = mapped_column(String(64))
+    codec: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    end_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    end_detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class RecordingSegmentRow(Base):
+    """A complete, checked fMP4 segment on disk; start/end are wall-clock UTC (see video/streamclock)."""
+
+    __tablename__ = "recording_segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(8))
+    session: Mapped[str] = mapped_column(ForeignKey("recording_sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float] = mapped_column(Float)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(300))
+    flags: Mapped[str] = mapped_column(String(64), default="")
+    __table_args__ = (
+        Index("ix_recording_segments_camera_start", "camera", "start"),
+        Index("ix_recording_segments_session_seq", "session", "seq", unique=True),
+    )
+
+
+class RecordingGapRow(Base):
+    """A stretch a camera should have been recorded and was not, with why; ``end`` None while open."""
+
+    __tablename__ = "recording_gaps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cause: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (Index("ix_recording_gaps_camera_start", "camera", "start"),)

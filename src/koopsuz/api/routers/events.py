@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
@@ -20,7 +21,18 @@ Reader = Annotated[Principal, Depends(require(Permission.EVENTS_READ))]
 
 def event_json(e: Event) -> dict[str, Any]:
     d = e.model_dump(mode="json")
-    d["media"] = {k: f"/api/events/{e.id}/{k}.jpg" for k in e.media}
+    d["media"] = {k: f"/api/events/{e.id}/{k}.jpg" for k in e.media if k != "clip"}
+    clip = e.media.get("clip")
+    if clip and e.camera and "/" in clip:  # "start/end" (ISO 8601 interval) of the footage around it
+        start, end = clip.split("/", 1)
+        q = urlencode({"start": start, "end": end, "t": e.ts.isoformat()})
+        d["clip"] = {
+            "camera": e.camera,
+            "start": start,
+            "end": end,
+            "page": f"/cameras/{e.camera}/playback?{q}",
+            "playlist": f"/api/cameras/{e.camera}/playback.m3u8?{urlencode({'start': start, 'end': end})}",
+        }
     return d
 
 
@@ -59,7 +71,7 @@ def get_event(event_id: str, who: Reader, system: SystemDep) -> dict[str, Any]:
 @router.get("/{event_id}/{name}.jpg", responses={200: {"content": {"image/jpeg": {}}}})
 def event_media(event_id: str, name: str, who: Reader, system: SystemDep) -> FileResponse:
     e = _scoped_event(system, who, event_id)
-    ref = e.media.get(name)
+    ref = e.media.get(name) if name != "clip" else None
     if ref is None:
         raise HTTPException(404, f"event {event_id!r} has no {name!r}")
     try:
