@@ -6,7 +6,9 @@
 #      (`npm ci` when the lock file exists, `npm install` otherwise), unless node_modules already
 #      matches the lock file;
 #   2. copies Leaflet's dist/ (leaflet.js, leaflet.css, images/) into
-#      src/koopsuz/web/static/vendor/leaflet/ (git-ignored), replacing what was there.
+#      src/koopsuz/web/static/vendor/leaflet/ (git-ignored), replacing what was there;
+#   3. copies hls.js's ES module build (hls.min.mjs, the playback page's HLS player) into
+#      src/koopsuz/web/static/vendor/hls/.
 # Nothing is fetched at run time by the pages: the map draws the oblast GeoJSON, no tiles.
 set -euo pipefail
 
@@ -18,7 +20,8 @@ log() { printf 'web_assets: %s\n' "$*"; }
 command -v npm >/dev/null 2>&1 || { log "npm not found: install Node.js 20+ (npm) first" >&2; exit 1; }
 
 need_install=1
-if [ -f package-lock.json ] && [ -f node_modules/.package-lock.json ] && [ -d node_modules/leaflet/dist ]; then
+if [ -f package-lock.json ] && [ -f node_modules/.package-lock.json ] && [ -d node_modules/leaflet/dist ] \
+  && [ -d node_modules/hls.js/dist ]; then
   # npm writes node_modules/.package-lock.json after a successful install; if it is newer than
   # both manifests the tree is current and `npm ci` (which wipes node_modules) can be skipped.
   if [ node_modules/.package-lock.json -nt package-lock.json ] && [ node_modules/.package-lock.json -nt package.json ]; then
@@ -48,4 +51,16 @@ cp node_modules/leaflet/LICENSE "$vendor/leaflet.tmp/LICENSE" 2>/dev/null || tru
 printf '%s\n' "$version" >"$vendor/leaflet.tmp/VERSION"
 rm -rf "$vendor/leaflet"
 mv "$vendor/leaflet.tmp" "$vendor/leaflet"
+
+src=node_modules/hls.js/dist
+[ -f "$src/hls.min.mjs" ] || { log "missing $src/hls.min.mjs after install" >&2; exit 1; }
+version=$(node -p 'require("./node_modules/hls.js/package.json").version')
+log "copying hls.js $version (ES module) -> $vendor/hls/"
+rm -rf "$vendor/hls.tmp"
+mkdir -p "$vendor/hls.tmp"
+cp "$src/hls.min.mjs" "$src/hls.min.mjs.map" "$vendor/hls.tmp/"
+cp node_modules/hls.js/LICENSE "$vendor/hls.tmp/LICENSE" 2>/dev/null || true
+printf '%s\n' "$version" >"$vendor/hls.tmp/VERSION"
+rm -rf "$vendor/hls"
+mv "$vendor/hls.tmp" "$vendor/hls"
 log "done"

@@ -155,3 +155,11 @@ def test_stream_clock_keeps_the_best_anchor_and_survives_jumps() -> None:
     assert c.wall(3604.0, 0) == pytest.approx(1064.1) and c.jumps == 2
     # a single late report (a stall, a busy machine) moves nothing
     assert not c.observe(1080.0, 3605.0) and c.jumps == 2
+
+
+def test_every_gap_cause_has_a_label_in_every_language() -> None:
+    from koopsuz.web import LANGUAGES, catalogue
+
+    for lang in LANGUAGES:
+        missing = [c.value for c in Cause if f"gap.cause.{c.value}" not in catalogue(lang)]
+        assert not missing, f"{lang}: no label for gap causes {missing}"

@@ -221,8 +221,14 @@ class RecordingService:
     def _event(
         self, kind: str, camera: str, region: str, ts: datetime, sev: Severity, cause: str, info: dict[str, Any]
     ) -> None:
-        if cause in (Cause.STOPPED, Cause.CAMERA_DISABLED) or self._stop.is_set():
-            return  # an intended stop is in the index, not an alert for the operators
+        """Tell operators about recording trouble they cannot see otherwise.
+
+        A lost stream is already a ``camera_offline`` event from ingest, and an intended stop is
+        no alert: those stay facts in the index. A crashing recorder, a full disk or a stream that
+        cannot be recorded while the picture is live are news.
+        """
+        if cause in (Cause.STOPPED, Cause.CAMERA_DISABLED, Cause.STREAM_LOST, Cause.SYSTEM_DOWN) or self._stop.is_set():
+            return
         payload = {"cause": cause, "detail": info.get("detail")}
         self._writer.submit(Event(kind=kind, region=region, camera=camera, ts=ts, payload=payload, severity=sev))
 

@@ -1,4 +1,4 @@
-"""HTML pages of the command centre: sign-in, map, camera, event feed, camera health.
+"""HTML pages of the command centre: sign-in, map, camera, playback, event feed, camera health.
 
 The pages are server-rendered shells (Jinja2, translated with ``t(key)``); the page scripts fill
 them from the JSON API and keep them live over ``/api/ws/events``. Language: the ``koopsuz_lang``
@@ -147,6 +147,17 @@ def camera_page(camera_id: str, request: Request, principal: OptionalPrincipal) 
         title_key="camera.title",
         boot={"cameraId": camera_id},
     )
+
+
+@router.get("/cameras/{camera_id}/playback", name="page_playback")
+def playback_page(camera_id: str, request: Request, principal: OptionalPrincipal) -> Response:
+    """Recorded footage of one camera; ``?cameras=b,c,d`` adds up to three more, played in sync."""
+    if principal is None:
+        return _login_redirect(request)
+    extra = [c for c in request.query_params.get("cameras", "").split(",") if c and c != camera_id]
+    settings = request.app.state.system.settings
+    boot = {"cameraIds": [camera_id, *extra][:4], "clipPreS": settings.clip_pre_s}
+    return _render(request, "playback.html", principal, page="playback", title_key="playback.title", boot=boot)
 
 
 @router.get("/events", name="page_events")

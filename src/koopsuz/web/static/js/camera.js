@@ -225,6 +225,8 @@ async function main() {
   feed.on("event", (ev) => (camera ? onEvent(ev) : pending.push(ev)));
   feed.on("health", onHealth);
   frameLink.href = `${base}/frame.jpg`;
+  const playbackLink = document.getElementById("playback-link");
+  if (playbackLink) playbackLink.href = `/cameras/${encodeURIComponent(id)}/playback`;
   document.getElementById("camera-events-link").href = `/events?camera=${encodeURIComponent(id)}`;
   toggleBtn.addEventListener("click", () => setWanted(!live.wanted));
   fullBtn.addEventListener("click", () => {

@@ -1,7 +1,7 @@
 // One event as a list item (event feed and camera page): snapshot with motion boxes drawn over
 // it, kind, severity, Bishkek time, camera/site/region, a one-line summary of the payload.
 
-import { cameraUrl, formatDateTime, formatNumber1, formatTime, h, kindLabel, regionLabel, severityLabel, t } from "./core.js";
+import { can, cameraUrl, formatDateTime, formatNumber1, formatTime, h, kindLabel, regionLabel, severityLabel, t } from "./core.js";
 
 const SCALAR_SUMMARY_LIMIT = 3;
 
@@ -90,6 +90,12 @@ function snapshotThumb(ev) {
   return link;
 }
 
+/** A link to the recorded footage around the event (its clip), for those who may play back. */
+function footageLink(ev) {
+  if (!ev.clip || !can("playback.view")) return null;
+  return h("a", { class: "event-footage", href: ev.clip.page, "data-testid": "event-footage" }, t("events.footage"));
+}
+
 /**
  * Render one event. `cameras` maps camera id -> camera (for its name); `showCamera` false on
  * the camera page, where every event is that camera's.
@@ -126,6 +132,7 @@ export function renderEvent(ev, { cameras = new Map(), showCamera = true, fresh 
         when,
       ),
       where.length ? h("div", { class: "event-where" }, ...where.flatMap((n, i) => (i ? [" · ", n] : [n]))) : null,
+      footageLink(ev),
       summary ? h("div", { class: "event-summary muted" }, summary) : null,
     ),
   );
