@@ -1,4 +1,9 @@
-"""Analytics rules on tracks: zone entry and line crossing with direction and counting.
+"""Analytics rules on tracks: zones, lines, dwell, schedules and crowds.
+
+Kinds: zone entry, line crossing with direction and counting, loitering longer than N seconds,
+a person in a zone outside a schedule (``after_hours``), a crowd larger than N in a zone, a
+vehicle stopped longer than N seconds where stopping is forbidden. The time-based kinds live in
+``domain.rule_kinds``; this module holds the rule record and the engine that drives them.
 
 Pure logic over a track's foot points (bottom-centre of its box, 0..1 frame coordinates): that
 is where a person or vehicle touches the ground, so it is what a zone drawn on the pavement or a
@@ -27,6 +32,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from koopsuz.domain.registry import SLUG
+from koopsuz.domain.rule_kinds import DwellState, after_hours, loitering, stopped
+from koopsuz.domain.schedule import Hours, check_hours
 
 Point = tuple[float, float]
 OBJECT_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
@@ -36,6 +43,13 @@ Direction = Literal["left_to_right", "right_to_left"]
 class RuleKind(StrEnum):
     ZONE_ENTRY = "zone_entry"
     LINE_CROSSING = "line_crossing"
+    LOITERING = "loitering"
+    AFTER_HOURS = "after_hours"
+    CROWD = "crowd"
+    STOPPED_VEHICLE = "stopped_vehicle"
+
+
+NEEDS_SECONDS = (RuleKind.LOITERING, RuleKind.STOPPED_VEHICLE)
 
 
 class Rule(BaseModel):
@@ -51,17 +65,25 @@ class Rule(BaseModel):
     direction: Literal["both", "left_to_right", "right_to_left"] = "both"
     classes: tuple[str, ...] = OBJECT_CLASSES
     min_height: float = Field(default=0.0, ge=0.0, le=1.0, description="smallest box height, fraction of frame")
-    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    severity: Literal["info", "low", "medium", "high", "critical"] = Field(
+        default="medium", description="info: observed and counted, never an alert"
+    )
     enabled: bool = True
+    seconds: float | None = Field(default=None, gt=0.0, le=86400.0, description="loitering / stopped: dwell")
+    count: int | None = Field(default=None, ge=1, le=1000, description="crowd: alert when more than this")
+    still: float = Field(default=0.02, gt=0.0, le=0.5, description="stopped: how far (0..1) counts as moving")
+    hours: dict[str, list[str]] | None = Field(
+        default=None, description="after_hours: open hours per weekday; None = the site's opening_hours"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Rule:
         pts: list[Point] = []
-        if self.kind == RuleKind.ZONE_ENTRY:
+        if self.kind != RuleKind.LINE_CROSSING:
             if self.zone is None or len(self.zone) < 3:
-                raise ValueError("a zone_entry rule needs a zone polygon of at least 3 points")
+                raise ValueError(f"a {self.kind} rule needs a zone polygon of at least 3 points")
             if self.line is not None:
-                raise ValueError("a zone_entry rule takes a zone, not a line")
+                raise ValueError(f"a {self.kind} rule takes a zone, not a line")
             if abs(_area(self.zone)) < 1e-6:
                 raise ValueError("the zone polygon has no area")
             pts = list(self.zone)
@@ -76,6 +98,12 @@ class Rule(BaseModel):
         for x, y in pts:
             if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
                 raise ValueError(f"point ({x}, {y}) is outside 0..1")
+        if self.kind in NEEDS_SECONDS and self.seconds is None:
+            raise ValueError(f"a {self.kind} rule needs seconds")
+        if self.kind == RuleKind.CROWD and self.count is None:
+            raise ValueError("a crowd rule needs count")
+        if self.hours is not None:
+            check_hours(self.hours)
         unknown = set(self.classes) - set(OBJECT_CLASSES)
         if unknown or not self.classes:
             raise ValueError(f"classes must be some of {', '.join(OBJECT_CLASSES)}; got {sorted(unknown) or 'none'}")
@@ -92,6 +120,19 @@ class RuleHit:
     direction: Direction | None = None  # line crossings
     from_outside: bool = True  # zone entries: False when the track was first seen inside
     alert: bool = True  # False: a repeat (counted, not alerted again for this track)
+    matches: bool = True  # False: a crossing against the rule's direction (counted, never alerted)
+    dwell_s: float | None = None  # loitering / stopped: how long so far
+    tracks: tuple[str, ...] = ()  # crowd: who is in it
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One track on one analysed frame: foot point and box height in 0..1 of the frame."""
+
+    track: str
+    class_name: str
+    foot: Point
+    height: float
 
 
 @dataclass(slots=True)
@@ -105,38 +146,96 @@ class _TrackState:
     inside: dict[str, bool] = field(default_factory=dict)
     lines: dict[str, _LineState] = field(default_factory=dict)
     alerted: set[str] = field(default_factory=set)
+    dwell: dict[str, DwellState] = field(default_factory=dict)
 
 
 class RuleEngine:
-    """Evaluates one camera's rules on its tracks, one observation at a time."""
+    """Evaluates one camera's rules on its tracks, one observation at a time.
 
-    def __init__(self, rules: Iterable[Rule], *, margin: float = 0.01) -> None:
+    ``hours`` are the site's opening hours, used by ``after_hours`` rules that bring none of
+    their own; with neither, such a rule never fires (an unknown schedule is not "closed").
+    """
+
+    def __init__(self, rules: Iterable[Rule], *, margin: float = 0.01, hours: Hours | None = None) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.margin = margin
+        self.hours = hours
         self._tracks: dict[str, _TrackState] = {}
+        self._crowds: dict[str, bool] = {}  # crowd rule -> crowd present now
         self.counts: Counter[tuple[str, str, str, int]] = Counter()  # (rule, direction, class, hour) -> n
 
     def observe(self, track: str, class_name: str, foot: Point, height: float, t: float) -> list[RuleHit]:
-        """A track seen at ``foot`` (0..1) with a box ``height`` (0..1) at capture time ``t`` (s)."""
-        state = self._tracks.setdefault(track, _TrackState())
+        """A track seen at ``foot`` (0..1) with a box ``height`` (0..1) at capture time ``t`` (s).
+
+        Returns the hits that match their rule; crossings against a rule's direction are only
+        counted (``step`` returns them too, for observation events).
+        """
+        return [h for h in self._observe(Observation(track, class_name, foot, height), t) if h.matches]
+
+    def step(self, t: float, observations: Iterable[Observation]) -> list[RuleHit]:
+        """Every track on one frame, then the frame-wide rules (crowds). All hits, matching or not."""
+        obs = list(observations)
+        hits = [h for o in obs for h in self._observe(o, t)]
+        for rule in self.rules:
+            if rule.kind == RuleKind.CROWD:
+                hit = self._crowd(rule, obs, t)
+                if hit is not None:
+                    hits.append(hit)
+        return hits
+
+    def _observe(self, o: Observation, t: float) -> list[RuleHit]:
+        state = self._tracks.setdefault(o.track, _TrackState())
         hits: list[RuleHit] = []
         for rule in self.rules:
-            if class_name not in rule.classes or height < rule.min_height:
+            if rule.kind == RuleKind.CROWD or not self._applies(rule, o):
                 continue
             if rule.kind == RuleKind.ZONE_ENTRY:
-                hit = self._zone(rule, state, track, class_name, foot, t)
+                hit = self._zone(rule, state, o.track, o.class_name, o.foot, t)
+            elif rule.kind == RuleKind.LINE_CROSSING:
+                hit = self._line(rule, state, o.track, o.class_name, o.foot, t)
             else:
-                hit = self._line(rule, state, track, class_name, foot, t)
+                hit = self._dwell(rule, state, o, t)
             if hit is not None:
-                if rule.id in state.alerted:
+                if rule.id in state.alerted or not hit.matches:
                     hit = replace(hit, alert=False)
-                state.alerted.add(rule.id)
+                if hit.matches:
+                    state.alerted.add(rule.id)
                 hits.append(hit)
         return hits
+
+    @staticmethod
+    def _applies(rule: Rule, o: Observation) -> bool:
+        return o.class_name in rule.classes and o.height >= rule.min_height
 
     def end(self, track: str) -> None:
         """The track has left: forget it (its alerts are done)."""
         self._tracks.pop(track, None)
+
+    def _dwell(self, rule: Rule, state: _TrackState, o: Observation, t: float) -> RuleHit | None:
+        assert rule.zone is not None
+        inside = point_in_polygon(o.foot, rule.zone)
+        ds = state.dwell.setdefault(rule.id, DwellState())
+        if rule.kind == RuleKind.LOITERING:
+            fired = loitering(ds, inside, t, rule.seconds or 0.0)
+        elif rule.kind == RuleKind.STOPPED_VEHICLE:
+            fired = stopped(ds, inside, o.foot, t, rule.seconds or 0.0, rule.still)
+        else:
+            hours = rule.hours if rule.hours is not None else self.hours
+            fired = after_hours(ds, inside, t, hours)
+        if fired is None:
+            return None
+        return RuleHit(rule, o.track, o.class_name, t, o.foot, dwell_s=round(fired, 2))
+
+    def _crowd(self, rule: Rule, obs: list[Observation], t: float) -> RuleHit | None:
+        assert rule.zone is not None and rule.count is not None
+        members = [o for o in obs if self._applies(rule, o) and point_in_polygon(o.foot, rule.zone)]
+        was = self._crowds.get(rule.id, False)
+        now = len(members) > rule.count
+        self._crowds[rule.id] = now
+        if not now or was:
+            return None  # one alert per crowd: it re-arms when the zone thins out
+        first = members[0]
+        return RuleHit(rule, first.track, first.class_name, t, first.foot, tracks=tuple(o.track for o in members))
 
     def _zone(self, rule: Rule, state: _TrackState, track: str, cls: str, p: Point, t: float) -> RuleHit | None:
         assert rule.zone is not None
@@ -162,9 +261,7 @@ class RuleEngine:
             return None  # went round the end of the line, not across it
         direction: Direction = "left_to_right" if side > 0 else "right_to_left"
         self.counts[rule.id, direction, cls, int(t // 3600) * 3600] += 1
-        if rule.direction not in ("both", direction):
-            return None
-        return RuleHit(rule, track, cls, t, p, direction=direction)
+        return RuleHit(rule, track, cls, t, p, direction=direction, matches=rule.direction in ("both", direction))
 
     def count(self, rule: str, direction: str | None = None, class_name: str | None = None) -> int:
         return sum(
