@@ -23,6 +23,8 @@ SCOPED_BY_CAMERA = {
     "/api/cameras/{camera_id}/timeline",
     "/api/cameras/{camera_id}/playback.m3u8",
     "/api/cameras/{camera_id}/export.mp4",
+    "/api/cameras/{camera_id}/rules",
+    "/api/cameras/{camera_id}/counts",
 }
 # Recorded files: scoped by camera and served only with a playlist's grant (tests/recording).
 RECORDING_FILES = {
@@ -38,12 +40,16 @@ LISTS = {
     "/api/sites",
     "/api/cities",
     "/api/districts",
+    "/api/alerts/precision",
 }
 WRITES_BY_CAMERA = {
     ("PATCH", "/api/cameras/{camera_id}"),
     ("POST", "/api/cameras/{camera_id}/disable"),
     ("POST", "/api/cameras/{camera_id}/enable"),
+    ("PUT", "/api/cameras/{camera_id}/rules"),
 }
+# Operator actions on one event: scoped by the event's region (tests/analytics/test_rules_api.py).
+WRITES_BY_EVENT = {("POST", "/api/events/{event_id}/feedback")}
 SITE_ROUTES = {"/api/sites/{site_id}", "/api/users/{username}"}
 OTHER = {
     "/api/auth/login",
@@ -81,7 +87,7 @@ def seed_events(system) -> dict[str, Event]:
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
-    known |= {p for _, p in WRITES_BY_CAMERA}
+    known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"
 

@@ -18,6 +18,7 @@ from koopsuz.services.ingest import IngestService
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
+from koopsuz.services.rules import RuleService
 from koopsuz.services.users import UserService
 from koopsuz.store.db import Database
 from koopsuz.video.media import MediaStore
@@ -40,7 +41,8 @@ class System:
         self.media = MediaStore(settings.media_dir)
         clip = (settings.clip_pre_s, settings.clip_post_s) if settings.record else None
         self.writer = EventWriter(self.db, self.bus, clip_s=clip)
-        self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media)
+        self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
+        self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media, rules=self.rules)
         self.recording = RecordingService(settings, self.registry, self.db, self.writer, self.bus)
         self.playback = PlaybackService(settings, self.db, settings.resolved_secret)
         self._started = False

@@ -13,7 +13,9 @@ Runs after ``MotionStage`` in the same pipeline and reads ``ctx.results["motion"
 Detection must never make ingest fall behind without bound. The stage runs in the camera's
 decode thread, so it measures how far capture time has fallen behind the wall clock since it was
 last on pace; past ``max_lag_s`` it skips frames (counted in ``stats()``) until decode catches up.
-Results: ``ctx.results["detections"]`` (frame pixels) and ``ctx.results["tracks"]``.
+Results: ``ctx.results["detections"]`` (frame pixels), ``ctx.results["tracks"]`` (confirmed, live),
+``ctx.results["tracks_ended"]`` and ``ctx.results["track_uids"]`` (track number -> the id its
+events carry), for later stages such as ``RuleStage``.
 """
 
 from __future__ import annotations
@@ -128,10 +130,12 @@ class DetectStage:
                     self._best[tr.id] = ctx.bgr  # a reference: the frame is not copied
         ctx.results["detections"] = dets
         ctx.results["tracks"] = update.tracks
+        ctx.results["tracks_ended"] = update.ended
         for tr in update.ended:
             self._left(ctx, tr, size, emit)
         for tr in update.started:
             self._appeared(ctx, tr, size, emit)
+        ctx.results["track_uids"] = dict(self._uids)
         live = {tr.id for tr in self.tracker.live}
         for tid in [k for k in self._best if k not in live]:
             del self._best[tid]

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from koopsuz import __version__
 from koopsuz.api.deps import Sessions
-from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, sites, ws
+from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
 from koopsuz.services.errors import ServiceError
 from koopsuz.system import System
 
@@ -50,7 +50,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
         """Liveness for load balancers; says nothing about any camera."""
         return {"status": "ok", "version": __version__}
 
-    for r in (auth, geo, cameras, sites, live, events, recordings, ws, admin):
+    for r in (auth, geo, cameras, sites, live, events, recordings, rules, ws, admin):
         app.include_router(r.router)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")

@@ -172,13 +172,21 @@ class RuleEngine:
         """
         return [h for h in self._observe(Observation(track, class_name, foot, height), t) if h.matches]
 
-    def step(self, t: float, observations: Iterable[Observation]) -> list[RuleHit]:
-        """Every track on one frame, then the frame-wide rules (crowds). All hits, matching or not."""
+    def step(
+        self, t: float, observations: Iterable[Observation], present: Iterable[Observation] | None = None
+    ) -> list[RuleHit]:
+        """Every track seen on one frame, then the frame-wide rules (crowds). All hits, matching or not.
+
+        ``present`` (default: ``observations``) is who counts for a crowd: tracks briefly unseen
+        (a detector that misses every other frame) are still there, and a crowd that flickers
+        with the detector would alert again at every flicker.
+        """
         obs = list(observations)
+        crowd = obs if present is None else list(present)
         hits = [h for o in obs for h in self._observe(o, t)]
         for rule in self.rules:
             if rule.kind == RuleKind.CROWD:
-                hit = self._crowd(rule, obs, t)
+                hit = self._crowd(rule, crowd, t)
                 if hit is not None:
                     hits.append(hit)
         return hits

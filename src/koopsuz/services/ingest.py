@@ -3,7 +3,9 @@
 ``reconcile`` compares what should run (the registry) with what runs, then starts, restarts or
 stops workers; it is called at start, whenever a ``camera_config`` message arrives on the bus, and
 every ``resync_s`` as a safety net. Health transitions become ``camera_offline`` and
-``camera_online`` events, so the time a camera went down is a stored, queryable fact.
+``camera_online`` events, so the time a camera went down is a stored, queryable fact. A change of
+a camera's rules (or of its site's hours) only swaps the rules of its running ``RuleStage``: no
+reconnect, and its tracks carry on.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 from koopsuz.analytics.detect_stage import DetectStage
 from koopsuz.analytics.motion_stage import MotionStage
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
+from koopsuz.analytics.rule_stage import RuleStage
 from koopsuz.bus.base import Bus
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
 from koopsuz.domain.registry import Camera
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.registry import CONFIG_KIND, RegistryService
+from koopsuz.services.rules import RuleConfig, RuleService
 from koopsuz.video.health import CameraHealth, State
 from koopsuz.video.media import MediaStore
 from koopsuz.video.source import SourceOptions
@@ -33,11 +37,21 @@ log = logging.getLogger(__name__)
 
 
 class _Running:
-    def __init__(self, camera: Camera, region: str, worker: CameraWorker, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        region: str,
+        worker: CameraWorker,
+        pipeline: Pipeline,
+        rules: RuleConfig | None = None,
+        rule_stage: RuleStage | None = None,
+    ) -> None:
         self.camera = camera
         self.region = region
         self.worker = worker
         self.pipeline = pipeline
+        self.rules = rules
+        self.rule_stage = rule_stage
 
 
 class IngestService:
@@ -50,6 +64,7 @@ class IngestService:
         media: MediaStore,
         *,
         resync_s: float = 15.0,
+        rules: RuleService | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -57,6 +72,7 @@ class IngestService:
         self._bus = bus
         self._media = media
         self._resync_s = resync_s
+        self._rules = rules
         self._running: dict[str, _Running] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -98,6 +114,7 @@ class IngestService:
 
     def reconcile(self) -> None:
         desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}
+        configs = self._rules.configs() if self._rules is not None else {}
         with self._lock:
             for cid in list(self._running):
                 run = self._running[cid]
@@ -108,12 +125,22 @@ class IngestService:
                     del self._running[cid]
             for cid, (cam, region) in desired.items():
                 if cid not in self._running:
-                    self._running[cid] = self._launch(cam, region)
+                    self._running[cid] = self._launch(cam, region, configs.get(cid))
+                else:
+                    self._update_rules(self._running[cid], configs.get(cid))
 
-    def _launch(self, cam: Camera, region: str) -> _Running:
+    def _update_rules(self, run: _Running, cfg: RuleConfig | None) -> None:
+        if cfg == run.rules or run.rule_stage is None or cfg is None:
+            return
+        log.info("camera %s: rules changed (%d rule(s)); swapped in place", run.camera.id, len(cfg.rules))
+        run.rule_stage.set_rules(cfg.rules, cfg.hours)
+        run.rules = cfg
+
+    def _launch(self, cam: Camera, region: str, rules: RuleConfig | None = None) -> _Running:
         s = self._settings
         info = CameraInfo(cam.id, region, cam.site)
         stages: list[Stage] = []
+        objects: DetectStage | None = None
         if cam.motion.enabled:
             detector = MotionDetector(
                 MotionConfig(
@@ -127,6 +154,10 @@ class IngestService:
         if cam.profile != "motion":
             objects = DetectStage(self._object_detector(), self._media.save_snapshot, max_lag_s=s.detector_max_lag_s)
             stages.append(objects)
+        rule_stage = None
+        if objects is not None and rules is not None:
+            rule_stage = RuleStage(rules.rules, rules.hours, self._media.save_snapshot)
+            stages.append(rule_stage)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(
             cam.id,
@@ -137,7 +168,7 @@ class IngestService:
             backoff=Backoff(s.ingest_backoff_initial_s, s.ingest_backoff_max_s),
         )
         worker.start()
-        return _Running(cam, region, worker, pipeline)
+        return _Running(cam, region, worker, pipeline, rules, rule_stage)
 
     def _object_detector(self) -> Detector:
         """Shared by every camera: one model in memory, inference queued on its lock.
@@ -192,7 +223,7 @@ class IngestService:
                 "health": r.worker.health.to_json(),
                 "analysed": r.pipeline.processed,
                 "stage_failures": r.pipeline.failures,
-                **{st.name: st.stats() for st in r.pipeline.stages if isinstance(st, DetectStage)},
+                **{st.name: st.stats() for st in r.pipeline.stages if isinstance(st, DetectStage | RuleStage)},
             }
             for r in runs
         }

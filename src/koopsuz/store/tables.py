@@ -179,3 +179,30 @@ class RecordingGapRow(Base):
     cause: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (Index("ix_recording_gaps_camera_start", "camera", "start"),)
+
+
+# -- rules and alerts (issue 4): per-camera rule sets, operator feedback on alerts -------------
+class CameraRulesRow(Base):
+    """A camera's drawn rules (a JSON list of ``domain.rules.Rule``); no row = the site's defaults."""
+
+    __tablename__ = "camera_rules"
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class AlertFeedbackRow(Base):
+    """An operator's verdict on one alert; the last verdict stands (every one is in the audit log)."""
+
+    __tablename__ = "alert_feedback"
+    event_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    camera: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rule: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    actor: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_alert_feedback_camera_rule", "camera", "rule"),)

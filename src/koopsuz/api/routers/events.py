@@ -60,12 +60,23 @@ def list_events(
 ) -> list[dict[str, Any]]:
     with system.db.session() as s:
         events = EventRepo(s).search(who.scope, camera=camera, kind=kind, before=before, limit=limit)
-    return [event_json(e) for e in events if e.kind != "camera_config"]
+    return _with_feedback(system, [event_json(e) for e in events if e.kind != "camera_config"])
 
 
 @router.get("/{event_id}")
 def get_event(event_id: str, who: Reader, system: SystemDep) -> dict[str, Any]:
-    return event_json(_scoped_event(system, who, event_id))
+    return _with_feedback(system, [event_json(_scoped_event(system, who, event_id))])[0]
+
+
+def _with_feedback(system: System, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts carry their operator verdict (None while nobody has judged them)."""
+    alerts = [d["id"] for d in out if d["kind"] == "alert"]
+    if alerts:
+        fb = system.rules.feedback_for(alerts)
+        for d in out:
+            if d["kind"] == "alert":
+                d["feedback"] = fb.get(d["id"])
+    return out
 
 
 @router.get("/{event_id}/{name}.jpg", responses={200: {"content": {"image/jpeg": {}}}})

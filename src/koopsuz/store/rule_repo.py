@@ -1,0 +1,81 @@
+"""Camera rule sets, alert feedback and line counts, region-scoped like everything else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from ulid import ULID
+
+from koopsuz.security.principal import Scope
+from koopsuz.store.tables import AlertFeedbackRow, CameraRulesRow, EventRow
+
+
+class RuleRepo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    # -- rule sets --------------------------------------------------------------------------
+    def rules(self, camera: str) -> CameraRulesRow | None:
+        return self.s.get(CameraRulesRow, camera)
+
+    def all_rules(self) -> dict[str, list[Any]]:
+        return {r.camera: list(r.rules or []) for r in self.s.execute(select(CameraRulesRow)).scalars()}
+
+    def save_rules(self, camera: str, region: str, rules: list[dict[str, Any]], actor: str) -> CameraRulesRow:
+        row = self.s.get(CameraRulesRow, camera)
+        if row is None:
+            row = CameraRulesRow(camera=camera)
+            self.s.add(row)
+        row.region, row.rules, row.updated_at, row.updated_by = region, rules, datetime.now(UTC), actor
+        return row
+
+    # -- feedback ---------------------------------------------------------------------------
+    def save_feedback(self, row: AlertFeedbackRow) -> AlertFeedbackRow:
+        return self.s.merge(row)
+
+    def feedback_for(self, event_ids: Sequence[str]) -> dict[str, AlertFeedbackRow]:
+        if not event_ids:
+            return {}
+        q = select(AlertFeedbackRow).where(AlertFeedbackRow.event_id.in_(list(event_ids)))
+        return {r.event_id: r for r in self.s.execute(q).scalars()}
+
+    def verdicts(self, scope: Scope, camera: str | None = None) -> list[tuple[str | None, str | None, str, int]]:
+        """(camera, rule, verdict, n) within scope."""
+        f = AlertFeedbackRow
+        q = select(f.camera, f.rule, f.verdict, func.count()).group_by(f.camera, f.rule, f.verdict)
+        if not scope.is_national:
+            q = q.where(f.region.in_(scope.regions or ()))
+        if camera:
+            q = q.where(f.camera == camera)
+        return [(c, r, v, int(n)) for c, r, v, n in self.s.execute(q).all()]
+
+    # -- counts -----------------------------------------------------------------------------
+    def line_counts(self, camera: str, start: datetime, end: datetime) -> Counter[tuple[str, int, str, str]]:
+        """(rule, hour epoch, class, direction) -> crossings, from the camera's track_crossed events."""
+        # ids are ULIDs (creation time): an id range lets the (camera, id) index do the work;
+        # an hour's slack either side covers ingest lag between capture and creation
+        lo, hi = _ulid_prefix(start.timestamp() - 3600), _ulid_prefix(end.timestamp() + 3600)
+        q = select(EventRow.ts, EventRow.payload).where(
+            EventRow.camera == camera,
+            EventRow.id >= lo + "0" * 16,
+            EventRow.id <= hi + "Z" * 16,
+            EventRow.kind == "track_crossed",
+            EventRow.ts >= start,
+            EventRow.ts < end,
+        )
+        out: Counter[tuple[str, int, str, str]] = Counter()
+        for ts, payload in self.s.execute(q).all():
+            ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+            hour = int(ts.timestamp() // 3600) * 3600
+            out[str(payload.get("rule")), hour, str(payload.get("class")), str(payload.get("direction"))] += 1
+        return out
+
+
+def _ulid_prefix(t: float) -> str:
+    """The 10-character time part of a ULID for ``t`` (epoch seconds)."""
+    return str(ULID.from_timestamp(max(0.0, t)))[:10]
