@@ -1,0 +1,210 @@
+"""RuleStage: events and alerts from synthetic tracks, and from simulator clips scored against truth."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from koopsuz.analytics.pipeline import CameraInfo, FrameContext
+from koopsuz.analytics.rule_stage import RuleStage
+from koopsuz.domain.rules import Rule, RuleEngine
+from koopsuz.video.media import MediaStore
+from koopsuz.video.worker import DecodedFrame
+from koopsuz.vision.tracker import Track
+
+from .conftest import T0, Clip
+
+# drawn bottom to top: a walker going +x (rightwards in the picture) crosses left_to_right
+MIDDLE = Rule(id="middle", name="Middle line", kind="line_crossing", line=((0.5, 1.0), (0.5, 0.2)), severity="low")
+NEAR = Rule(
+    id="near", name="Near pavement", kind="zone_entry", zone=((0, 0.7), (1, 0.7), (1, 1), (0, 1)), classes=("person",)
+)
+CAM = CameraInfo("cam-1", "KG-Y", "site-1")
+W, H = 640, 360
+
+
+def track(no: int, cls: int, box: tuple[float, ...], t: float) -> Track:
+    tr = Track(no, np.array(box, np.float32), np.zeros(2, np.float32), t - 1, t, 0.9, confirmed=True)
+    tr._votes[cls] = 1.0
+    tr.path = [(t - 1, box[0], box[3]), (t, (box[0] + box[2]) / 2, box[3])]
+    return tr
+
+
+def feed(stage: RuleStage, frames: list[list[Track]], ended: list[list[Track]] | None = None) -> list[Any]:
+    events: list[Any] = []
+    blank = av.VideoFrame.from_ndarray(np.zeros((H, W, 3), np.uint8), format="bgr24")
+    for i, tracks in enumerate(frames):
+        ts = T0 + timedelta(seconds=i / 4)
+        t = ts.timestamp()
+        for tr in tracks:
+            tr.last_t = t
+        ctx = FrameContext(CAM, DecodedFrame(blank, ts, i))
+        ctx.results |= {"tracks": tracks, "tracks_ended": (ended or [[]] * len(frames))[i], "track_uids": {}}
+        stage.process(ctx, events.append)
+    return events
+
+
+def walker(no: int, xs: list[float], cls: int = 0, y1: float = 340) -> list[Track]:
+    return [track(no, cls, (x - 10, y1 - 80, x + 10, y1), 0) for x in xs]
+
+
+def test_crossing_is_an_observation_and_one_alert_with_snapshot(tmp_path: Path) -> None:
+    media = MediaStore(tmp_path)
+    stage = RuleStage([MIDDLE, NEAR], None, media.save_snapshot)
+    xs = [200, 280, 330, 380, 420, 380, 330, 280]  # right across the line, then back
+    events = feed(stage, [[tr] for tr in walker(1, xs)])
+    kinds = [e.kind for e in events]
+    assert kinds.count("track_entered") == 1 and kinds.count("track_crossed") == 2
+    crossed = [e.payload["direction"] for e in events if e.kind == "track_crossed"]
+    assert crossed == ["left_to_right", "right_to_left"]
+    alerts = [e for e in events if e.kind == "alert"]
+    assert sorted(a.payload["rule"] for a in alerts) == ["middle", "near"]  # one per rule and track
+    line = next(a for a in alerts if a.payload["rule"] == "middle")
+    assert line.severity == "low" and line.payload["class"] == "person" and line.payload["path"]
+    assert line.payload["rule_kind"] == "line_crossing" and len(line.payload["box"]) == 4
+    jpeg = media.path(line.media["snapshot"]).read_bytes()
+    assert jpeg[:2] == b"\xff\xd8"
+    assert stage.stats() == {"rules": 2, "alerts": 2, "observations": 3}
+
+
+def test_info_rules_only_observe_classes_filter_and_ended_tracks_reset() -> None:
+    counting = MIDDLE.model_copy(update={"severity": "info", "classes": ("car",)})
+    stage = RuleStage([counting], None, None)
+    cars = walker(2, [250, 350, 250], cls=2)
+    people = walker(3, [250, 350], cls=0)
+    events = feed(stage, [[cars[0], people[0]], [cars[1], people[1]], [cars[2]]])
+    assert [(e.kind, e.payload["class"]) for e in events] == [("track_crossed", "car")] * 2
+    # rules swapped in place: the new engine applies from the next frame
+    stage.set_rules([MIDDLE], None)
+    assert len(stage.engine.rules) == 1 and stage.engine.rules[0].severity == "low"
+    assert feed(stage, [[]]) == []  # no tracks: nothing to do
+
+
+def test_crowd_alert_names_its_members() -> None:
+    crowd = Rule(id="crowd", name="Crowd", kind="crowd", zone=((0, 0), (1, 0), (1, 1), (0, 1)), count=2)
+    stage = RuleStage([crowd], None, None)
+    group = [track(i, 0, (100 + 50 * i, 200, 130 + 50 * i, 300), 0) for i in range(3)]
+    events = feed(stage, [group[:2], group, group])
+    assert [e.kind for e in events] == ["alert"] and events[0].payload["count"] == 3
+
+
+# -- simulator clips, scored against the simulator's ground truth -----------------------------
+def run_clip(clip: Clip, detector: Any, rules: list[Rule], loops: int = 1) -> list[Any]:
+    from koopsuz.analytics.detect_stage import DetectStage
+    from koopsuz.analytics.motion_stage import MotionStage
+    from koopsuz.analytics.pipeline import Pipeline
+    from koopsuz.vision.motion import MotionConfig, MotionDetector
+
+    stages = [
+        MotionStage(MotionDetector(MotionConfig()), None),
+        DetectStage(detector, None, max_lag_s=float("inf")),
+        RuleStage(rules, None, None),
+    ]
+    events: list[Any] = []
+    pipeline = Pipeline(CameraInfo(clip.camera, "KG-Y", "s"), stages, events.append, analysis_fps=8)
+    n = len(clip.frames)
+    for loop in range(loops):  # the simulator loops its clip: a later pass is a new pass
+        for f in clip.decoded():
+            pipeline.feed(
+                DecodedFrame(f.frame, f.captured_at + timedelta(seconds=loop * n / clip.fps), f.seq + loop * n)
+            )
+    assert pipeline.failures == 0
+    return events
+
+
+def truth_hits(clip: Clip, rule: Rule) -> list[tuple[str, str | None]]:
+    """What the rule gives on the truth boxes of every actor: (class, direction) per hit."""
+    out = []
+    for actor in clip.truth["actors"]:
+        engine = RuleEngine([rule])
+        cls = "car" if actor["kind"] == "car" else actor["kind"]
+        for f, x, y, w, h in actor["boxes_sub"]:
+            for hit in engine.step(f / clip.fps, engine_obs(actor["id"], cls, x, y, w, h)):
+                out.append((hit.class_name, hit.direction))
+    return out
+
+
+def engine_obs(tid: str, cls: str, x: float, y: float, w: float, h: float) -> list[Any]:
+    from koopsuz.domain.rules import Observation
+
+    return [Observation(tid, cls, ((x + w / 2) / W, min(y + h, H) / H), h / H)]
+
+
+@pytest.mark.parametrize(
+    ("camera", "rule", "expected"),
+    [
+        ("w-1", MIDDLE, [("person", "left_to_right")]),  # one person, left to right
+        ("d-2", NEAR, [("person", None)]),  # walks into the near zone (front view)
+    ],
+)
+def test_rule_stage_on_simulator_clips_matches_ground_truth(
+    clips: dict[str, Clip], ssd: Any, camera: str, rule: Rule, expected: list[tuple[str, str | None]]
+) -> None:
+    clip = clips[camera]
+    assert truth_hits(clip, rule) == expected  # the scenario says what should happen
+    events = run_clip(clip, ssd, [rule])
+    kind = "track_crossed" if rule.kind == "line_crossing" else "track_entered"
+    observed = [(e.payload["class"], e.payload.get("direction")) for e in events if e.kind == kind]
+    alerts = [(e.payload["class"], e.payload.get("direction")) for e in events if e.kind == "alert"]
+    assert observed == expected  # exactly one per pass, with its direction
+    assert alerts == expected  # one alert per track and rule
+    for e in events:
+        assert e.ts >= datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def motion_test_clips() -> dict[str, Clip]:
+    """scenarios/motion-test.yaml: four cameras, each with one person and one car per 20 s loop."""
+    from koopsuz.sim.render import render_scenario
+    from koopsuz.sim.scenario import parse_scenario
+
+    from .conftest import CACHE, ROOT
+
+    sc = parse_scenario((ROOT / "scenarios" / "motion-test.yaml").read_text(), "scenarios/motion-test.yaml")
+    out = {}
+    for cam_id, rc in render_scenario(sc, CACHE, ROOT / "var" / "no-faces", workers=1, progress=False).items():
+        codec = av.CodecContext.create("h264", "r")
+        out[cam_id] = Clip(cam_id, rc.fps, [f for u in rc.sub.units for f in codec.decode(av.Packet(u))], rc.truth)
+    return out
+
+
+def test_line_crossings_on_the_motion_test_scenario_scored_against_truth(
+    motion_test_clips: dict[str, Clip], ssd: Any
+) -> None:
+    """Each camera's person crosses x = 0.5 once per 20 s loop (mt-1, mt-3 rightwards, mt-2, mt-4
+    leftwards); two loops each. Scored per pass: a crossing counts only with the right class and
+    direction; any crossing the truth does not have is a false one.
+
+    Measured (SSD-MobileNet, gated, 8 fps): 6 of 8 person passes found, each exactly once and in
+    the right direction; 0 false crossings. The misses are mt-1's person, whom the shipped SSD
+    does not detect on that background (a detector limit, not a rule one). Cars are too rarely
+    detected by this model (see test_ssd_sim) to score; they must only never be wrong.
+    """
+    found = expected = false = 0
+    for cam, clip in sorted(motion_test_clips.items()):
+        truth = truth_hits(clip, MIDDLE) * 2
+        assert [h for h in truth if h[0] == "person"] == [
+            ("person", "left_to_right" if cam in ("mt-1", "mt-3") else "right_to_left")
+        ] * 2
+        events = run_clip(clip, ssd, [MIDDLE], loops=2)
+        crossed = [(e.payload["class"], e.payload["direction"]) for e in events if e.kind == "track_crossed"]
+        per_track: dict[str, int] = {}
+        for e in events:
+            if e.kind == "track_crossed":
+                per_track[e.payload["track"]] = per_track.get(e.payload["track"], 0) + 1
+        assert all(n == 1 for n in per_track.values()), (cam, per_track)  # one crossing per pass
+        left = list(truth)
+        for c in crossed:
+            if c in left:
+                left.remove(c)
+                found += c[0] == "person"
+            else:
+                false += 1
+        expected += sum(1 for h in truth if h[0] == "person")
+    assert false == 0
+    assert expected == 8 and found >= 6, (found, expected)
