@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from ulid import ULID
 
 from koopsuz.security.principal import Scope
 from koopsuz.store.tables import AlertFeedbackRow, CameraRulesRow, EventRow
@@ -57,16 +56,10 @@ class RuleRepo:
     # -- counts -----------------------------------------------------------------------------
     def line_counts(self, camera: str, start: datetime, end: datetime) -> Counter[tuple[str, int, str, str]]:
         """(rule, hour epoch, class, direction) -> crossings, from the camera's track_crossed events."""
-        # ids are ULIDs (creation time): an id range lets the (camera, id) index do the work;
-        # an hour's slack either side covers ingest lag between capture and creation
-        lo, hi = _ulid_prefix(start.timestamp() - 3600), _ulid_prefix(end.timestamp() + 3600)
+        # by capture time, not by id: an event's id is its creation time, which for footage
+        # analysed later (or an outbox flushed after a restart) can be far from its capture
         q = select(EventRow.ts, EventRow.payload).where(
-            EventRow.camera == camera,
-            EventRow.id >= lo + "0" * 16,
-            EventRow.id <= hi + "Z" * 16,
-            EventRow.kind == "track_crossed",
-            EventRow.ts >= start,
-            EventRow.ts < end,
+            EventRow.camera == camera, EventRow.kind == "track_crossed", EventRow.ts >= start, EventRow.ts < end
         )
         out: Counter[tuple[str, int, str, str]] = Counter()
         for ts, payload in self.s.execute(q).all():
@@ -74,8 +67,3 @@ class RuleRepo:
             hour = int(ts.timestamp() // 3600) * 3600
             out[str(payload.get("rule")), hour, str(payload.get("class")), str(payload.get("direction"))] += 1
         return out
-
-
-def _ulid_prefix(t: float) -> str:
-    """The 10-character time part of a ULID for ``t`` (epoch seconds)."""
-    return str(ULID.from_timestamp(max(0.0, t)))[:10]
