@@ -182,8 +182,8 @@ def test_line_crossings_on_the_motion_test_scenario_scored_against_truth(
 
     Measured (SSD-MobileNet, gated, 8 fps): 6 of 8 person passes found, each exactly once and in
     the right direction; 0 false crossings. The misses are mt-1's person, whom the shipped SSD
-    does not detect on that background (a detector limit, not a rule one). Cars are too rarely
-    detected by this model (see test_ssd_sim) to score; they must only never be wrong.
+    does not detect on that background (a detector limit, not a rule one). Cars: 2 of 8 (mt-1's),
+    too rarely detected by this model (see test_ssd_sim) to score; they must only never be wrong.
     """
     found = expected = false = 0
     for cam, clip in sorted(motion_test_clips.items()):
