@@ -1,4 +1,4 @@
-"""The ``koopsuz`` command line: demo, serve, sim, camera, user, audit."""
+"""The ``koopsuz`` command line: demo, serve, recorder, sim, camera, user, audit."""
 
 from __future__ import annotations
 
@@ -105,6 +105,31 @@ def serve(
         _load(system, settings.deployment)
     console.print(f"Koopsuz on http://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
+
+
+@app.command()
+def recorder(
+    data_dir: DataDir = None,
+    deployment: Annotated[Path | None, typer.Option(help="deployment YAML to load before recording")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Record every enabled camera's main stream, nothing else (no API, no analytics); stop with Ctrl-C."""
+    import threading
+
+    _logging(verbose)
+    settings = _settings(data_dir, deployment=deployment)
+    system = _system(settings)
+    if settings.deployment:
+        _load(system, settings.deployment)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_a: done.set())
+    system.start(ingest=False, record=True)
+    console.print(f"recording into {settings.media_dir.resolve()}; stop with Ctrl-C")
+    try:
+        done.wait()
+    finally:
+        system.stop()
 
 
 def _load(system, path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -290,27 +290,34 @@ class Recorder:
                 interrupted = True  # SIGINT: ffmpeg closes the open segment; SIGKILL if it hangs
                 with contextlib.suppress(OSError):
                     proc.send_signal(signal.SIGINT)
-                threading.Timer(self.cfg.stop_grace_s, _kill, (proc,)).start()
+                timer = threading.Timer(self.cfg.stop_grace_s, _kill, (proc,))
+                timer.daemon = True
+                timer.start()
         return tail, cause
 
     # -- segments -------------------------------------------------------------------------
     def collect(self, session: Session, clock: StreamClock, *, final: bool) -> None:
-        """Index every segment ffmpeg has finished; at the end also sweep what it left behind."""
+        """Index every segment ffmpeg has finished; at the end also sweep what it left behind.
+
+        While ffmpeg runs, only the numbers its playlist names are looked at (a session folder of
+        a long-running camera holds thousands of files, never listed twice a second); the final
+        sweep lists the folder once.
+        """
         listed = [int(m.group(1)) for n in listed_segments(session.dir / "index.m3u8") if (m := _SEG.match(n))]
         done_upto = max(listed, default=-1)
-        on_disk = {}
-        with contextlib.suppress(FileNotFoundError):
-            for p in session.dir.iterdir():
-                m = _SEG.match(p.name)
-                if m:
-                    on_disk[int(m.group(1))] = p
-        for seq in sorted(on_disk):
-            if seq < session.next_seq:
-                continue
-            if seq > done_upto and not final:
+        if final:
+            with contextlib.suppress(FileNotFoundError):
+                found = {int(m.group(1)): p for p in session.dir.iterdir() if (m := _SEG.match(p.name))}
+                done_upto = max([done_upto, *found])
+        for seq in range(session.next_seq, done_upto + 1):
+            path = session.dir / f"seg-{seq:06d}.m4s"
+            if not path.exists():
+                if final or seq < done_upto:  # named but gone (ffmpeg skipped it): nothing to index
+                    session.next_seq = seq + 1
+                    continue
                 break
             settle = final or session.waits >= 4  # listed yet unreadable for 2 s: it will not get better
-            if not self._segment(session, clock, seq, on_disk[seq], recovered=seq > done_upto, final=settle):
+            if not self._segment(session, clock, seq, path, recovered=seq > max(listed, default=-1), final=settle):
                 session.waits += 1
                 break  # still being written: look again at the next poll
             session.waits = 0
