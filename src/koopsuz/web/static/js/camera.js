@@ -162,7 +162,23 @@ function renderHealth(cam) {
     [t("health.last_frame"), hl.last_frame_at ? `${formatDateTime(hl.last_frame_at)} (${formatAgo(hl.last_frame_at)})` : "—"],
     [t("health.reconnects"), formatInt(hl.reconnects)],
     [t("health.error"), hl.error || "—"],
+    [t("camera.recording"), recordingLabel(cam.recording), "health-recording"],
   ]);
+}
+
+const RECORDER_KEYS = {
+  recording: "recorder.recording",
+  starting: "recorder.starting",
+  retrying: "recorder.retrying",
+  stopped: "recorder.stopped",
+  off: "recorder.off",
+};
+
+/** The recorder's state, and why it is not recording (the gap cause) when it is retrying. */
+function recordingLabel(rec) {
+  if (!rec || !RECORDER_KEYS[rec.state]) return "—";
+  const label = t(RECORDER_KEYS[rec.state]);
+  return rec.state === "retrying" && rec.detail ? `${label}: ${rec.detail}` : label;
 }
 
 function onHealth(cameraId, health) {
