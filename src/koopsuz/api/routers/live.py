@@ -65,7 +65,8 @@ def live(camera_id: str, request: Request, who: PrincipalDep, system: SystemDep)
             seq = f.seq
             jpeg = worker.jpeg(f)
             yield (
-                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                f"X-Frame-Seq: {f.seq}\r\nX-Captured-At: {f.captured_at.isoformat()}\r\n\r\n".encode()
                 + jpeg
                 + b"\r\n"
             )
