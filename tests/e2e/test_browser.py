@@ -236,8 +236,13 @@ def test_sign_in_map_camera_live_view_and_event_feed(tab: Page) -> None:
         return None
 
     item = wait_for(new_motion, EVENT_TIMEOUT_S, "a live motion event in the feed")
-    first = page.get_by_test_id("event-item").first
-    assert first.get_attribute("data-event-id") == item.get_attribute("data-event-id"), "not prepended"
+    # Prepended: every event that arrived live sits above the history (other events may have
+    # arrived just after this one, so it need not be the very first).
+    order = page.eval_on_selector_all('[data-testid="event-item"]', "els => els.map(e => e.dataset.eventId)")
+    fresh = [i for i, eid in enumerate(order) if eid not in before]
+    old = [i for i, eid in enumerate(order) if eid in before]
+    assert order.index(item.get_attribute("data-event-id")) in fresh
+    assert not old or max(fresh) < min(old), "not prepended"
     assert "Движение" in item.get_by_test_id("event-kind").inner_text()
     snap = item.get_by_test_id("event-snapshot")
     wait_for(lambda: snap.evaluate("img => img.complete && img.naturalWidth > 0"), 10, "the snapshot")
