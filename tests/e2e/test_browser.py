@@ -196,13 +196,13 @@ def test_sign_in_map_camera_live_view_and_event_feed(tab: Page) -> None:
     assert page.get_by_test_id("camera-name").inner_text() == cam["name"]
     page.get_by_test_id("live-overlay").wait_for(state="hidden")
     page.get_by_test_id("camera-state").and_(page.locator('[data-state="online"]')).wait_for()
-    shots = []
-    for _ in range(6):
+    shots = []  # the scenario's quiet gaps are under 7 s (still scenes encode to equal frames)
+    for _ in range(11):
         shots.append(live.screenshot())
         if len(set(shots)) > 1:
             break
         page.wait_for_timeout(1000)
-    assert len(set(shots)) > 1, "the live view did not repaint in 5 s"
+    assert len(set(shots)) > 1, "the live view did not repaint in 10 s"
     # The server side of the same claim: consecutive stills carry increasing frame numbers.
     seqs = []
     for _ in range(2):
