@@ -3,7 +3,8 @@
 For each camera count N it runs, one after the other on the same machine and the same RTSP
 streams from `koopsuz sim`:
   1. the baseline: N plain decoders, `ffmpeg -threads 1 -rtsp_transport tcp -i URL -f null -`;
-  2. `koopsuz serve` ingesting the same N cameras with motion detection on.
+  2. `koopsuz serve` ingesting the same N cameras with motion detection on (recording off: the
+     main-stream recorder is measured on its own by bench/recording.py).
 Each is measured over the same window after a warm-up: CPU seconds per second (from /proc via
 psutil, the process and its children), and for Koopsuz each camera's fps and lag at the start and
 end of the window. A count is "live" when every camera is online at about the stream's frame rate
@@ -150,7 +151,11 @@ def measure_koopsuz(camera_ids: list[str], rtsp_port: int, warmup: float, second
     with tempfile.TemporaryDirectory() as tmp:
         dep = Path(tmp) / "deployment.yaml"
         dep.write_text(yaml.safe_dump(deployment(camera_ids, rtsp_port)))
-        env = os.environ | {"KOOPSUZ_DATA_DIR": str(Path(tmp) / "var"), "KOOPSUZ_SECRET_KEY": "bench"}
+        env = os.environ | {
+            "KOOPSUZ_DATA_DIR": str(Path(tmp) / "var"),
+            "KOOPSUZ_SECRET_KEY": "bench",
+            "KOOPSUZ_RECORD": "false",
+        }
         subprocess.run(
             [
                 sys.executable,
