@@ -23,8 +23,9 @@ from koopsuz.bus.base import Bus
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
 from koopsuz.domain.registry import Camera
+from koopsuz.services.config_follower import ConfigFollower
 from koopsuz.services.event_writer import EventWriter
-from koopsuz.services.registry import CONFIG_KIND, RegistryService
+from koopsuz.services.registry import RegistryService
 from koopsuz.services.rules import RuleConfig, RuleService
 from koopsuz.video.health import CameraHealth, State
 from koopsuz.video.media import MediaStore
@@ -71,28 +72,17 @@ class IngestService:
         self._writer = writer
         self._bus = bus
         self._media = media
-        self._resync_s = resync_s
         self._rules = rules
         self._running: dict[str, _Running] = {}
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._kick = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="ingest-supervisor", daemon=True)
-        self._sub = None
+        self._follower = ConfigFollower(bus, self.reconcile, name="ingest", resync_s=resync_s)
         self._detector: Detector | None = None  # one model for all cameras, loaded at first need
 
     def start(self) -> None:
-        self._sub = self._bus.subscribe(f"koopsuz.{CONFIG_KIND}.>", lambda _s, _e: self._kick.set())
-        self.reconcile()
-        self._thread.start()
+        self._follower.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        if self._sub is not None:
-            self._sub.close()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        self._follower.stop()
         with self._lock:
             running = list(self._running.values())
             self._running.clear()
@@ -100,17 +90,6 @@ class IngestService:
             r.worker.request_stop()
         for r in running:
             r.worker.stop()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._kick.wait(self._resync_s)
-            self._kick.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.reconcile()
-            except Exception:
-                log.exception("ingest reconcile failed; retrying at the next tick")
 
     def reconcile(self) -> None:
         desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}

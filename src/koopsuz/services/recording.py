@@ -28,8 +28,9 @@ from koopsuz.bus.base import Bus
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
 from koopsuz.domain.registry import Camera
+from koopsuz.services.config_follower import ConfigFollower
 from koopsuz.services.event_writer import EventWriter
-from koopsuz.services.registry import CONFIG_KIND, RegistryService
+from koopsuz.services.registry import RegistryService
 from koopsuz.store.db import Database
 from koopsuz.store.recording_repo import RecordingRepo
 from koopsuz.store.tables import RecordingGapRow, RecordingSegmentRow, RecordingSessionRow
@@ -58,7 +59,6 @@ class RecordingService:
         self._db = db
         self._writer = writer
         self._bus = bus
-        self._resync_s = resync_s
         self.root = settings.media_dir.resolve()
         self._config = RecorderConfig(
             ffmpeg=settings.ffmpeg_exe(),
@@ -73,11 +73,9 @@ class RecordingService:
         self._stopping_why: dict[str, Cause] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._kick = threading.Event()
         self._ops: queue.Queue[object] = queue.Queue()
         self._indexer = threading.Thread(target=self._index_loop, name="recording-index", daemon=True)
-        self._supervisor = threading.Thread(target=self._loop, name="recording-supervisor", daemon=True)
-        self._sub: Any = None
+        self._follower = ConfigFollower(bus, self.reconcile, name="recording", resync_s=resync_s)
         self.indexed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -85,17 +83,11 @@ class RecordingService:
         self.root.mkdir(parents=True, exist_ok=True)
         self._mark_downtime()
         self._indexer.start()
-        self._sub = self._bus.subscribe(f"koopsuz.{CONFIG_KIND}.>", lambda _s, _e: self._kick.set())
-        self.reconcile()
-        self._supervisor.start()
+        self._follower.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._kick.set()
-        if self._sub is not None:
-            self._sub.close()
-        if self._supervisor.is_alive():
-            self._supervisor.join(10)
+        self._follower.stop()
         with self._lock:
             running = list(self._running.items())
             self._running.clear()
@@ -107,17 +99,6 @@ class RecordingService:
         if self._indexer.is_alive():
             self._ops.put(_STOP)
             self._indexer.join(15)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._kick.wait(self._resync_s)
-            self._kick.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.reconcile()
-            except Exception:
-                log.exception("recording reconcile failed; retrying at the next tick")
 
     def reconcile(self) -> None:
         desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}
