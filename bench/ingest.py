@@ -118,10 +118,10 @@ def measure_ffmpeg(urls: list[str], warmup: float, seconds: float) -> dict:
     return {"cpu": (c1 - c0) / (t1 - t0), "alive": alive}
 
 
-def deployment(streams: list[str], port: int) -> dict:
+def deployment(streams: list[str], port: int, name: str = "benchmark") -> dict:
     """Camera i reads stream i; past the scenario's count, streams are read again by new cameras."""
     return {
-        "name": "benchmark",
+        "name": name,
         "sites": [
             {
                 "id": "bench-site",
@@ -307,15 +307,16 @@ def render(rows: list[dict], fps: float, seconds: float, machine: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(table: str) -> None:
+def write_docs(table: str, marker: str = "ingest", heading: str = "Ingest (`bench/ingest.py`)") -> None:
+    """Replace the table between ``<!-- marker:start/end -->`` in docs/benchmarks.md, or add it."""
     doc = ROOT / "docs" / "benchmarks.md"
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start, end = "<!-- ingest:start -->", "<!-- ingest:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     block = f"{start}\n{table}\n{end}"
     if start in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
-        text += f"\n## Ingest (`bench/ingest.py`)\n\n{block}\n"
+        text += f"\n## {heading}\n\n{block}\n"
     doc.write_text(text)
 
 

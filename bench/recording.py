@@ -40,7 +40,7 @@ import imageio_ffmpeg
 import psutil
 import yaml
 
-from ingest import cpu_seconds, free_port, stop, wait_port
+from ingest import cpu_seconds, deployment, free_port, stop, wait_port, write_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 SEGMENT_S = 4.0
@@ -90,25 +90,6 @@ def measure_ffmpeg(urls: list[str], warmup: float, seconds: float) -> dict:
             for i in range(len(urls))
         ]
     return {"cpu": (c1 - c0) / (t1 - t0), "alive": alive, "rss_mb": mem, "segments_min": min(made)}
-
-
-def deployment(streams: list[str], port: int) -> dict:
-    return {
-        "name": "recording benchmark",
-        "sites": [{"id": "bench", "name": "Bench", "type": "street", "region": "KG-Y", "lat": 42.49, "lon": 78.39}],
-        "cameras": [
-            {
-                "id": f"cam-{i:03d}",
-                "name": c,
-                "site": "bench",
-                "lat": 42.49,
-                "lon": 78.39,
-                "main_url": f"rtsp://127.0.0.1:{port}/{c}/main",
-                "sub_url": f"rtsp://127.0.0.1:{port}/{c}/sub",
-            }
-            for i, c in enumerate(streams)
-        ],
-    }
 
 
 def _ts(v: str) -> float:
@@ -289,7 +270,7 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (out / f"recording-{stamp}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     if args.write_docs:
-        write_docs(table, "recording-synthetic" if args.mbps else "recording")
+        write_docs(table, "recording-synthetic" if args.mbps else "recording", "Recording (`bench/recording.py`)")
 
 
 def render(rows: list[dict], seconds: float, machine: str, mbps: float = 0.0) -> str:
@@ -312,19 +293,6 @@ def render(rows: list[dict], seconds: float, machine: str, mbps: float = 0.0) ->
             f"{r['sim_cpu']:.2f} | {'yes' if r['kept'] else 'no'} |"
         )
     return "\n".join(lines)
-
-
-def write_docs(table: str, marker: str) -> None:
-    """Replace the table between ``<!-- marker:start/end -->``, or add it under the recording heading."""
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    block = f"{start}\n{table}\n{end}"
-    if start in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text += f"\n## Recording (`bench/recording.py`)\n\n{block}\n"
-    doc.write_text(text)
 
 
 if __name__ == "__main__":
