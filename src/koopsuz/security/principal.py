@@ -25,6 +25,9 @@ class Permission(StrEnum):
     LIVE_VIEW = "live.view"
     PLAYBACK = "playback.view"  # recorded footage: timeline, playlist, segments
     EXPORT = "playback.export"  # a recorded range as a downloadable file
+    EVIDENCE_LOCK = "evidence.lock"  # hold footage for a case against retention; unlock it (audited)
+    EVIDENCE_EXPORT = "evidence.export"  # a signed evidence package under a case number
+    STORAGE_READ = "storage.read"  # retention reports, disk budgets
     EVENTS_READ = "events.read"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
@@ -35,9 +38,13 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(_P),
     Role.NATIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
     Role.REGIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK}),
-    Role.REGIONAL_HEAD: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
-    Role.INVESTIGATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
-    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ}),
+    Role.REGIONAL_HEAD: frozenset(
+        {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.STORAGE_READ}
+    ),
+    Role.INVESTIGATOR: frozenset(
+        {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.EVIDENCE_EXPORT}
+    ),
+    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ}),
 }
 NATIONAL_ONLY = frozenset({Role.ADMIN, Role.NATIONAL_OPERATOR})
 REGIONAL_ONLY = frozenset({Role.REGIONAL_OPERATOR, Role.REGIONAL_HEAD})

@@ -206,3 +206,76 @@ class AlertFeedbackRow(Base):
     actor: Mapped[str] = mapped_column(String(64))
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_alert_feedback_camera_rule", "camera", "rule"),)
+
+
+# -- evidence and retention (issue 3): locks to a case, signed export packages, retention runs --
+class EvidenceLockRow(Base):
+    """A camera's footage from ``start`` to ``end`` held for a case: retention never deletes it.
+
+    Unlocking keeps the row (who, when, why) so the lock's whole life stays on record.
+    """
+
+    __tablename__ = "evidence_locks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(64), index=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    locked_by: Mapped[str] = mapped_column(String(64))
+    locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unlocked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unlocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unlock_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    __table_args__ = (Index("ix_evidence_locks_camera_start", "camera", "start"),)
+
+
+class EvidenceExportRow(Base):
+    """One signed evidence package (a zip under the exports folder) made for a case."""
+
+    __tablename__ = "evidence_exports"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(64), index=True)
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # building | ready | failed
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    path: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class EvidenceExportItemRow(Base):
+    """One camera of an export; a caller sees an export only if every item's region is in scope."""
+
+    __tablename__ = "evidence_export_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    export_id: Mapped[str] = mapped_column(ForeignKey("evidence_exports.id"), index=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    file: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gaps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class RetentionRunRow(Base):
+    """What one retention pass deleted and spared, and why: the report an auditor asks for."""
+
+    __tablename__ = "retention_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | disk_budget | manual
+    volume: Mapped[str] = mapped_column(String(300))
+    deleted_segments: Mapped[int] = mapped_column(Integer, default=0)
+    deleted_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    deleted_files: Mapped[int] = mapped_column(Integer, default=0)
+    spared_locked: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
