@@ -160,12 +160,31 @@ def test_payload_path_is_bounded() -> None:
     (track,) = tracker.finish()
     events: list[Any] = []
     stage = DetectStage(SlowDetector([0.0], 0.0), None)
-
-    class Ctx:
-        camera = CameraInfo("c", "KG-Y", None)
-
     stage._uids[track.id] = "uid"
-    stage._left(Ctx(), track, (640, 360), events.append)  # type: ignore[arg-type]
+    stage._left(CameraInfo("c", "KG-Y", None), track, (640, 360), events.append)
     path = events[0].payload["path"]
     assert len(path) <= 65 and path[-1][0] == pytest.approx(399 / 8 - track.first_t, abs=0.2)
     assert events[0].payload["duration_s"] == pytest.approx(399 / 8, abs=0.01)
+
+
+def test_stopping_a_camera_closes_its_open_tracks(clips: dict[str, Clip]) -> None:
+    """A person still in view when the camera stops gets a ``track_left`` with the same track id."""
+    clock = [0.0]
+    events: list[Any] = []
+    stage = DetectStage(SlowDetector(clock, 0.0), None, clock=lambda: clock[0])
+    pipeline = Pipeline(CameraInfo("c", "KG-Y", "s"), [stage], events.append, analysis_fps=8)
+    pipeline.close()  # nothing seen yet: nothing to close
+    assert events == []
+    frames = clips["w-1"].decoded()[:30]
+    start = frames[0].captured_at
+    for f in frames:
+        clock[0] = (f.captured_at - start).total_seconds()
+        pipeline.feed(f)
+    assert [e.kind for e in events] == ["track_appeared"]
+    pipeline.close()
+    assert [e.kind for e in events] == ["track_appeared", "track_left"]
+    appeared, left = events
+    assert left.payload["track"] == appeared.id and left.camera == "c" and left.site == "s"
+    assert left.ts <= frames[-1].captured_at and left.payload["duration_s"] > 1.0
+    pipeline.close()  # idempotent: the tracks are gone
+    assert len(events) == 2

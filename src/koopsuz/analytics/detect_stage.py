@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from koopsuz.analytics.motion_stage import SnapshotWriter
-from koopsuz.analytics.pipeline import EventSink, FrameContext
+from koopsuz.analytics.pipeline import CameraInfo, EventSink, FrameContext
 from koopsuz.domain.events import Event, Severity, new_id
 from koopsuz.vision.detections import Detections
 from koopsuz.vision.detectors import Detector
@@ -72,6 +72,7 @@ class DetectStage:
         self.skipped = 0
         self.inference_s = 0.0
         self.tracks_started = 0
+        self._size: tuple[int, int] | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -108,7 +109,7 @@ class DetectStage:
             self.skipped += 1
             return
         frame = ctx.decoded.frame
-        size = (frame.width, frame.height)
+        size = self._size = (frame.width, frame.height)
         boxes = self._where(ctx.results.get("motion"), size, t)
         regions = plan_regions(boxes, size, self.detector.input_size[0] / self.detector.input_size[1], self._regions)
         dets = Detections.empty()
@@ -132,7 +133,7 @@ class DetectStage:
         ctx.results["tracks"] = update.tracks
         ctx.results["tracks_ended"] = update.ended
         for tr in update.ended:
-            self._left(ctx, tr, size, emit)
+            self._left(ctx.camera, tr, size, emit)
         for tr in update.started:
             self._appeared(ctx, tr, size, emit)
         ctx.results["track_uids"] = dict(self._uids)
@@ -155,7 +156,7 @@ class DetectStage:
     def _appeared(self, ctx: FrameContext, tr: Track, size: tuple[int, int], emit: EventSink) -> None:
         self.tracks_started += 1
         uid = self._uids[tr.id] = new_id()
-        media, problem = self._snapshot(ctx, uid, ctx.ts, self._best.get(tr.id), tr.box, tr.class_name)
+        media, problem = self._snapshot(ctx.camera, uid, ctx.ts, self._best.get(tr.id), tr.box, tr.class_name)
         emit(
             Event(
                 id=uid,
@@ -179,14 +180,26 @@ class DetectStage:
             )
         )
 
-    def _left(self, ctx: FrameContext, tr: Track, size: tuple[int, int], emit: EventSink) -> None:
+    def close(self, camera: CameraInfo, emit: EventSink) -> None:
+        """The camera stops: every open track ends here, so each ``appeared`` gets its ``left``.
+
+        Called by the pipeline's owner after the decode thread has stopped, never beside it.
+        """
+        if self._size is None:
+            return
+        for tr in self.tracker.finish():
+            self._left(camera, tr, self._size, emit)
+        self._best.clear()
+
+    def _left(self, camera: CameraInfo, tr: Track, size: tuple[int, int], emit: EventSink) -> None:
         uid = self._uids.pop(tr.id, None) or new_id()
         best = tr.best
         last = _dt(tr.last_t)
         event_id = new_id()
         media, problem = {}, None
         if best is not None:
-            media, problem = self._snapshot(ctx, event_id, last, self._best.pop(tr.id, None), best.box, tr.class_name)
+            frame = self._best.pop(tr.id, None)
+            media, problem = self._snapshot(camera, event_id, last, frame, best.box, tr.class_name)
         path = tr.path[:: -(-len(tr.path) // PATH_POINTS) or 1]
         if tr.path and path[-1] != tr.path[-1]:
             path.append(tr.path[-1])
@@ -195,9 +208,9 @@ class DetectStage:
             Event(
                 id=event_id,
                 kind="track_left",
-                region=ctx.camera.region,
-                camera=ctx.camera.id,
-                site=ctx.camera.site,
+                region=camera.region,
+                camera=camera.id,
+                site=camera.site,
                 ts=last,
                 payload={
                     "track": uid,
@@ -219,12 +232,12 @@ class DetectStage:
         )
 
     def _snapshot(
-        self, ctx: FrameContext, event_id: str, ts: datetime, bgr: np.ndarray | None, box: Any, label: str
+        self, camera: CameraInfo, event_id: str, ts: datetime, bgr: np.ndarray | None, box: Any, label: str
     ) -> tuple[dict[str, str], str | None]:
         if self._save is None or bgr is None:
             return {}, None
         try:
-            return {"snapshot": self._save(ctx.camera.id, event_id, ts, _annotated(bgr, box, label))}, None
+            return {"snapshot": self._save(camera.id, event_id, ts, _annotated(bgr, box, label))}, None
         except OSError as exc:  # a full disk costs the picture, never the event
             return {}, str(exc)
 

@@ -95,3 +95,19 @@ class Pipeline:
             except Exception:
                 self.failures += 1
                 log.exception("camera %s: stage %s failed on a frame", self.camera.id, stage.name)
+
+    def close(self) -> None:
+        """The camera stopped: stages with open state (tracks) close it with events (``track_left``).
+
+        A stage opts in by having ``close(camera, emit)``. Call only once the decode thread has
+        ended, so no frame is processed beside it.
+        """
+        for stage in self.stages:
+            close = getattr(stage, "close", None)
+            if close is None:
+                continue
+            try:
+                close(self.camera, self._emit)
+            except Exception:
+                self.failures += 1
+                log.exception("camera %s: stage %s failed while closing", self.camera.id, stage.name)

@@ -90,6 +90,8 @@ class IngestService:
             r.worker.request_stop()
         for r in running:
             r.worker.stop()
+            if not r.worker.alive:
+                r.pipeline.close()
 
     def reconcile(self) -> None:
         desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}
@@ -101,6 +103,8 @@ class IngestService:
                 if want is None or want[0] != run.camera or want[1] != run.region:
                     log.info("camera %s: stopping (%s)", cid, "removed or disabled" if want is None else "changed")
                     run.worker.stop()
+                    if not run.worker.alive:
+                        run.pipeline.close()
                     del self._running[cid]
             for cid, (cam, region) in desired.items():
                 if cid not in self._running:
