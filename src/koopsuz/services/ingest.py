@@ -198,15 +198,21 @@ class IngestService:
             return CameraHealth(state=State.DISABLED).to_json()
         return w.health.to_json()
 
+    def analytics(self, camera_id: str) -> dict[str, Any] | None:
+        """What the camera's pipeline has done: frames analysed, inference cost, frames shed, alerts."""
+        with self._lock:
+            run = self._running.get(camera_id)
+        return None if run is None else _analytics(run)
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             runs = list(self._running.values())
-        return {
-            r.camera.id: {
-                "health": r.worker.health.to_json(),
-                "analysed": r.pipeline.processed,
-                "stage_failures": r.pipeline.failures,
-                **{st.name: st.stats() for st in r.pipeline.stages if isinstance(st, DetectStage | RuleStage)},
-            }
-            for r in runs
-        }
+        return {r.camera.id: {"health": r.worker.health.to_json(), **_analytics(r)} for r in runs}
+
+
+def _analytics(run: _Running) -> dict[str, Any]:
+    return {
+        "analysed": run.pipeline.processed,
+        "stage_failures": run.pipeline.failures,
+        **{st.name: st.stats() for st in run.pipeline.stages if isinstance(st, DetectStage | RuleStage)},
+    }

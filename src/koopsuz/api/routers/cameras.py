@@ -24,6 +24,7 @@ def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Princ
         "site_type": site.type if site else None,
         "region": row.region,
         "health": system.ingest.health(row.id),
+        "analytics": system.ingest.analytics(row.id),
         "recording": system.recording.health(row.id),
     }
     if who.can(Permission.CAMERAS_WRITE):
