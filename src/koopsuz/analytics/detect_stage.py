@@ -72,6 +72,7 @@ class DetectStage:
         self.skipped = 0
         self.inference_s = 0.0
         self.tracks_started = 0
+        self.detections = 0
         self._size: tuple[int, int] | None = None
 
     def stats(self) -> dict[str, Any]:
@@ -79,6 +80,7 @@ class DetectStage:
             "frames": self.frames,
             "detect_frames": self.detect_frames,
             "crops": self.inferences,
+            "detections": self.detections,
             "whole_frames": self.whole_frames,
             "skipped": self.skipped,
             "ms_per_frame": round(1000 * self.inference_s / self.detect_frames, 1) if self.detect_frames else None,
@@ -124,6 +126,7 @@ class DetectStage:
             self.detect_frames += 1
             self.inferences += len(regions)
             self.whole_frames += regions == [(0, 0, *size)]
+            self.detections += len(dets)
         update = self.tracker.update(dets, t, ctx.decoded.seq, size)
         if regions:
             for tr in self.tracker.live:
