@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     clip_post_s: float = Field(default=15.0, ge=0, le=3600, description="and ends this much later")
     playback_max_range_h: float = Field(default=24.0, gt=0, le=24 * 31, description="longest timeline/playlist")
     export_max_minutes: float = Field(default=60.0, gt=0, le=24 * 60, description="longest MP4 export")
+    # retention and disk budget (see domain/retention.py)
+    retention: bool = Field(default=True, description="run retention passes while recording")
+    retention_file: Path | None = Field(default=None, description="YAML retention policy; default: built-in days")
+    retention_interval_s: float = Field(default=60.0, ge=1, le=86400, description="time between retention passes")
+    storage_budget_gb: float | None = Field(default=None, gt=0, description="media dir budget; None: none")
+    storage_warn_fraction: float = Field(default=0.9, gt=0, le=1, description="warn past this share of the budget")
+    storage_shed_margin: float = Field(default=0.02, ge=0, lt=1, description="shed this share below the budget")
 
     @property
     def db_url(self) -> str:

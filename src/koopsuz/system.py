@@ -13,11 +13,15 @@ from koopsuz.bus import Bus, make_bus
 from koopsuz.config import Settings
 from koopsuz.domain.deployment import parse_deployment
 from koopsuz.security.audit import AuditLog
+from koopsuz.security.signing import InstallationKey
 from koopsuz.services.event_writer import EventWriter
+from koopsuz.services.evidence import EvidenceService
+from koopsuz.services.evidence_locks import EvidenceLockService
 from koopsuz.services.ingest import IngestService
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
+from koopsuz.services.retention import RetentionService
 from koopsuz.services.rules import RuleService
 from koopsuz.services.users import UserService
 from koopsuz.store.db import Database
@@ -43,8 +47,22 @@ class System:
         self.writer = EventWriter(self.db, self.bus, clip_s=clip)
         self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
         self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media, rules=self.rules)
-        self.recording = RecordingService(settings, self.registry, self.db, self.writer, self.bus)
+        self.evidence_locks = EvidenceLockService(self.db, self.audit)
+        self.retention = RetentionService(settings, self.db, self.writer, self.evidence_locks)
+        self.recording = RecordingService(
+            settings, self.registry, self.db, self.writer, self.bus, make_room=self.retention.make_room
+        )
         self.playback = PlaybackService(settings, self.db, settings.resolved_secret)
+        self.signing_key = InstallationKey(settings.data_dir / "keys")
+        self.evidence = EvidenceService(
+            settings,
+            self.db,
+            self.audit,
+            self.registry,
+            self.playback,
+            self.signing_key,
+            locks=lambda: getattr(self, "evidence_locks", None),
+        )
         self._started = False
         self._recording = False
 
@@ -59,13 +77,17 @@ class System:
         if self.settings.record if record is None else record:
             self.recording.start()
             self._recording = True
+            if self.settings.retention:
+                self.retention.start()
         self._started = True
 
     def stop(self) -> None:
         if self._started:
+            self.retention.stop()
             if self._recording:
                 self.recording.stop()
             self.ingest.stop()
             self.writer.stop()
+        self.evidence.stop()
         self.bus.close()
         self.db.dispose()

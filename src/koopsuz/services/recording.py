@@ -53,6 +53,7 @@ class RecordingService:
         bus: Bus,
         *,
         resync_s: float = 15.0,
+        make_room: Callable[[int], int] | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -67,6 +68,7 @@ class RecordingService:
             stall_s=settings.recording_stall_s,
             min_free_bytes=settings.recording_min_free_mb * 2**20,
             backoff=Backoff(settings.recording_backoff_initial_s, settings.recording_backoff_max_s),
+            make_room=make_room,  # retention sheds the oldest footage before a full disk stops recording
         )
         self._running: dict[str, tuple[Camera, str, Recorder]] = {}
         self._regions: dict[str, str] = {}

@@ -27,6 +27,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +56,10 @@ class RecorderConfig:
     backoff: Backoff = field(default_factory=Backoff)
     poll_s: float = 0.5
     stop_grace_s: float = 5.0
+    # Under the free-space floor, ask this (retention) to shed the oldest unprotected footage, given
+    # the bytes needed; it answers the bytes freed. Only if that cannot make room is it 'disk full'.
+    make_room: Callable[[int], int] | None = None
+    free_bytes: Callable[[Path], int | None] | None = None  # default: shutil.disk_usage of the media root
 
 
 @dataclass(slots=True)
@@ -198,10 +203,10 @@ class Recorder:
 
     def _one_session(self) -> SessionEnd | None:
         now = datetime.now(UTC)
-        free = _free_bytes(self.root)
+        free, shed = self._room()
         if free is not None and free < self.cfg.min_free_bytes:
             need = self.cfg.min_free_bytes / 2**20
-            detail = f"disk full: {free / 2**20:.0f} MB free under {self.root}, recording needs {need:.0f} MB"
+            detail = f"disk full: {free / 2**20:.0f} MB free under {self.root}, recording needs {need:.0f} MB{shed}"
             return SessionEnd(None, Cause.DISK_FULL, detail, None, now)
         sid = str(ULID())
         rel = f"recordings/{self.camera}/{now:%Y-%m-%d}/{sid}"
@@ -281,9 +286,9 @@ class Recorder:
                     cause = (Cause.STREAM_LOST, f"stream stalled: no video for {self.cfg.stall_s:.0f} s")
                 elif mono - last_disk > 5.0:
                     last_disk = mono
-                    free = _free_bytes(self.root)
+                    free, shed = self._room()
                     if free is not None and free < self.cfg.min_free_bytes:
-                        cause = (Cause.DISK_FULL, f"disk full: {free / 2**20:.0f} MB free under {self.root}")
+                        cause = (Cause.DISK_FULL, f"disk full: {free / 2**20:.0f} MB free under {self.root}{shed}")
                 if cause is not None:
                     log.warning("camera %s: %s; restarting the recorder", self.camera, cause[1])
             if (cause is not None or self._stop.is_set()) and not interrupted:
@@ -294,6 +299,33 @@ class Recorder:
                 timer.daemon = True
                 timer.start()
         return tail, cause
+
+    def _room(self) -> tuple[int | None, str]:
+        """Free bytes, after asking retention to shed the oldest footage if under the floor.
+
+        Returns the free space and, when shedding did not get back over the floor, a note for
+        the gap's detail saying so (the rest is locked evidence, or there is nothing older).
+        """
+        probe = self.cfg.free_bytes or _free_bytes
+        free = probe(self.root)
+        if free is None or free >= self.cfg.min_free_bytes or self.cfg.make_room is None:
+            return free, ""
+        need = self.cfg.min_free_bytes - free
+        try:
+            freed = self.cfg.make_room(need)
+        except Exception:
+            log.exception("camera %s: retention could not make room", self.camera)
+            freed = 0
+        free = probe(self.root)
+        if free is not None and free >= self.cfg.min_free_bytes:
+            log.warning(
+                "camera %s: disk under the floor; retention shed %.1f MB, recording goes on", self.camera, freed / 2**20
+            )
+            return free, ""
+        return (
+            free,
+            f"; retention shed {freed / 2**20:.1f} MB of the oldest unprotected footage and could not free enough",
+        )
 
     # -- segments -------------------------------------------------------------------------
     def collect(self, session: Session, clock: StreamClock, *, final: bool) -> None:
