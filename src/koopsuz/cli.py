@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=T
 app.add_typer(camera_app, name="camera")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(importlib.import_module("koopsuz.commands.evidence").app, name="evidence")
 console = Console()
 err = Console(stderr=True)
 

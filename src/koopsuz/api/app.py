@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from koopsuz import __version__
 from koopsuz.api.deps import Sessions
 from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
+from koopsuz.api.routers import evidence as evidence_router
 from koopsuz.services.errors import ServiceError
 from koopsuz.system import System
 
@@ -52,6 +53,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
 
     for r in (auth, geo, cameras, sites, live, events, recordings, rules, ws, admin):
         app.include_router(r.router)
+    app.include_router(evidence_router.router)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
         app.include_router(pages.router)
