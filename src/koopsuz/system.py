@@ -61,7 +61,7 @@ class System:
             self.registry,
             self.playback,
             self.signing_key,
-            locks=lambda: getattr(self, "evidence_locks", None),
+            locks=self.evidence_locks,
         )
         self._started = False
         self._recording = False

@@ -24,12 +24,11 @@ import re
 import shutil
 import threading
 import zipfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ulid import ULID
 
@@ -113,6 +112,14 @@ SHA-256 in the signed manifest.
 """
 
 
+class Locks(Protocol):
+    """services.evidence_locks.EvidenceLockService: holds footage for a case against retention."""
+
+    def lock(
+        self, principal: Principal, camera_id: str, start: datetime, end: datetime, case: str, reason: str
+    ) -> Any: ...
+
+
 @dataclass(slots=True)
 class _Job:
     export_id: str
@@ -137,7 +144,7 @@ class EvidenceService:
         registry: RegistryService,
         playback: PlaybackService,
         key: InstallationKey,
-        locks: Callable[[], Any] | None = None,
+        locks: Locks | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -145,7 +152,7 @@ class EvidenceService:
         self._registry = registry
         self._playback = playback
         self.key = key
-        self._locks = locks or (lambda: None)
+        self._locks = locks
         self.exports_dir = settings.data_dir.resolve() / "exports"
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
@@ -241,10 +248,10 @@ class EvidenceService:
         return _Plan(camera, list(segs), {k: v.init_path for k, v in sessions.items()})
 
     def _lock_ranges(self, who: Principal, plans: list[_Plan], a: datetime, b: datetime, case: str, why: str) -> None:
-        locks = self._locks()
+        locks = self._locks
         if locks is None:
             return
-        for p in plans:
+        for p in plans:  # retention must not delete what the package was made from
             start = min(a, utc(p.segments[0].start))
             end = max(b, utc(p.segments[-1].end))
             locks.lock(who, p.camera.id, start, end, case, why)
