@@ -51,6 +51,14 @@ WRITES_BY_CAMERA = {
 # Operator actions on one event: scoped by the event's region (tests/analytics/test_rules_api.py).
 WRITES_BY_EVENT = {("POST", "/api/events/{event_id}/feedback")}
 SITE_ROUTES = {"/api/sites/{site_id}", "/api/users/{username}"}
+# Evidence packages: an export is visible only if every camera's region is in scope; creating one
+# checks each camera; verify needs only a signed-in user (tests/recording/test_evidence_package.py).
+EVIDENCE = {
+    "/api/evidence/exports",
+    "/api/evidence/exports/{export_id}",
+    "/api/evidence/exports/{export_id}/package",
+    "/api/evidence/verify",
+}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -87,6 +95,7 @@ def seed_events(system) -> dict[str, Event]:
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
+    known |= EVIDENCE
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"
