@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from koopsuz.commands import locks as locks_cli
+from koopsuz.commands import retention as retention_cli
 from koopsuz.config import Settings
 from koopsuz.domain.deployment import DeploymentError, parse_deployment
 from koopsuz.security.principal import Role, Scope
@@ -36,6 +38,8 @@ audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=T
 app.add_typer(camera_app, name="camera")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_cli.app, name="retention")
+app.add_typer(locks_cli.app, name="lock")
 app.add_typer(importlib.import_module("koopsuz.commands.evidence").app, name="evidence")
 console = Console()
 err = Console(stderr=True)

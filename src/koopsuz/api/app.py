@@ -15,6 +15,8 @@ from koopsuz import __version__
 from koopsuz.api.deps import Sessions
 from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
 from koopsuz.api.routers import evidence as evidence_router
+from koopsuz.api.routers import evidence_locks as locks_router
+from koopsuz.api.routers import storage as storage_router
 from koopsuz.services.errors import ServiceError
 from koopsuz.system import System
 
@@ -52,6 +54,8 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     for r in (auth, geo, cameras, sites, live, events, recordings, rules, ws, admin):
+        app.include_router(r.router)
+    for r in (locks_router, storage_router):  # evidence locks; storage and retention (issue 3)
         app.include_router(r.router)
     app.include_router(evidence_router.router)
     try:

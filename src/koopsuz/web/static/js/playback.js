@@ -20,6 +20,7 @@ const CAUSE_KEYS = {
   stopped: "gap.cause.stopped",
   system_down: "gap.cause.system_down",
   camera_disabled: "gap.cause.camera_disabled",
+  retention: "gap.cause.retention",
 };
 
 const grid = document.getElementById("playback-grid");
