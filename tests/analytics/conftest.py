@@ -14,6 +14,7 @@ import pytest
 from koopsuz.sim.render import render_scenario
 from koopsuz.sim.scenario import Scenario, parse_scenario
 from koopsuz.video.worker import DecodedFrame
+from koopsuz.vision.detections import Detections
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "var" / "sim" / "cache"  # same keys, same bytes: shared with other runs
@@ -122,7 +123,13 @@ def run_pipeline(clip: Clip, detector: Any, media_root: Path, *, gated: bool = T
         name = "capture"
 
         def process(self, ctx: Any, emit: Any) -> None:
-            seen.append((ctx.decoded.seq, ctx.results.get("detections")))
+            dets = ctx.results.get("detections")
+            if ctx.results.get("followed"):  # not looked at: what the tracker carries stands for it
+                tracks = ctx.results["tracks"]
+                dets = Detections.from_arrays(
+                    [tr.box for tr in tracks], [tr.confidence for tr in tracks], [tr.class_id for tr in tracks]
+                )
+            seen.append((ctx.decoded.seq, dets))
 
     stages: list[Any] = [stage, Capture()]
     if gated:
