@@ -59,6 +59,10 @@ EVIDENCE = {
     "/api/evidence/exports/{export_id}/package",
     "/api/evidence/verify",
 }
+# Evidence locks: a lock's region is its camera's; locking, listing and unlocking another region's
+# camera or lock answers 403 and is audited. Storage: volume totals, per-camera usage and run reports
+# cut to the caller's regions (tests/retention/test_locks_api.py).
+LOCKS_AND_STORAGE = {"/api/evidence/locks", "/api/evidence/locks/{lock_id}/unlock", "/api/storage"}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -95,7 +99,7 @@ def seed_events(system) -> dict[str, Event]:
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
-    known |= EVIDENCE
+    known |= EVIDENCE | LOCKS_AND_STORAGE
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"

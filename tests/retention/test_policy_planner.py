@@ -80,7 +80,7 @@ def test_policy_file_overrides_and_errors_name_the_field() -> None:
         parse_policy("default: {video: 0, vidoe: 3}\nsite_types: {mall: {video: 3}}\n", "policy.yaml")
     msg = str(e.value)
     assert "policy.yaml: default.video" in msg and "default.vidoe" in msg and "site_types.mall" in msg
-    with pytest.raises(PolicyError, match="event_clip .* shorter than video .* make event_clip >= video"):
+    with pytest.raises(PolicyError, match=r"event_clip .* shorter than video .* make event_clip >= video"):
         parse_policy("site_types: {street: {video: 120}}")
     with pytest.raises(PolicyError, match="not valid YAML"):
         parse_policy("default: [", "bad.yaml")
