@@ -25,6 +25,7 @@ from koopsuz.services.retention import RetentionService
 from koopsuz.services.rules import RuleService
 from koopsuz.services.users import UserService
 from koopsuz.store.db import Database
+from koopsuz.store.rule_repo import RuleRepo
 from koopsuz.video.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ class System:
         self.registry = RegistryService(self.db, self.bus, self.audit)
         self.media = MediaStore(settings.media_dir)
         clip = (settings.clip_pre_s, settings.clip_post_s) if settings.record else None
-        self.writer = EventWriter(self.db, self.bus, clip_s=clip)
+        self.writer = EventWriter(
+            self.db, self.bus, clip_s=clip, projections=[lambda s, events: RuleRepo(s).add_crossings(events)]
+        )
         self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
         self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media, rules=self.rules)
         self.evidence_locks = EvidenceLockService(self.db, self.audit)

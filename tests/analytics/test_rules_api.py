@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from koopsuz.api.app import create_app
 from koopsuz.domain.events import Event
 from koopsuz.security.principal import Scope
+from koopsuz.store.tables import EventRow
 from tests.test_api_scope import login
 
 GATE = {"id": "gate", "name": "Gate line", "kind": "line_crossing", "line": [[0.5, 1.0], [0.5, 0.2]]}
@@ -137,6 +139,26 @@ def test_line_counts_per_hour_class_and_direction(client, system) -> None:
         ("09:00", "person", "left_to_right", 3),
         ("10:00", "person", "left_to_right", 1),
     ]
+    # the tally is its own table, written with the events: it outlives them (retention) and adds up
+    with system.db.transaction() as s:
+        s.execute(delete(EventRow).where(EventRow.kind == "track_crossed"))
+    system.writer.write_now(
+        [
+            Event(
+                kind="track_crossed",
+                region="KG-Y",
+                camera="yk-cam-1",
+                ts=base + timedelta(minutes=5),
+                payload={"rule": "gate", "class": "person", "direction": "left_to_right", "track": "t9"},
+            )
+        ]
+    )
+    got = client.get("/api/cameras/yk-cam-1/counts", params=q).json()
+    assert [(c["hour"][11:16], c["class"], c["count"]) for c in got] == [
+        ("09:00", "car", 1),
+        ("09:00", "person", 4),
+        ("10:00", "person", 1),
+    ]
     bad = {"from": base.isoformat(), "to": (base - timedelta(hours=1)).isoformat()}
     assert client.get("/api/cameras/yk-cam-1/counts", params=bad).status_code == 422
     assert client.get("/api/cameras/yk-cam-1/counts", params={"from": "yesterday"}).status_code == 422
@@ -161,3 +183,42 @@ def _wait(cond, timeout: float = 20.0):
             return got
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_migration_backfills_line_counts_from_existing_events(tmp_path) -> None:
+    """An installation upgraded past 0005 keeps the counts its events already held."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from koopsuz.store.db import Database, alembic_config
+    from koopsuz.store.tables import LineCountRow
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    ts = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    with db.engine.begin() as conn:
+        for i in range(3):
+            conn.execute(
+                EventRow.__table__.insert().values(
+                    id=f"01JD00000000000000000000{i:02d}",
+                    kind="track_crossed",
+                    region="KG-Y",
+                    camera="yk-cam-1",
+                    site=None,
+                    ts=ts,
+                    severity="info",
+                    payload={"rule": "gate", "class": "person", "direction": "left_to_right"},
+                    media={},
+                )
+            )
+    db.migrate()
+    with db.session() as s:
+        rows = s.execute(select(LineCountRow)).scalars().all()
+    assert [(r.camera, r.rule, r.cls, r.direction, r.count, r.region) for r in rows] == [
+        ("yk-cam-1", "gate", "person", "left_to_right", 3, "KG-Y")
+    ]
+    assert rows[0].hour.replace(tzinfo=UTC) == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    db.dispose()

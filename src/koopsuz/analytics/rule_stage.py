@@ -6,9 +6,10 @@ point-in-polygon tests per track and rule, and a colour conversion only when an 
 snapshot.
 
 * Every zone entry and every committed line crossing is an observation event (severity info),
-  including repeats and crossings against a rule's direction: those are the line counts, so
-  ``GET /api/cameras/{id}/counts`` aggregates ``track_crossed`` events rather than keeping a
-  second tally that could disagree with them.
+  including repeats and crossings against a rule's direction: those are the line counts. The
+  event writer tallies ``track_crossed`` events into ``line_counts`` (per rule, hour, class and
+  direction) in the same transaction as the events, so the statistics cannot disagree with them
+  and outlive them when retention deletes events.
 * The first hit of a rule on a track is an ``alert`` (de-duplicated per track and rule by the
   engine) with the rule's severity, the snapshot with the box (and the zone or line) drawn and
   the track's path; a rule of severity ``info`` only observes. The event writer adds the clip

@@ -12,7 +12,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 from koopsuz.bus.base import Bus
 from koopsuz.domain.events import Event
@@ -29,6 +32,9 @@ def clip_ref(event: Event, pre_s: float, post_s: float) -> str:
     return f"{(event.ts - timedelta(seconds=pre_s)):{fmt}}/{(event.ts + timedelta(seconds=post_s)):{fmt}}"
 
 
+Projection = Callable[[Session, Sequence[Event]], None]  # keeps a summary table in step with events
+
+
 class EventWriter:
     def __init__(
         self,
@@ -38,8 +44,10 @@ class EventWriter:
         batch: int = 200,
         max_queue: int = 50_000,
         clip_s: tuple[float, float] | None = None,
+        projections: Sequence[Projection] = (),
     ) -> None:
         self._db = db
+        self._projections = list(projections)
         self._bus = bus
         self._batch = batch
         self._clip_s = clip_s  # (pre-roll, post-roll): every event with a camera points at its footage
@@ -103,6 +111,8 @@ class EventWriter:
     def _commit_and_publish(self, events: list[Event]) -> None:
         with self._db.transaction() as s:
             EventRepo(s).add_with_outbox(events)
+            for project in self._projections:  # in the same transaction: tallies never drift from events
+                project(s, events)
         self.written += len(events)
         self._publish(events)
 

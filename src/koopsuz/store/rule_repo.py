@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from koopsuz.domain.events import Event
 from koopsuz.security.principal import Scope
-from koopsuz.store.tables import AlertFeedbackRow, CameraRulesRow, EventRow
+from koopsuz.store.tables import AlertFeedbackRow, CameraRulesRow, LineCountRow
 
 
 class RuleRepo:
@@ -54,16 +55,31 @@ class RuleRepo:
         return [(c, r, v, int(n)) for c, r, v, n in self.s.execute(q).all()]
 
     # -- counts -----------------------------------------------------------------------------
+    def add_crossings(self, events: Sequence[Event]) -> None:
+        """Count the batch's ``track_crossed`` events into ``line_counts`` (one writer: no upsert race)."""
+        batch: Counter[tuple[str, str, str, str, datetime, str]] = Counter()
+        for e in events:
+            if e.kind == "track_crossed" and e.camera:
+                p = e.payload
+                hour = datetime.fromtimestamp(int(e.ts.timestamp() // 3600) * 3600, UTC)
+                key = (e.camera, str(p.get("rule")), str(p.get("class")), str(p.get("direction")), hour, e.region)
+                batch[key] += 1
+        for (camera, rule, cls, direction, hour, region), n in batch.items():
+            row = self.s.get(LineCountRow, (camera, rule, hour, cls, direction))
+            if row is None:
+                row = LineCountRow(camera=camera, rule=rule, hour=hour, cls=cls, direction=direction, region=region)
+                row.count = 0
+                self.s.add(row)
+            row.count += n
+
     def line_counts(self, camera: str, start: datetime, end: datetime) -> Counter[tuple[str, int, str, str]]:
-        """(rule, hour epoch, class, direction) -> crossings, from the camera's track_crossed events."""
-        # by capture time, not by id: an event's id is its creation time, which for footage
-        # analysed later (or an outbox flushed after a restart) can be far from its capture
-        q = select(EventRow.ts, EventRow.payload).where(
-            EventRow.camera == camera, EventRow.kind == "track_crossed", EventRow.ts >= start, EventRow.ts < end
+        """(rule, hour epoch, class, direction) -> crossings in the hours that start in [start, end)."""
+        first = datetime.fromtimestamp(int(start.timestamp() // 3600) * 3600, UTC)
+        q = select(LineCountRow).where(
+            LineCountRow.camera == camera, LineCountRow.hour >= first, LineCountRow.hour < end
         )
         out: Counter[tuple[str, int, str, str]] = Counter()
-        for ts, payload in self.s.execute(q).all():
-            ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-            hour = int(ts.timestamp() // 3600) * 3600
-            out[str(payload.get("rule")), hour, str(payload.get("class")), str(payload.get("direction"))] += 1
+        for r in self.s.execute(q).scalars():
+            hour = r.hour if r.hour.tzinfo else r.hour.replace(tzinfo=UTC)
+            out[r.rule, int(hour.timestamp()), r.cls, r.direction] += r.count
         return out

@@ -279,3 +279,20 @@ class RetentionRunRow(Base):
     deleted_files: Mapped[int] = mapped_column(Integer, default=0)
     spared_locked: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LineCountRow(Base):
+    """Crossings of one line rule in one UTC hour, per class and direction: the statistics table.
+
+    Written in the same transaction as the ``track_crossed`` events it counts, so the two never
+    disagree, and kept when retention deletes those events.
+    """
+
+    __tablename__ = "line_counts"
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    cls: Mapped[str] = mapped_column(String(16), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
