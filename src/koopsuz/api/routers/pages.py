@@ -174,6 +174,14 @@ def health_page(request: Request, principal: OptionalPrincipal) -> Response:
     return _render(request, "health.html", principal, page="health", title_key="nav.health")
 
 
+@router.get("/evidence", name="page_evidence")
+def evidence_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Signed evidence exports (with ``evidence.export``) and a drop zone to verify a package (anyone)."""
+    if principal is None:
+        return _login_redirect(request)
+    return _render(request, "evidence.html", principal, page="evidence", title_key="nav.evidence")
+
+
 @router.get("/lang/{code}", name="set_language")
 def set_language(code: str, next: str | None = None) -> Response:
     """Remember the operator's language in the ``koopsuz_lang`` cookie and go back."""
