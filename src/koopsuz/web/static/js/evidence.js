@@ -14,10 +14,19 @@ const body = document.getElementById("exports-body");
 const empty = document.getElementById("exports-empty");
 let pollTimer = null;
 
+const PROBLEM_KEYS = {
+  signature_invalid: "evidence.problem.signature_invalid",
+  signature_missing: "evidence.problem.signature_missing",
+  manifest_missing: "evidence.problem.manifest_missing",
+  manifest_unreadable: "evidence.problem.manifest_unreadable",
+  key_mismatch: "evidence.problem.key_mismatch",
+  file_altered: "evidence.problem.file_altered",
+  file_missing: "evidence.problem.file_missing",
+  unexpected_file: "evidence.problem.unexpected_file",
+};
+
 function problemLabel(kind) {
-  const key = `evidence.problem.${kind}`;
-  const label = t(key);
-  return label === key ? kind : label;
+  return PROBLEM_KEYS[kind] ? t(PROBLEM_KEYS[kind]) : String(kind);
 }
 
 function showResult(r) {
