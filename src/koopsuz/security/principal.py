@@ -28,6 +28,10 @@ class Permission(StrEnum):
     EVIDENCE_LOCK = "evidence.lock"  # hold footage for a case against retention; unlock it (audited)
     EVIDENCE_EXPORT = "evidence.export"  # a signed evidence package under a case number
     STORAGE_READ = "storage.read"  # retention reports, disk budgets
+    LEGAL_MANAGE = "legal.manage"  # register and revoke legal bases
+    WATCHLIST_READ = "watchlist.read"  # see lists and entries (names, photos)
+    WATCHLIST_EDIT = "watchlist.edit"  # create entries, enrol photos, remove entries
+    WATCHLIST_APPROVE = "watchlist.approve"  # the second officer: approve or reject an entry
     EVENTS_READ = "events.read"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
@@ -40,11 +44,13 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.REGIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK}),
     Role.REGIONAL_HEAD: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.STORAGE_READ}
+        | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_APPROVE}
     ),
     Role.INVESTIGATOR: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.EVIDENCE_EXPORT}
+        | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_EDIT}
     ),
-    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ}),
+    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ, _P.WATCHLIST_READ}),
 }
 NATIONAL_ONLY = frozenset({Role.ADMIN, Role.NATIONAL_OPERATOR})
 REGIONAL_ONLY = frozenset({Role.REGIONAL_OPERATOR, Role.REGIONAL_HEAD})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -296,3 +296,74 @@ class LineCountRow(Base):
     direction: Mapped[str] = mapped_column(String(16), primary_key=True)
     region: Mapped[str] = mapped_column(String(8), index=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- legal bases and face watchlists (issues 5 and 8) ------------------------------------------
+class LegalBasisRow(Base):
+    """A case, authority and document that make sensitive acts lawful, for some purposes and regions."""
+
+    __tablename__ = "legal_bases"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    authority: Mapped[str] = mapped_column(String(200))
+    document_ref: Mapped[str] = mapped_column(String(200))
+    purposes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    regions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # empty: the whole country
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+class WatchlistRow(Base):
+    __tablename__ = "watchlists"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    region: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)  # None: national
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WatchlistEntryRow(Base):
+    """A person on a list; matches only while ``status`` is active and ``expires_at`` is ahead."""
+
+    __tablename__ = "watchlist_entries"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(ForeignKey("watchlists.id"), index=True)
+    region: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    birth_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notes: Mapped[str] = mapped_column(String(2000), default="")
+    legal_basis_id: Mapped[str] = mapped_column(ForeignKey("legal_bases.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+class WatchlistPhotoRow(Base):
+    """An enrolled photo: the file (shown beside a match) and its face embedding."""
+
+    __tablename__ = "watchlist_photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("watchlist_entries.id"), index=True)
+    path: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    model: Mapped[str] = mapped_column(String(32))
+    quality: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
