@@ -1,5 +1,6 @@
 // Camera page: low-latency live view of the sub stream (MJPEG in an <img>), the camera's facts
-// and health (live), and its recent events with snapshots (live).
+// and health (live), its alerts with the operator's verdict (live), its rules (drawn over a still
+// frame; editable with cameras.write) and its recent events with snapshots (live).
 
 import { pollHealthWithoutFeed, startApp } from "./app.js";
 import {
@@ -20,7 +21,9 @@ import {
   t,
   toast,
 } from "./core.js";
+import { AlertList } from "./alerts.js";
 import { refreshTimes, renderEvent } from "./eventview.js";
+import { RulesEditor } from "./rules_editor.js";
 
 const RECENT = 20;
 const MAX_ITEMS = 40;
@@ -47,6 +50,8 @@ const emptyNote = document.getElementById("events-empty");
 
 let camera = null;
 const seen = new Set();
+const alertNode = document.getElementById("alert-list");
+const alerts = alertNode ? new AlertList(alertNode, document.getElementById("alerts-empty"), { camera: id, showCamera: false, max: 20 }) : null;
 
 // ---------------------------------------------------------------------------------------------
 // Live view.
@@ -212,6 +217,7 @@ function updateEmpty() {
 
 function onEvent(ev) {
   if (!camera || !ev || ev.camera !== camera.id || seen.has(ev.id)) return;
+  if (alerts) alerts.add(ev);
   seen.add(ev.id);
   list.prepend(renderEvent(ev, { cameras: cameraMap(), showCamera: false, fresh: true }));
   while (list.children.length > MAX_ITEMS) {
@@ -252,6 +258,7 @@ async function main() {
   setInterval(() => {
     if (camera) renderHealth(camera);
     refreshTimes(list);
+    if (alertNode) refreshTimes(alertNode);
   }, 5000);
 
   try {
@@ -261,6 +268,7 @@ async function main() {
     nameNode.textContent = key ? t(key) : t("common.error", { detail: err.message });
     showOverlay(key || "camera.live.error", "error");
     document.querySelector('[data-testid="camera-page"]').dataset.error = String(err.status || "error");
+    document.querySelector('[data-testid="rules-card"]').hidden = true;
     return;
   }
   camera.health = camera.health || {};
@@ -270,6 +278,12 @@ async function main() {
   renderFacts(camera);
   renderHealth(camera);
   pollHealthWithoutFeed(feed, onHealth, base);
+  const rulesCard = document.querySelector('[data-testid="rules-card"]');
+  const still = camera.enabled !== false && camera.health.state !== "disabled";
+  new RulesEditor(rulesCard, id, { liveView: img, still }).start().catch((err) => {
+    rulesCard.dataset.error = String(err.status || "error");
+    toast(t("common.error", { detail: err.message }), { error: true });
+  });
   if (camera.enabled === false || camera.health.state === "disabled") {
     // Nothing to pull; a health message saying "online" starts the view (see onHealth).
     live.running = false;
@@ -287,7 +301,7 @@ async function main() {
     return;
   }
   try {
-    await loadEvents();
+    await Promise.all([loadEvents(), alerts ? alerts.load() : null]);
   } catch (err) {
     toast(t("common.error", { detail: err.message }), { error: true });
   }

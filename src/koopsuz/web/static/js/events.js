@@ -1,9 +1,12 @@
 // Event feed: newest first, snapshot thumbnails, filter by camera and kind (kept in the URL),
 // new events prepended live from the WebSocket; older ones paged in with ?before=<id>.
 // While the operator reads further down (or pauses), new events wait behind a "N new" button.
+// Alerts are shown with their rule, clip link and Confirm / Dismiss buttons (alerts.js); the
+// "alerts only" switch is the kind filter set to "alert".
 
 import { startApp } from "./app.js";
 import { api, can, h, keysWithPrefix, kindLabel, t, toast } from "./core.js";
+import { renderAlert } from "./alerts.js";
 import { refreshTimes, renderEvent } from "./eventview.js";
 
 const PAGE = 50;
@@ -18,6 +21,7 @@ const selCamera = document.getElementById("filter-camera");
 const selKind = document.getElementById("filter-kind");
 const pauseBtn = document.getElementById("feed-pause");
 const newBtn = document.getElementById("feed-new");
+const alertsBtn = document.getElementById("alerts-only");
 
 const params = new URLSearchParams(location.search);
 const filter = { camera: params.get("camera") || "", kind: params.get("kind") || "" };
@@ -27,6 +31,10 @@ let waiting = []; // live events held back, newest last
 let paused = false;
 let loading = false;
 let generation = 0; // bumps when the filter changes; stale responses are dropped
+
+function render(ev, opts) {
+  return ev.kind === "alert" ? renderAlert(ev, opts) : renderEvent(ev, opts);
+}
 
 function matches(ev) {
   return (!filter.camera || ev.camera === filter.camera) && (!filter.kind || ev.kind === filter.kind);
@@ -50,6 +58,7 @@ function fillFilters() {
   if (filter.camera && !cameras.has(filter.camera)) selCamera.append(h("option", { value: filter.camera }, filter.camera));
   selCamera.value = filter.camera;
   selKind.value = filter.kind;
+  alertsBtn.setAttribute("aria-pressed", String(filter.kind === "alert"));
 }
 
 function trim() {
@@ -64,7 +73,7 @@ function trim() {
 
 function prepend(events) {
   // `events` oldest first, so the newest ends up on top.
-  for (const ev of events) list.prepend(renderEvent(ev, { cameras, fresh: true }));
+  for (const ev of events) list.prepend(render(ev, { cameras, fresh: true }));
   trim();
   updateEmpty();
 }
@@ -112,7 +121,7 @@ async function loadPage({ before = null } = {}) {
       if (seen.has(ev.id)) continue;
       seen.add(ev.id);
       addKindOption(ev.kind);
-      frag.append(renderEvent(ev, { cameras }));
+      frag.append(render(ev, { cameras }));
     }
     list.append(frag);
     const more = events.length >= PAGE;
@@ -137,6 +146,7 @@ function applyFilter() {
   if (filter.camera) q.set("camera", filter.camera);
   if (filter.kind) q.set("kind", filter.kind);
   history.replaceState(null, "", q.toString() ? `?${q}` : location.pathname);
+  alertsBtn.setAttribute("aria-pressed", String(filter.kind === "alert"));
   generation += 1;
   list.replaceChildren();
   seen.clear();
@@ -156,6 +166,11 @@ async function main() {
   feed.on("event", onLiveEvent); // subscribe before the first page so nothing falls in between
   selCamera.addEventListener("change", applyFilter);
   selKind.addEventListener("change", applyFilter);
+  alertsBtn.addEventListener("click", () => {
+    addKindOption("alert");
+    selKind.value = filter.kind === "alert" ? "" : "alert";
+    applyFilter();
+  });
   moreBtn.addEventListener("click", () => {
     const last = list.lastElementChild;
     if (last) loadPage({ before: last.dataset.eventId });

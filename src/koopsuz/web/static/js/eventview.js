@@ -1,6 +1,7 @@
 // One event as a list item (event feed and camera page): snapshot with motion boxes drawn over
 // it, kind, severity, Bishkek time, camera/site/region, a one-line summary of the payload.
 
+import { alertSummary } from "./alerts.js";
 import { can, cameraUrl, formatDateTime, formatNumber1, formatTime, h, kindLabel, regionLabel, severityLabel, t } from "./core.js";
 
 const SCALAR_SUMMARY_LIMIT = 3;
@@ -43,8 +44,14 @@ function cameraStateSummary(payload) {
   return parts.join(" · ");
 }
 
+/** Rule events (alerts, crossings, entries): the rule's name, then what it saw. */
+function ruleSummary(payload) {
+  return [payload.rule_name || payload.rule, alertSummary(payload)].filter(Boolean).join(" · ");
+}
+
 export function eventSummary(ev) {
   const payload = ev.payload || {};
+  if (ev.kind === "alert" || ev.kind === "track_crossed" || ev.kind === "track_entered") return ruleSummary(payload);
   if (ev.kind === "motion") return motionSummary(payload);
   if (ev.kind === "motion_end") return motionEndSummary(payload);
   if (ev.kind === "camera_offline" || ev.kind === "camera_online") return cameraStateSummary(payload);

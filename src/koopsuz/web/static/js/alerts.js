@@ -1,0 +1,190 @@
+// Alerts (events of kind "alert", raised by a camera's rules) as an actionable list: severity
+// colour, rule name, camera, Bishkek time, the snapshot with the box drawn, a link to the clip in
+// playback, and Confirm / Dismiss buttons that store the operator's verdict through
+// POST /api/events/{id}/feedback. The verdict is shown at once and comes back with the alert on
+// a reload (GET /api/events carries it), so it is what the precision figures count.
+// Used by the camera page (one camera's alerts) and the event feed (alerts among the events).
+
+import { api, can, cameraUrl, formatDateTime, formatNumber1, formatTime, h, kindLabel, regionLabel, severityLabel, t, toast } from "./core.js";
+
+const VERDICT_KEYS = { confirmed: "alerts.verdict.confirmed", dismissed: "alerts.verdict.dismissed" };
+const DIRECTION_KEYS = { left_to_right: "rules.direction.left_to_right", right_to_left: "rules.direction.right_to_left" };
+const CLASS_KEYS = {
+  person: "rules.class.person",
+  bicycle: "rules.class.bicycle",
+  car: "rules.class.car",
+  motorcycle: "rules.class.motorcycle",
+  bus: "rules.class.bus",
+  truck: "rules.class.truck",
+};
+
+export function classLabel(cls) {
+  return CLASS_KEYS[cls] ? t(CLASS_KEYS[cls]) : String(cls || "");
+}
+
+/** One line saying what the rule saw: class, direction of a crossing, dwell, crowd size. */
+export function alertSummary(payload) {
+  const p = payload || {};
+  const parts = [];
+  if (p.class) parts.push(classLabel(p.class));
+  if (DIRECTION_KEYS[p.direction]) parts.push(t(DIRECTION_KEYS[p.direction]));
+  if (typeof p.dwell_s === "number") parts.push(t("alerts.dwell", { s: formatNumber1(p.dwell_s) }));
+  if (typeof p.count === "number") parts.push(t("alerts.crowd", { n: p.count }));
+  return parts.join(" · ");
+}
+
+function verdictText(fb) {
+  if (!fb || !VERDICT_KEYS[fb.verdict]) return t("alerts.verdict.none");
+  return t("alerts.verdict.by", { verdict: t(VERDICT_KEYS[fb.verdict]), who: fb.by || "—", when: formatTime(fb.at) });
+}
+
+/** Show a verdict on every rendering of the alert in the page (the camera page may have two). */
+function showVerdict(eventId, fb) {
+  for (const item of document.querySelectorAll(`[data-alert-id="${CSS.escape(eventId)}"]`)) {
+    item.dataset.verdict = fb ? fb.verdict : "";
+    const node = item.querySelector('[data-testid="alert-verdict"]');
+    if (node) node.textContent = verdictText(fb);
+    for (const btn of item.querySelectorAll("button[data-verdict]")) {
+      btn.setAttribute("aria-pressed", String(!!fb && btn.dataset.verdict === fb.verdict));
+    }
+  }
+}
+
+async function judge(ev, verdict, buttons) {
+  for (const b of buttons) b.disabled = true;
+  try {
+    const fb = await api(`/api/events/${encodeURIComponent(ev.id)}/feedback`, { method: "POST", body: { verdict } });
+    ev.feedback = fb;
+    showVerdict(ev.id, fb);
+  } catch (err) {
+    toast(t("alerts.feedback_failed", { detail: err.message }), { error: true });
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
+function thumb(ev) {
+  const src = ev.media && ev.media.snapshot;
+  if (!src) return h("div", { class: "thumb thumb-empty" }, t("events.no_snapshot"));
+  const img = h("img", {
+    src,
+    alt: t("events.snapshot_alt", { kind: kindLabel(ev.kind) }),
+    loading: "lazy",
+    decoding: "async",
+    "data-testid": "alert-snapshot",
+  });
+  img.addEventListener("error", () => img.parentElement?.replaceWith(h("div", { class: "thumb thumb-empty" }, t("events.no_snapshot"))));
+  return h("a", { class: "thumb", href: src, target: "_blank", rel: "noopener", title: t("events.open_snapshot") }, img);
+}
+
+/**
+ * Render one alert. `cameras` maps camera id -> camera (for its name); `showCamera` false on
+ * the camera page, where every alert is that camera's.
+ */
+export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh = false } = {}) {
+  const p = ev.payload || {};
+  const sev = ev.severity || "medium";
+  const cam = cameras.get(ev.camera);
+  const where = [];
+  if (!showCamera) {
+    // one camera's own list: camera, site and region are the page's; nothing to repeat
+  } else if (ev.camera) where.push(h("a", { href: cameraUrl(ev.camera), "data-testid": "alert-camera" }, cam ? cam.name : ev.camera));
+  const site = (cam && cam.site_name) || ev.site;
+  if (showCamera && site) where.push(h("span", null, site));
+  if (showCamera && ev.region) where.push(h("span", { class: "muted" }, regionLabel(ev.region)));
+  const mayJudge = can("events.read");
+  const buttons = mayJudge
+    ? [
+        h("button", { type: "button", class: "btn btn-small alert-confirm", "data-testid": "alert-confirm", dataset: { verdict: "confirmed" } }, t("alerts.confirm")),
+        h("button", { type: "button", class: "btn btn-small alert-dismiss", "data-testid": "alert-dismiss", dataset: { verdict: "dismissed" } }, t("alerts.dismiss")),
+      ]
+    : [];
+  for (const b of buttons) b.addEventListener("click", () => judge(ev, b.dataset.verdict, buttons));
+  const footage = ev.clip && can("playback.view") ? h("a", { class: "event-footage", href: ev.clip.page, "data-testid": "alert-footage" }, t("events.footage")) : null;
+  const summary = alertSummary(p);
+  const item = h(
+    "li",
+    {
+      class: `event alert sev-${sev}${fresh ? " fresh" : ""}`,
+      "data-testid": "alert-item",
+      dataset: { eventId: ev.id, alertId: ev.id, kind: ev.kind, camera: ev.camera || "", rule: p.rule || "", verdict: "" },
+    },
+    thumb(ev),
+    h(
+      "div",
+      { class: "event-body" },
+      h(
+        "div",
+        { class: "event-head" },
+        h("span", { class: "event-kind", "data-testid": "alert-rule", title: p.rule || "" }, p.rule_name || p.rule || kindLabel(ev.kind)),
+        h("span", { class: `badge sev sev-${sev}`, "data-testid": "alert-severity" }, severityLabel(sev)),
+        h("span", { class: "spacer" }),
+        h("time", { datetime: ev.ts, title: formatDateTime(ev.ts), "data-testid": "event-time" }, formatTime(ev.ts)),
+      ),
+      where.length ? h("div", { class: "event-where" }, ...where.flatMap((n, i) => (i ? [" · ", n] : [n]))) : null,
+      summary ? h("div", { class: "event-summary muted", "data-testid": "alert-summary" }, summary) : null,
+      h(
+        "div",
+        { class: "alert-actions" },
+        ...buttons,
+        footage,
+        h("span", { class: "alert-verdict muted", "data-testid": "alert-verdict", role: "status" }, verdictText(ev.feedback)),
+      ),
+    ),
+  );
+  if (ev.feedback) {
+    item.dataset.verdict = ev.feedback.verdict;
+    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.verdict === ev.feedback.verdict));
+  }
+  return item;
+}
+
+/**
+ * A live list of alerts: the newest from the API, then every alert the feed brings (newest on
+ * top, at most `max`). `camera` limits it to one camera.
+ */
+export class AlertList {
+  constructor(list, empty, { cameras = new Map(), camera = null, showCamera = true, max = 30 } = {}) {
+    this.list = list;
+    this.empty = empty;
+    this.cameras = cameras;
+    this.camera = camera;
+    this.showCamera = showCamera;
+    this.max = max;
+    this.seen = new Set();
+  }
+
+  accepts(ev) {
+    return ev && ev.kind === "alert" && (!this.camera || ev.camera === this.camera);
+  }
+
+  /** An alert from the live feed (ignored if it is not one of ours or already listed). */
+  add(ev) {
+    if (!this.accepts(ev) || this.seen.has(ev.id)) return;
+    this.seen.add(ev.id);
+    this.list.prepend(renderAlert(ev, { cameras: this.cameras, showCamera: this.showCamera, fresh: true }));
+    while (this.list.children.length > this.max) {
+      this.seen.delete(this.list.lastElementChild.dataset.eventId);
+      this.list.lastElementChild.remove();
+    }
+    this.updateEmpty();
+  }
+
+  async load() {
+    const q = new URLSearchParams({ kind: "alert", limit: String(this.max) });
+    if (this.camera) q.set("camera", this.camera);
+    const events = await api(`/api/events?${q}`);
+    const frag = document.createDocumentFragment();
+    for (const ev of events) {
+      if (this.seen.has(ev.id)) continue;
+      this.seen.add(ev.id);
+      frag.append(renderAlert(ev, { cameras: this.cameras, showCamera: this.showCamera }));
+    }
+    this.list.append(frag);
+    this.updateEmpty();
+  }
+
+  updateEmpty() {
+    if (this.empty) this.empty.hidden = this.list.children.length > 0;
+  }
+}
