@@ -57,6 +57,7 @@ def built_package(run: Run, tmp: Path) -> Built:
     m = run.marks
     start, end = m["kill"] - 4.0, m["kill"] + 5.0
     c = run.client("investigator")
+    t0 = time.monotonic()
     r = c.post(
         "/api/evidence/exports",
         json={
@@ -71,6 +72,8 @@ def built_package(run: Run, tmp: Path) -> Built:
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "building"
     export = wait_ready(run, c, r.json()["id"])
+    export["_elapsed_s"] = time.monotonic() - t0
+    print(f"evidence export of {end - start:.0f} s of rec-1: ready in {export['_elapsed_s']:.2f} s")
     assert export["status"] == "ready", export
     pkg = c.get(export["download"])
     assert pkg.status_code == 200 and pkg.headers["content-type"] == "application/zip"

@@ -310,3 +310,29 @@ def test_verify_endpoint_names_the_altered_file(recorded: Run, built: Built, tmp
     assert recorded.client().post("/api/evidence/verify", files={"package": ("p.zip", b"x")}).status_code == 401
     checks = recorded.system.audit.search(Scope.national(), action="evidence.verify")
     assert [x.detail["ok"] for x in checks[:2]] == [False, True]
+
+
+def test_readme_recipe_verifies_with_openssl(recorded: Run, built: Built, tmp_path: Path) -> None:
+    """The README tells a court's expert how to check the package without Koopsuz: it must work."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    with zipfile.ZipFile(io.BytesIO(built.zip_bytes)) as zf:
+        zf.extractall(tmp_path)
+    readme = (tmp_path / "README.txt").read_text()
+    assert built.export["key_id"] in readme and CASE in readme
+    (tmp_path / "manifest.sig.bin").write_bytes(
+        __import__("base64").b64decode((tmp_path / "manifest.sig").read_bytes())
+    )
+    cmd = ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "public_key.pem", "-rawin"]
+    ok = subprocess.run(
+        [*cmd, "-in", "manifest.json", "-sigfile", "manifest.sig.bin"], cwd=tmp_path, capture_output=True
+    )
+    assert ok.returncode == 0 and b"Verified Successfully" in ok.stdout
+    (tmp_path / "manifest.json").write_bytes((tmp_path / "manifest.json").read_bytes().replace(b"rec-1", b"rec-7"))
+    bad = subprocess.run(
+        [*cmd, "-in", "manifest.json", "-sigfile", "manifest.sig.bin"], cwd=tmp_path, capture_output=True
+    )
+    assert bad.returncode != 0
