@@ -336,3 +336,25 @@ def test_readme_recipe_verifies_with_openssl(recorded: Run, built: Built, tmp_pa
         [*cmd, "-in", "manifest.json", "-sigfile", "manifest.sig.bin"], cwd=tmp_path, capture_output=True
     )
     assert bad.returncode != 0
+
+
+def test_cli_export_builds_a_package_that_verifies(recorded: Run, tmp_path: Path) -> None:
+    runner = CliRunner()
+    m = recorded.marks
+    data = str(recorded.system.settings.data_dir)
+    out = tmp_path / "cli.zip"
+    args = ["evidence", "export", "--camera", "rec-2", "--case", "CLI-9/2026", "--basis", "order 9", "--data-dir", data]
+    when = ["--start", iso(m["start"] + 3), "--end", iso(m["start"] + 6)]
+    r = runner.invoke(cli, [*args, *when, "--user", "ch.investigator", "--out", str(out)])
+    if "no active user" in r.output:  # made by test_scope_roles_and_bad_requests when run before
+        recorded.system.users.create("test", "ch.investigator", "correct-horse-battery", "investigator", "KG-C")
+        r = runner.invoke(cli, [*args, *when, "--user", "ch.investigator", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "ready" in r.output
+    r = runner.invoke(cli, ["evidence", "verify", str(out), "--data-dir", data, "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["case"]["number"] == "CLI-9/2026"
+    # the same scope as the API: an Issyk-Kul investigator cannot export a Chuy camera
+    r = runner.invoke(cli, [*args, *when, "--user", "yk.investigator"])
+    assert r.exit_code == 1 and "outside your region" in r.output
+    r = runner.invoke(cli, [*args, "--start", "yesterday", "--end", iso(m["start"]), "--user", "yk.investigator"])
+    assert r.exit_code == 2 and "ISO 8601" in r.output

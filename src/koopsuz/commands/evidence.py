@@ -133,11 +133,19 @@ def _print(report: Report) -> None:
             console.print(f"camera {escape(str(c.get('id')))}: {len(gaps)} gap(s) in the range")
 
 
+def _when(option: str, value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option}: {value!r} is not an ISO 8601 time (e.g. 2026-11-25T14:00:00+06:00)")
+        raise
+
+
 @app.command("export")
 def export(
     camera: Annotated[list[str], typer.Option("--camera", help="camera id (repeat for up to 16 cameras)")],
-    start: Annotated[datetime, typer.Option(help="range start, ISO 8601 (without an offset: UTC)")],
-    end: Annotated[datetime, typer.Option(help="range end, ISO 8601")],
+    start: Annotated[str, typer.Option(help="range start, ISO 8601, e.g. 2026-11-25T14:00:00+06:00 (no offset: UTC)")],
+    end: Annotated[str, typer.Option(help="range end, ISO 8601")],
     case: Annotated[str, typer.Option("--case", help="case number")],
     basis: Annotated[str, typer.Option("--basis", help="legal basis (law, warrant, request)")],
     user: Annotated[str, typer.Option("--user", help="the account the export is made under (its scope applies)")],
@@ -151,6 +159,7 @@ def export(
     from koopsuz.services.errors import ServiceError
     from koopsuz.system import System
 
+    a, b = _when("--start", start), _when("--end", end)
     system = System(_settings(data_dir))
     try:
         row_user = next((u for u in system.users.list() if u.username == user), None)
@@ -160,7 +169,7 @@ def export(
         assert who is not None
         try:
             row = system.evidence.create(
-                who, camera, start, end, case, basis, reason, ip=f"cli:{getpass.getuser()}", background=False
+                who, camera, a, b, case, basis, reason, ip=f"cli:{getpass.getuser()}", background=False
             )
         except ServiceError as exc:
             _fail(str(exc), 1)

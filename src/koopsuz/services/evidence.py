@@ -23,6 +23,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -386,7 +387,7 @@ class EvidenceService:
             row = self._row(export_id)
             if row.status != "building":
                 return row
-            self._stopping.wait(0.1)
+            time.sleep(0.1)
         return self._row(export_id)
 
     def _finish(self, export_id: str, **values: Any) -> bool:
