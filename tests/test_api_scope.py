@@ -63,6 +63,22 @@ EVIDENCE = {
 # camera or lock answers 403 and is audited. Storage: volume totals, per-camera usage and run reports
 # cut to the caller's regions (tests/retention/test_locks_api.py).
 LOCKS_AND_STORAGE = {"/api/evidence/locks", "/api/evidence/locks/{lock_id}/unlock", "/api/storage"}
+# Legal bases and watchlists: a basis is seen where its regions reach (country-wide ones by all);
+# a national list by every reader, changed nationally; a regional list only in its region; every
+# refusal audited (tests/watchlists/).
+LEGAL_AND_WATCHLISTS = {
+    "/api/legal-bases",
+    "/api/legal-bases/{basis_id}",
+    "/api/legal-bases/{basis_id}/revoke",
+    "/api/watchlists",
+    "/api/watchlists/{watchlist_id}/entries",
+    "/api/watchlist-entries/{entry_id}",
+    "/api/watchlist-entries/{entry_id}/photos",
+    "/api/watchlist-entries/{entry_id}/photos/{photo_id}",
+    "/api/watchlist-entries/{entry_id}/approve",
+    "/api/watchlist-entries/{entry_id}/reject",
+    "/api/watchlist-entries/{entry_id}/remove",
+}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -99,7 +115,7 @@ def seed_events(system) -> dict[str, Event]:
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
-    known |= EVIDENCE | LOCKS_AND_STORAGE
+    known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"

@@ -18,12 +18,14 @@ from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
 from koopsuz.services.ingest import IngestService
+from koopsuz.services.legal_basis import LegalBasisService
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.rules import RuleService
 from koopsuz.services.users import UserService
+from koopsuz.services.watchlists import WatchlistService
 from koopsuz.store.db import Database
 from koopsuz.store.rule_repo import RuleRepo
 from koopsuz.video.media import MediaStore
@@ -66,6 +68,8 @@ class System:
             self.signing_key,
             locks=self.evidence_locks,
         )
+        self.legal = LegalBasisService(self.db, self.audit)
+        self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", None)
         self._started = False
         self._recording = False
 

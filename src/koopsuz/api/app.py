@@ -17,6 +17,7 @@ from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordi
 from koopsuz.api.routers import evidence as evidence_router
 from koopsuz.api.routers import evidence_locks as locks_router
 from koopsuz.api.routers import storage as storage_router
+from koopsuz.api.routers import watchlists as watchlists_router
 from koopsuz.services.errors import ServiceError
 from koopsuz.system import System
 
@@ -58,6 +59,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     for r in (locks_router, storage_router):  # evidence locks; storage and retention (issue 3)
         app.include_router(r.router)
     app.include_router(evidence_router.router)
+    app.include_router(watchlists_router.router)  # legal bases and face watchlists (issues 5, 8)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
         app.include_router(pages.router)

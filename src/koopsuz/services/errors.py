@@ -1,5 +1,7 @@
 """Errors services raise; the API maps each to one HTTP status."""
 
+from pydantic import ValidationError
+
 
 class ServiceError(Exception):
     status = 400
@@ -23,3 +25,8 @@ class Invalid(ServiceError):
 
 class Unauthorized(ServiceError):
     status = 401
+
+
+def invalid(exc: ValidationError) -> Invalid:
+    """A pydantic error as one ``Invalid`` naming every field: ``field.sub: message; ...``."""
+    return Invalid("; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()))

@@ -18,7 +18,7 @@ from koopsuz.domain.events import Event
 from koopsuz.domain.registry import Camera, Deployment, Site
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal, Scope
-from koopsuz.services.errors import Conflict, Forbidden, Invalid, NotFound
+from koopsuz.services.errors import Conflict, Forbidden, Invalid, NotFound, invalid
 from koopsuz.store.db import Database
 from koopsuz.store.registry_repo import RegistryRepo, camera_model
 from koopsuz.store.tables import CameraRow, CityRow, SiteRow
@@ -161,7 +161,7 @@ class RegistryService:
         try:
             site = Site.model_validate(data)
         except ValidationError as exc:
-            raise Invalid(_errors(exc)) from None
+            raise invalid(exc) from None
         if not who.scope.allows(site.region):
             raise Forbidden(f"region {site.region} is outside your scope")
         with self._db.transaction() as s:
@@ -201,15 +201,13 @@ def _require(who: Principal, permission: Permission) -> None:
         raise Forbidden(f"role {who.role} may not {permission}")
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
 
 
 def _validate(data: dict[str, Any]) -> Camera:
     try:
         return Camera.model_validate(data)
     except ValidationError as exc:
-        raise Invalid(_errors(exc)) from None
+        raise invalid(exc) from None
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from koopsuz.domain.rules import Rule
 from koopsuz.domain.schedule import Hours
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal, Scope
-from koopsuz.services.errors import Forbidden, Invalid, NotFound
+from koopsuz.services.errors import Forbidden, Invalid, NotFound, invalid
 from koopsuz.services.registry import CONFIG_KIND, RegistryService
 from koopsuz.store.db import Database
 from koopsuz.store.event_repo import EventRepo
@@ -72,7 +72,7 @@ class RuleService:
         try:
             ruleset = RuleSet.model_validate(body)
         except ValidationError as exc:
-            raise Invalid(_errors(exc)) from None
+            raise invalid(exc) from None
         ids = [r.id for r in ruleset.rules]
         if len(set(ids)) != len(ids):
             raise Invalid("rules: rule ids must be unique on a camera")
@@ -140,7 +140,7 @@ class RuleService:
         try:
             fb = Feedback.model_validate(body)
         except ValidationError as exc:
-            raise Invalid(_errors(exc)) from None
+            raise invalid(exc) from None
         with self._db.session() as s:
             event = EventRepo(s).get(event_id)
         if event is None:
@@ -210,5 +210,3 @@ def _utc(d: datetime) -> datetime:
     return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
