@@ -19,7 +19,8 @@ const CLASS_KEYS = {
 function bytes(n) {
   if (n === null || n === undefined) return "—";
   if (n >= 1e9) return t("storage.gb", { n: formatNumber1(n / 1e9) });
-  return t("storage.mb", { n: formatNumber1(n / 1e6) });
+  if (n >= 1e6) return t("storage.mb", { n: formatNumber1(n / 1e6) });
+  return t("storage.kb", { n: formatNumber1(n / 1e3) });
 }
 
 function fact(label, value, testid) {
