@@ -45,6 +45,11 @@ else
   say "Python packages: up to date"
 fi
 
+# Real face photos for the face tests and benchmarks, from PyPI packages (the face_recognition sdist
+# and the insightface wheel; see tests/faces/photos.py); cached under var/, never fetched at run time.
+say "face photos for tests (cached in var/)"
+.venv/bin/python tests/faces/photos.py >/dev/null 2>&1 || say "face photos unavailable (offline?): tests/faces will fail until they are fetched"
+
 if [ -x scripts/web_assets.sh ]; then
   say "web assets (npm)"
   scripts/web_assets.sh
