@@ -17,6 +17,7 @@ from koopsuz.security.signing import InstallationKey
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
+from koopsuz.services.face_enrol import EngineEnroller
 from koopsuz.services.ingest import IngestService
 from koopsuz.services.legal_basis import LegalBasisService
 from koopsuz.services.playback import PlaybackService
@@ -69,7 +70,9 @@ class System:
             locks=self.evidence_locks,
         )
         self.legal = LegalBasisService(self.db, self.audit)
-        self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", None)
+        self.watchlists = WatchlistService(
+            self.db, self.audit, self.legal, settings.data_dir / "watchlists", EngineEnroller()
+        )
         self._started = False
         self._recording = False
 
