@@ -35,6 +35,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
 from koopsuz.domain.retention import (
@@ -60,6 +62,7 @@ from koopsuz.store.tables import RecordingSegmentRow, RetentionRunRow
 log = logging.getLogger(__name__)
 NATIONAL_REGION = "KG"
 PAGE = 1000
+MAX_EXPIRED_PER_CAMERA = 50_000  # a first pass over a long archive goes in steps, not all in memory at once
 Clock = Callable[[], datetime]
 
 
@@ -243,8 +246,8 @@ class RetentionService:
             repo = RetentionRepo(s)
             for cam in cameras:
                 cutoff = now - timedelta(days=self.policy.days(site_types.get(cam), DataClass.VIDEO))
-                for row in _walk(repo, cam):
-                    if utc(row.start) >= cutoff:
+                for n, row in enumerate(_walk(repo, cam)):
+                    if utc(row.start) >= cutoff or n >= MAX_EXPIRED_PER_CAMERA:
                         break
                     found[row.id] = _info(row, site_types.get(cam))
             if need > 0:
@@ -299,13 +302,12 @@ class RetentionService:
         if not p.delete:
             return 0, 0
         files = freed = 0
+        wanted = [d.segment.id for d in p.delete]
+        rows: dict[int, RecordingSegmentRow] = {}
         with self._db.session() as s:
-            rows = {
-                r.id: r
-                for r in s.query(RecordingSegmentRow).filter(
-                    RecordingSegmentRow.id.in_([d.segment.id for d in p.delete])
-                )
-            }
+            for i in range(0, len(wanted), 500):  # SQLite caps the variables of one statement
+                q = select(RecordingSegmentRow).where(RecordingSegmentRow.id.in_(wanted[i : i + 500]))
+                rows.update((r.id, r) for r in s.execute(q).scalars())
         for d in p.delete:
             row = rows.get(d.segment.id)
             if row is None:
@@ -321,7 +323,7 @@ class RetentionService:
                     pass
                 except OSError as exc:
                     log.error("retention: cannot delete %s: %s", path, exc)
-        ids = [r for r in rows]
+        ids = list(rows)
         by_cam: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
         for d in p.delete:
             row = rows.get(d.segment.id)
@@ -506,8 +508,12 @@ class RetentionService:
         }
 
     def _path(self, rel: str) -> Path | None:
-        p = (self.root / rel).resolve()
-        return p if p.is_relative_to(self.root) else None
+        """A stored relative path under the media root; anything that could escape it is refused
+        (checked on the text: resolving every path costs a stat per folder, most of a pass's time)."""
+        p = Path(rel)
+        if p.is_absolute() or ".." in p.parts:
+            return None
+        return self.root / p
 
 
 def run_json(row: RetentionRunRow, cameras: set[str] | None = None) -> dict[str, Any]:

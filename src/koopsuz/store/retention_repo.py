@@ -114,15 +114,18 @@ class RetentionRepo:
 
     def empty_sessions(self, ids: Sequence[str]) -> list[RecordingSessionRow]:
         """Those of the sessions that no longer have any segment."""
-        if not ids:
-            return []
-        with_segments = set(
-            self.s.execute(
-                select(RecordingSegmentRow.session).where(RecordingSegmentRow.session.in_(list(ids))).distinct()
-            ).scalars()
-        )
-        rows = self.s.execute(select(RecordingSessionRow).where(RecordingSessionRow.id.in_(list(ids)))).scalars()
-        return [r for r in rows if r.id not in with_segments]
+        out: list[RecordingSessionRow] = []
+        ids = list(ids)
+        for i in range(0, len(ids), 500):  # SQLite caps the variables of one statement
+            part = ids[i : i + 500]
+            with_segments = set(
+                self.s.execute(
+                    select(RecordingSegmentRow.session).where(RecordingSegmentRow.session.in_(part)).distinct()
+                ).scalars()
+            )
+            rows = self.s.execute(select(RecordingSessionRow).where(RecordingSessionRow.id.in_(part))).scalars()
+            out += [r for r in rows if r.id not in with_segments]
+        return out
 
     def newest_session(self, camera: str) -> str | None:
         q = (
