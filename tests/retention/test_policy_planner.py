@@ -163,3 +163,9 @@ def test_budget_validation() -> None:
         DiskBudget("/m", budget_bytes=0)
     with pytest.raises(ValueError, match="warn_fraction"):
         DiskBudget("/m", budget_bytes=1, warn_fraction=1.5)
+
+
+def test_little_free_space_warns_too() -> None:
+    b = DiskBudget("/media", budget_bytes=None, min_free_bytes=2 * MB)
+    assert not b.warns(10**12, 5 * MB) and b.warns(0, 3 * MB)
+    assert not DiskBudget("/media", budget_bytes=None).warns(10**12, 0)  # no floor, no budget

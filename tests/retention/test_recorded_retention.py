@@ -189,6 +189,8 @@ def test_disk_full_sheds_oldest_then_gaps_only_when_all_is_locked(sim: Any, tmp_
             assert first.report["need_bytes"] > 0 and first.report["shed_bytes"] >= first.report["need_bytes"]
             shed = events(system, "storage_shed")
             assert shed and shed[0].payload["trigger"] == "disk_full"
+            warned = events(system, "storage_warning")  # under twice the floor: warned first
+            assert warned and utc(warned[0].ts) <= utc(shed[0].ts) and "floor" in warned[0].payload["detail"]
             wait_until(
                 lambda: system.recording.recorder("full-1").health.last_segment_end > shed_at + timedelta(seconds=2),
                 15,

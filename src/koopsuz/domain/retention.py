@@ -167,8 +167,11 @@ class DiskBudget:
         if not 0 <= self.shed_margin < 1:
             raise ValueError("shed_margin must be in [0, 1)")
 
-    def warns(self, used: int) -> bool:
-        return self.budget_bytes is not None and used >= self.budget_bytes * self.warn_fraction
+    def warns(self, used: int, free: int | None = None) -> bool:
+        """Past the warning share of the budget, or less than twice the floor left free on the disk."""
+        if self.budget_bytes is not None and used >= self.budget_bytes * self.warn_fraction:
+            return True
+        return free is not None and self.min_free_bytes > 0 and free < 2 * self.min_free_bytes
 
     def over(self, used: int, free: int | None) -> int:
         """Bytes to shed now: over the budget (down to budget less the margin) or under the floor."""
@@ -323,7 +326,7 @@ def plan(
     for lk in locks:
         by_camera_locks[lk.camera].append(lk)
     result = Plan(used_before=used_bytes, free_before=free_bytes)
-    result.warn = budget.warns(used_bytes) if budget else False
+    result.warn = budget.warns(used_bytes, free_bytes) if budget else False
     keep: list[SegmentInfo] = []
     for seg in segments:
         held = locks_over(seg, by_camera_locks.get(seg.camera, ()))

@@ -62,6 +62,7 @@ from koopsuz.store.tables import RecordingSegmentRow, RetentionRunRow
 log = logging.getLogger(__name__)
 NATIONAL_REGION = "KG"
 PAGE = 1000
+SNAPSHOT_SCAN_S = 600.0
 MAX_EXPIRED_PER_CAMERA = 50_000  # a first pass over a long archive goes in steps, not all in memory at once
 Clock = Callable[[], datetime]
 
@@ -123,6 +124,7 @@ class RetentionService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned = False
+        self._snap: tuple[float, int] | None = None  # (monotonic time measured, bytes)
         self.last: RunResult | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -180,7 +182,7 @@ class RetentionService:
             seg_bytes, seg_count, _oldest = repo.usage()
             cameras = repo.cameras()
             site_types = repo.site_types()
-        snap_bytes = _tree_bytes(self.root / "snapshots")
+        snap_bytes = self._snapshot_bytes()
         used = seg_bytes + snap_bytes
         free = _free_bytes(self.root)
         locks = [
@@ -199,6 +201,8 @@ class RetentionService:
         if not dry_run:
             deleted_files, freed = self._delete(p, now)
             snaps = self._expire_snapshots(site_types, locks, now)
+            if self._snap is not None:
+                self._snap = (self._snap[0], max(0, self._snap[1] - sum(v["bytes"] for v in snaps.values())))
             deleted_files += sum(v["files"] for v in snaps.values())
             freed += sum(v["bytes"] for v in snaps.values())
         else:
@@ -421,6 +425,14 @@ class RetentionService:
 
     def _warn(self, now: datetime, used: int, free: int | None) -> None:
         budget = self.budget.budget_bytes or 0
+        if budget and used >= budget * self.budget.warn_fraction:
+            detail = f"storage at {used / budget:.0%} of its budget: the oldest unprotected footage is shed when full"
+        else:
+            floor_mb, free_mb = self.budget.min_free_bytes / 2**20, (free or 0) / 2**20
+            detail = (
+                f"{free_mb:.0f} MB free on the disk, the floor is {floor_mb:.0f} MB: "
+                "the oldest unprotected footage will be shed to keep recording"
+            )
         payload = {
             "volume": self.budget.volume,
             "used_bytes": used,
@@ -428,8 +440,7 @@ class RetentionService:
             "free_bytes": free,
             "fraction": round(used / budget, 4) if budget else None,
             "warn_fraction": self.budget.warn_fraction,
-            "detail": f"storage at {used / budget:.0%} of its budget: the oldest unprotected footage will be shed "
-            f"when it is full",
+            "detail": detail,
         }
         log.warning("retention: %s", payload["detail"])
         self._writer.write_now(
@@ -480,7 +491,7 @@ class RetentionService:
             seg_bytes, segs, oldest = repo.usage()
             cams = repo.usage_by_camera(scope)
             rows = repo.runs(runs)
-        snap_bytes = _tree_bytes(self.root / "snapshots")
+        snap_bytes = self._snapshot_bytes()
         used = seg_bytes + snap_bytes
         b = self.budget
         volume = {
@@ -506,6 +517,15 @@ class RetentionService:
             "event_clips": self.policy.event_clips.model_dump(mode="json"),
             "interval_s": self._settings.retention_interval_s,
         }
+
+    def _snapshot_bytes(self) -> int:
+        """What the snapshot folders hold. Walking them costs a stat per picture, so it is measured
+        at most every SNAPSHOT_SCAN_S (pictures are small beside footage; a pass's own deletions
+        are subtracted at once)."""
+        now = time.monotonic()
+        if self._snap is None or now - self._snap[0] > SNAPSHOT_SCAN_S:
+            self._snap = (now, _tree_bytes(self.root / "snapshots"))
+        return self._snap[1]
 
     def _path(self, rel: str) -> Path | None:
         """A stored relative path under the media root; anything that could escape it is refused
