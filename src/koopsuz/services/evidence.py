@@ -27,7 +27,7 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -189,13 +189,13 @@ class EvidenceService:
             raise Invalid(f"cameras: give 1 to {MAX_CAMERAS} camera ids")
         if start is None or end is None:
             raise Invalid("start and end: give the range to export (ISO 8601)")
-        a, b = self._playback.check_range(start, end, self._settings.export_max_minutes * 60)
-        if b > datetime.now(UTC):
+        now = datetime.now(UTC)
+        if utc(end) > now + timedelta(minutes=1):
             raise Invalid("end: the range cannot reach into the future")
+        a, b = self._playback.check_range(start, min(utc(end), now), self._settings.export_max_minutes * 60)
         rows = [self._registry.camera(who, c, Permission.EVIDENCE_EXPORT) for c in ids]
         plans = [self._plan(r, a, b) for r in rows]
         export_id = str(ULID())
-        now = datetime.now(UTC)
         self._lock_ranges(who, plans, a, b, case_number, reason or legal_basis)
         row = EvidenceExportRow(
             id=export_id,
@@ -454,7 +454,9 @@ class EvidenceService:
                     )
                     for g in RecordingRepo(s).gaps(cam.id, a, b)
                 ]
-            gaps = missing_time(Span(a, b), spans, known, still_recording_after=None)
+            newest = utc(p.segments[-1].end)
+            live = (now - newest).total_seconds() < 3 * self._settings.recording_segment_s
+            gaps = missing_time(Span(a, b), spans, known, still_recording_after=newest if live else None)
             site = self._registry.site(cam.site)
             entry_o, entry_v = _entry(original, work), _entry(viewing, work)
             files += [entry_o, entry_v]
