@@ -72,9 +72,9 @@ def budgeted(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Budgeted:
         def enough() -> bool:
             system.recording.flush()
             rows = seg_rows(system)
-            return all(sum(r.camera == c for r in rows) >= 5 for c, *_ in cams)
+            return all(sum(r.camera == c for r in rows) >= 3 for c, *_ in cams)
 
-        wait_until(enough, 30, "five segments of each camera")
+        wait_until(enough, 30, "three segments of each camera")
         rows = seg_rows(system)
         ret1 = [r for r in rows if r.camera == "ret-1"]
         # lock ret-1's second and third segments (a little inside them, so exactly those two)
