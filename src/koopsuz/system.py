@@ -18,7 +18,8 @@ from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
 from koopsuz.services.face_enrol import EngineEnroller
-from koopsuz.services.ingest import IngestService
+from koopsuz.services.face_matching import FaceMatcher
+from koopsuz.services.ingest import FaceServices, IngestService
 from koopsuz.services.legal_basis import LegalBasisService
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.recording import RecordingService
@@ -52,7 +53,6 @@ class System:
             self.db, self.bus, clip_s=clip, projections=[lambda s, events: RuleRepo(s).add_crossings(events)]
         )
         self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
-        self.ingest = IngestService(settings, self.registry, self.writer, self.bus, self.media, rules=self.rules)
         self.evidence_locks = EvidenceLockService(self.db, self.audit)
         self.retention = RetentionService(settings, self.db, self.writer, self.evidence_locks)
         self.recording = RecordingService(
@@ -70,8 +70,17 @@ class System:
             locks=self.evidence_locks,
         )
         self.legal = LegalBasisService(self.db, self.audit)
-        self.watchlists = WatchlistService(
-            self.db, self.audit, self.legal, settings.data_dir / "watchlists", EngineEnroller()
+        enroller = EngineEnroller()
+        self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
+        self.face_matcher = FaceMatcher(self.watchlists, self.db)
+        faces = FaceServices(
+            engine=lambda: enroller.engine,
+            matcher=self.face_matcher,
+            lookup=self.watchlists.entry_summary,
+            enrolled_photo=self._enrolled_photo,
+        )
+        self.ingest = IngestService(
+            settings, self.registry, self.writer, self.bus, self.media, rules=self.rules, faces=faces
         )
         self._started = False
         self._recording = False
@@ -80,9 +89,17 @@ class System:
         deployment = parse_deployment(path.read_text(encoding="utf-8"), str(path))
         return self.registry.apply_deployment(deployment, actor, str(path))
 
+    def _enrolled_photo(self, photo_id: int) -> bytes | None:
+        path = self.watchlists.photo_path(photo_id)
+        try:
+            return path.read_bytes() if path else None
+        except OSError:
+            return None
+
     def start(self, *, ingest: bool = True, record: bool | None = None) -> None:
         self.writer.start()
         if ingest:
+            self.face_matcher.start()
             self.ingest.start()
         if self.settings.record if record is None else record:
             self.recording.start()

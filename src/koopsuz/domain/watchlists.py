@@ -8,9 +8,11 @@ not by a job that may run late). Pure logic; the service stores and audits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_ENTRY_LIFE = timedelta(days=366)
@@ -88,3 +90,29 @@ def approval_refusal(*, creator: str, approver: str, status: str, photos: int, e
     if expires_at <= now:
         return "the entry has already expired"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveFace:
+    """One enrolled photo that may match now: what the live matcher's index holds."""
+
+    photo_id: int
+    entry_id: str
+    watchlist_id: str
+    kind: str
+    priority: int
+    threshold: float
+    region: str | None
+    expires_at: datetime
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    face: ActiveFace  # the enrolled photo matched
+    similarity: float
+
+
+def face_rule(entry_id: str) -> str:
+    """The ``rule`` a face alert carries, so operator feedback is kept per camera and entry."""
+    return f"face:{entry_id}"

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from koopsuz.analytics.detect_stage import DetectStage
+from koopsuz.analytics.face_stage import FaceStage, Lookup, Matcher, PhotoBytes
 from koopsuz.analytics.motion_stage import MotionStage
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
 from koopsuz.analytics.rule_stage import RuleStage
 from koopsuz.bus.base import Bus
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
+from koopsuz.domain.face_policy import policy_for
 from koopsuz.domain.registry import Camera
 from koopsuz.services.config_follower import ConfigFollower
 from koopsuz.services.event_writer import EventWriter
@@ -32,9 +36,20 @@ from koopsuz.video.media import MediaStore
 from koopsuz.video.source import SourceOptions
 from koopsuz.video.worker import Backoff, CameraWorker
 from koopsuz.vision.detectors import Detector, create_detector
+from koopsuz.vision.faces import FaceEngine
 from koopsuz.vision.motion import MotionConfig, MotionDetector
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceServices:
+    """What a face camera's ``FaceStage`` needs; absent, face profiles run people detection only."""
+
+    engine: Callable[[], FaceEngine]  # the shared engine, loaded at first need
+    matcher: Matcher
+    lookup: Lookup
+    enrolled_photo: PhotoBytes
 
 
 class _Running:
@@ -46,6 +61,7 @@ class _Running:
         pipeline: Pipeline,
         rules: RuleConfig | None = None,
         rule_stage: RuleStage | None = None,
+        helpers: list[CameraWorker] | None = None,
     ) -> None:
         self.camera = camera
         self.region = region
@@ -53,6 +69,18 @@ class _Running:
         self.pipeline = pipeline
         self.rules = rules
         self.rule_stage = rule_stage
+        self.helpers = helpers or []  # e.g. the main-stream keyframe worker of a face camera
+
+    def request_stop(self) -> None:
+        for w in (self.worker, *self.helpers):
+            w.request_stop()
+
+    def stop(self) -> None:
+        """Stop the decode threads, then close the pipeline (open tracks get their events)."""
+        for w in (self.worker, *self.helpers):
+            w.stop()
+        if not self.worker.alive:
+            self.pipeline.close()
 
 
 class IngestService:
@@ -66,6 +94,7 @@ class IngestService:
         *,
         resync_s: float = 15.0,
         rules: RuleService | None = None,
+        faces: FaceServices | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -73,6 +102,7 @@ class IngestService:
         self._bus = bus
         self._media = media
         self._rules = rules
+        self._faces = faces
         self._running: dict[str, _Running] = {}
         self._lock = threading.RLock()
         self._follower = ConfigFollower(bus, self.reconcile, name="ingest", resync_s=resync_s)
@@ -87,11 +117,9 @@ class IngestService:
             running = list(self._running.values())
             self._running.clear()
         for r in running:
-            r.worker.request_stop()
+            r.request_stop()
         for r in running:
-            r.worker.stop()
-            if not r.worker.alive:
-                r.pipeline.close()
+            r.stop()
 
     def reconcile(self) -> None:
         desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}
@@ -102,9 +130,7 @@ class IngestService:
                 want = desired.get(cid)
                 if want is None or want[0] != run.camera or want[1] != run.region:
                     log.info("camera %s: stopping (%s)", cid, "removed or disabled" if want is None else "changed")
-                    run.worker.stop()
-                    if not run.worker.alive:
-                        run.pipeline.close()
+                    run.stop()
                     del self._running[cid]
             for cid, (cam, region) in desired.items():
                 if cid not in self._running:
@@ -141,6 +167,9 @@ class IngestService:
         if objects is not None and rules is not None:
             rule_stage = RuleStage(rules.rules, rules.hours, self._media.save_snapshot)
             stages.append(rule_stage)
+        face_stage = self._face_stage(cam) if objects is not None else None
+        if face_stage is not None:
+            stages.append(face_stage)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(
             cam.id,
@@ -151,7 +180,32 @@ class IngestService:
             backoff=Backoff(s.ingest_backoff_initial_s, s.ingest_backoff_max_s),
         )
         worker.start()
-        return _Running(cam, region, worker, pipeline, rules, rule_stage)
+        helpers = []
+        if face_stage is not None:
+            keyframes = CameraWorker(
+                f"{cam.id}/main-keyframes",
+                cam.main_url,
+                on_frame=face_stage.offer,
+                source_options=SourceOptions(s.ingest_open_timeout_s, s.ingest_read_timeout_s, keyframes_only=True),
+                backoff=Backoff(s.ingest_backoff_initial_s, s.ingest_backoff_max_s),
+            )
+            keyframes.start()
+            helpers.append(keyframes)
+        return _Running(cam, region, worker, pipeline, rules, rule_stage, helpers)
+
+    def _face_stage(self, cam: Camera) -> FaceStage | None:
+        """Faces for a ``faces`` camera whose site type's policy runs face recognition."""
+        if cam.profile != "faces" or self._faces is None:
+            return None
+        site = self._registry.site(cam.site)
+        policy = policy_for(site.type if site else None)
+        if not policy.enabled:
+            log.info("camera %s: site type %s runs no face recognition", cam.id, site.type if site else "?")
+            return None
+        f = self._faces
+        return FaceStage(
+            f.engine(), f.matcher, policy, self._media.save_snapshot, lookup=f.lookup, enrolled_photo=f.enrolled_photo
+        )
 
     def _object_detector(self) -> Detector:
         """Shared by every camera: one model in memory, inference queued on its lock.
@@ -214,5 +268,5 @@ def _analytics(run: _Running) -> dict[str, Any]:
     return {
         "analysed": run.pipeline.processed,
         "stage_failures": run.pipeline.failures,
-        **{st.name: st.stats() for st in run.pipeline.stages if isinstance(st, DetectStage | RuleStage)},
+        **{st.name: st.stats() for st in run.pipeline.stages if isinstance(st, DetectStage | RuleStage | FaceStage)},
     }

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from koopsuz.domain.events import new_id
 from koopsuz.domain.legal import Purpose
-from koopsuz.domain.watchlists import EntryIn, EntryStatus, WatchlistIn, approval_refusal, is_active
+from koopsuz.domain.watchlists import ActiveFace, EntryIn, EntryStatus, WatchlistIn, approval_refusal, is_active
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.errors import Forbidden, Invalid, NotFound, invalid
@@ -51,21 +51,6 @@ class EnrolledFace:
 
 class FaceEnroller(Protocol):
     def enrol(self, image: bytes) -> EnrolledFace: ...  # raises PhotoRefused
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveFace:
-    """One enrolled photo that may match now: what the live matcher's index holds."""
-
-    photo_id: int
-    entry_id: str
-    watchlist_id: str
-    kind: str
-    priority: int
-    threshold: float
-    region: str | None
-    expires_at: datetime
-    embedding: np.ndarray
 
 
 Listener = Callable[[str], None]  # called with the entry id whose matching changed

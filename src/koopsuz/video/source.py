@@ -24,6 +24,9 @@ class SourceError(RuntimeError):
 class SourceOptions:
     open_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
+    # decode only keyframes (an IDR frame decodes on its own): a full-resolution picture once per
+    # GOP for the cost of demuxing, e.g. main-stream faces beside a sub-stream pipeline
+    keyframes_only: bool = False
 
 
 def _options(url: str, opts: SourceOptions) -> dict[str, str]:
@@ -68,8 +71,11 @@ class StreamSource:
             raise SourceError("source is not open")
         stream = self._container.streams.video[0]
         try:
+            keyframes_only = self.options.keyframes_only
             for packet in self._container.demux(stream):
                 if packet.size == 0 and packet.pts is None:
+                    continue
+                if keyframes_only and not packet.is_keyframe:
                     continue
                 try:
                     yield from packet.decode()
