@@ -32,6 +32,7 @@ class Permission(StrEnum):
     WATCHLIST_READ = "watchlist.read"  # see lists and entries (names, photos)
     WATCHLIST_EDIT = "watchlist.edit"  # create entries, enrol photos, remove entries
     WATCHLIST_APPROVE = "watchlist.approve"  # the second officer: approve or reject an entry
+    FACE_SEARCH = "faces.search"  # search faces seen (observations, recordings) by photo, with a legal basis
     EVENTS_READ = "events.read"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
@@ -48,7 +49,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.INVESTIGATOR: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.EVIDENCE_EXPORT}
-        | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_EDIT}
+        | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_EDIT, _P.FACE_SEARCH}
     ),
     Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ, _P.WATCHLIST_READ}),
 }

@@ -367,3 +367,42 @@ class WatchlistPhotoRow(Base):
     box: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FaceObservationRow(Base):
+    """A face seen on a camera (best view of a track): kept only as long as its site's policy allows."""
+
+    __tablename__ = "face_observations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    track: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    quality: Mapped[float] = mapped_column(Float)
+    thumb: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    __table_args__ = (Index("ix_face_observations_ts", "ts"),)
+
+
+class FaceSearchRow(Base):
+    """An investigator's search by photo: its legal basis, progress and results (seen by its owner and auditors)."""
+
+    __tablename__ = "face_searches"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    legal_basis_id: Mapped[str] = mapped_column(ForeignKey("legal_bases.id"))
+    case_number: Mapped[str] = mapped_column(String(64))
+    regions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    threshold: Mapped[float] = mapped_column(Float)
+    probe_sha256: Mapped[str] = mapped_column(String(64))
+    probe_path: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed | cancelled
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counts: observations, segments...
+    results: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
