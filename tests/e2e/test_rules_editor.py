@@ -3,8 +3,15 @@
 The shared ``live_system`` server runs its cameras with the ``motion`` profile (no detection), so
 this module starts a second ``koopsuz serve`` on the same simulator with two of its cameras:
 ``mt-2`` with the ``people`` profile (its person walks the near pavement from right to left every
-20 s; the shipped SSD tracks that person well, see tests/analytics/test_rule_stage.py) and
-``mt-3`` at a school site, disabled, to show a site type's default rule.
+20 s; the shipped SSD tracks that person well, see tests/analytics/test_rule_stage.py),
+``mt-3`` at a school site, disabled, to show a site type's default rule, and ``mt-4``, disabled,
+to edit rules on without video.
+
+Only the first test watches ``mt-2``'s live view, and pauses it once the picture is taken: while
+the MJPEG stream runs on a camera with detection, the server can crash in libswscale (the HTTP
+thread's JPEG and the decode thread's BGR conversion of one PyAV frame share that frame's
+reformatter, which is not thread-safe). That is a server bug outside this editor, reported with
+this test; the pause keeps the test about rules and alerts.
 
 Headless Chromium draws a line across the person's path with the mouse, saves it, and waits for
 the line-crossing alert of that rule to arrive over the WebSocket; confirms it and sees the
@@ -34,6 +41,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CAMERA = "mt-2"
 SCHOOL_CAMERA = "mt-3"
+EDIT_CAMERA = "mt-4"  # disabled: editing needs no video
 ALERT_TIMEOUT_S = 60  # the person passes every 20 s; three passes
 USERS = {"admin": "admin", "national_operator": "national"}
 
@@ -67,6 +75,7 @@ def _deployment(rtsp_port: int) -> dict[str, Any]:
         "cameras": [
             cam(CAMERA, "yk-street", profile="people", motion={"cooldown_s": 2.0}),
             cam(SCHOOL_CAMERA, "yk-school", enabled=False),
+            cam(EDIT_CAMERA, "yk-street", enabled=False),
         ],
     }
 
@@ -94,7 +103,9 @@ def target(live_system: LiveSystem) -> Iterator[Target]:
     try:
         wait_port(port, 60, server)
         users = {role: (username, PASSWORD) for role, username in USERS.items()}
-        yield Target(f"http://127.0.0.1:{port}", users, None, {CAMERA: "KG-Y", SCHOOL_CAMERA: "KG-Y"})
+        yield Target(
+            f"http://127.0.0.1:{port}", users, None, dict.fromkeys((CAMERA, SCHOOL_CAMERA, EDIT_CAMERA), "KG-Y")
+        )
     finally:
         _stop(server)
         log.close()
@@ -143,6 +154,8 @@ def test_line_drawn_with_the_mouse_raises_an_alert_that_is_confirmed(tab: Page) 
     tab.sign_in("admin")
     card = open_camera(tab, CAMERA)
     page.locator('[data-testid="rules-stage"][data-frame="loaded"]').wait_for()  # the live frame to draw on
+    # Stop the MJPEG stream (see the module docstring); the alert still comes over the WebSocket.
+    page.get_by_test_id("live-toggle").click()
     assert card.get_attribute("data-defaults") == "true"  # a street site brings no default rules
     assert page.get_by_test_id("rule-item").count() == 0
     before = {e["id"] for e in tab.api(f"/api/events?camera={CAMERA}&kind=alert")}
@@ -207,19 +220,16 @@ def test_line_drawn_with_the_mouse_raises_an_alert_that_is_confirmed(tab: Page) 
     tab.shot("rules-02-alert-confirmed")
     assert tab.api(f"/api/events/{event_id}")["feedback"]["verdict"] == "confirmed"
 
-    page.reload()
-    again = page.locator(f'[data-testid="alert-list"] [data-alert-id="{event_id}"]')
-    again.wait_for()
-    assert again.get_attribute("data-verdict") == "confirmed"
-    assert again.get_by_test_id("alert-confirm").get_attribute("aria-pressed") == "true"
-
-    # The event feed shows it among the alerts, verdict included; "dismiss" there changes it.
+    # A fresh page (the event feed) shows it among the alerts with the stored verdict, and
+    # "dismiss" there changes it.
     page.goto(tab.url("/events"))
     page.get_by_test_id("alerts-only").click()
     in_feed = page.locator(f'[data-testid="event-list"] [data-alert-id="{event_id}"]')
     in_feed.wait_for()
     assert page.get_by_test_id("filter-kind").input_value() == "alert"
     assert in_feed.get_attribute("data-verdict") == "confirmed"
+    assert in_feed.get_by_test_id("alert-confirm").get_attribute("aria-pressed") == "true"
+    assert "Подтверждена" in in_feed.get_by_test_id("alert-verdict").inner_text()
     in_feed.get_by_test_id("alert-dismiss").click()
     wait_for(lambda: in_feed.get_attribute("data-verdict") == "dismissed", 10, "the changed verdict")
     assert tab.api(f"/api/events/{event_id}")["feedback"]["verdict"] == "dismissed"
@@ -228,8 +238,8 @@ def test_line_drawn_with_the_mouse_raises_an_alert_that_is_confirmed(tab: Page) 
 def test_zone_of_two_points_shows_the_api_error_then_edit_disable_delete(tab: Page) -> None:
     page = tab.page
     tab.sign_in("admin")
-    open_camera(tab, CAMERA)
-    kept = rules_api(tab, CAMERA)["rules"]
+    open_camera(tab, EDIT_CAMERA)
+    kept = rules_api(tab, EDIT_CAMERA)["rules"]
 
     page.get_by_test_id("rule-new").click()
     page.get_by_test_id("rule-name").fill("Crosswalk")
@@ -242,7 +252,7 @@ def test_zone_of_two_points_shows_the_api_error_then_edit_disable_delete(tab: Pa
     text = error.inner_text()
     assert "«Crosswalk»" in text and "at least 3 points" in text, text  # the API's reason, named
     assert not page.get_by_test_id("rule-form").is_hidden()
-    assert rules_api(tab, CAMERA)["rules"] == kept  # nothing was stored
+    assert rules_api(tab, EDIT_CAMERA)["rules"] == kept  # nothing was stored
     tab.errors.clear()  # the browser logs the 422 it was meant to get
 
     click_at(tab, 0.4, 0.6)
@@ -252,7 +262,7 @@ def test_zone_of_two_points_shows_the_api_error_then_edit_disable_delete(tab: Pa
     assert page.get_by_test_id("rule-close").is_hidden()
     page.get_by_test_id("rule-save").click()
     page.get_by_test_id("rule-form").wait_for(state="hidden")
-    rules = rules_api(tab, CAMERA)["rules"]
+    rules = rules_api(tab, EDIT_CAMERA)["rules"]
     zone = next(r for r in rules if r["name"] == "Crosswalk")
     assert len(zone["zone"]) == 4 and zone["kind"] == "zone_entry"
     item = page.locator(f'[data-testid="rule-item"][data-rule-id="{zone["id"]}"]')
@@ -264,14 +274,14 @@ def test_zone_of_two_points_shows_the_api_error_then_edit_disable_delete(tab: Pa
     page.get_by_test_id("rule-seconds").fill("45")
     page.get_by_test_id("rule-save").click()
     page.get_by_test_id("rule-form").wait_for(state="hidden")
-    edited = next(r for r in rules_api(tab, CAMERA)["rules"] if r["id"] == zone["id"])
+    edited = next(r for r in rules_api(tab, EDIT_CAMERA)["rules"] if r["id"] == zone["id"])
     assert (edited["name"], edited["kind"], edited["seconds"]) == ("Crosswalk loitering", "loitering", 45.0)
     assert edited["zone"] == zone["zone"]
 
     # Disable, then delete (a second click within a few seconds confirms).
     item.get_by_test_id("rule-toggle").click()
     wait_for(lambda: item.get_attribute("data-enabled") == "false", 10, "the rule to be disabled")
-    assert next(r for r in rules_api(tab, CAMERA)["rules"] if r["id"] == zone["id"])["enabled"] is False
+    assert next(r for r in rules_api(tab, EDIT_CAMERA)["rules"] if r["id"] == zone["id"])["enabled"] is False
     assert "off" in (
         page.locator(f'[data-testid="rule-shape"][data-rule-id="{zone["id"]}"]').get_attribute("class") or ""
     )
@@ -279,7 +289,7 @@ def test_zone_of_two_points_shows_the_api_error_then_edit_disable_delete(tab: Pa
     assert item.count() == 1  # first click only arms it
     item.get_by_test_id("rule-delete").click()
     item.wait_for(state="detached")
-    assert rules_api(tab, CAMERA)["rules"] == kept
+    assert rules_api(tab, EDIT_CAMERA)["rules"] == kept
 
 
 def test_without_cameras_write_rules_are_shown_but_not_editable(tab: Page) -> None:
@@ -302,3 +312,39 @@ def test_without_cameras_write_rules_are_shown_but_not_editable(tab: Page) -> No
     r = page.request.put(tab.url(f"/api/cameras/{SCHOOL_CAMERA}/rules"), data={"rules": []})
     assert r.status == 403, r.text()
     assert rules_api(tab, SCHOOL_CAMERA)["defaults"] is True
+
+
+class TouchPage(Page):
+    """A signed-in tab on a tablet-sized touch screen (the narrow camera layout)."""
+
+    def __init__(self, chromium: Any, target: Target, name: str) -> None:
+        self.target = target
+        self.context = chromium.new_context(viewport={"width": 1024, "height": 1300}, locale="ru-RU", has_touch=True)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(20000)
+        self.errors = []
+        self.page.on("pageerror", lambda e: self.errors.append(f"{name}: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"{name}: {m.text}") if m.type == "error" else None)
+
+
+def test_a_line_drawn_by_touch(browser: Any, target: Target) -> None:  # noqa: F811
+    tab = TouchPage(browser, target, "touch")
+    try:
+        page = tab.page
+        tab.sign_in("admin")
+        open_camera(tab, EDIT_CAMERA)
+        page.get_by_test_id("rule-new").tap()
+        page.get_by_test_id("rule-kind").select_option("line_crossing")
+        canvas = page.get_by_test_id("rules-canvas")
+        canvas.evaluate("el => el.scrollIntoView({block: 'center'})")
+        box = canvas.bounding_box()
+        assert box is not None
+        page.touchscreen.tap(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
+        page.touchscreen.tap(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7)
+        assert page.get_by_test_id("rule-shape-status").get_attribute("data-points") == "2"
+        assert page.get_by_test_id("rule-draft").get_by_test_id("rule-arrow").count() == 2
+        page.get_by_test_id("rule-cancel").tap()
+        assert page.get_by_test_id("rule-draft").count() == 0
+        assert not tab.errors, tab.errors
+    finally:
+        tab.close()
