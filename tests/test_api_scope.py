@@ -78,6 +78,11 @@ LEGAL_AND_WATCHLISTS = {
     "/api/watchlist-entries/{entry_id}/approve",
     "/api/watchlist-entries/{entry_id}/reject",
     "/api/watchlist-entries/{entry_id}/remove",
+    # face searches: a legal basis per region searched; seen by their investigator and auditors only
+    "/api/faces/searches",
+    "/api/faces/searches/{search_id}",
+    "/api/faces/searches/{search_id}/cancel",
+    "/api/faces/searches/{search_id}/{name}.jpg",
 }
 OTHER = {
     "/api/auth/login",

@@ -19,6 +19,8 @@ from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
 from koopsuz.services.face_enrol import EngineEnroller
 from koopsuz.services.face_matching import FaceMatcher
+from koopsuz.services.face_observations import FaceObservations
+from koopsuz.services.face_search import FaceSearchService
 from koopsuz.services.ingest import FaceServices, IngestService
 from koopsuz.services.legal_basis import LegalBasisService
 from koopsuz.services.playback import PlaybackService
@@ -73,11 +75,22 @@ class System:
         enroller = EngineEnroller()
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
+        self.face_observations = FaceObservations(self.db, settings.data_dir / "faces")
+        self.face_search = FaceSearchService(
+            self.db,
+            self.audit,
+            self.legal,
+            self.face_observations,
+            enroller,
+            settings.media_dir.resolve(),
+            settings.data_dir / "face_searches",
+        )
         faces = FaceServices(
             engine=lambda: enroller.engine,
             matcher=self.face_matcher,
             lookup=self.watchlists.entry_summary,
             enrolled_photo=self._enrolled_photo,
+            observe=self.face_observations.observe_face,
         )
         self.ingest = IngestService(
             settings, self.registry, self.writer, self.bus, self.media, rules=self.rules, faces=faces
@@ -100,6 +113,7 @@ class System:
         self.writer.start()
         if ingest:
             self.face_matcher.start()
+            self.face_observations.start()
             self.ingest.start()
         if self.settings.record if record is None else record:
             self.recording.start()
@@ -114,7 +128,9 @@ class System:
             if self._recording:
                 self.recording.stop()
             self.ingest.stop()
+            self.face_observations.stop()  # after ingest: stopped cameras hand over their last faces
             self.writer.stop()
         self.evidence.stop()
+        self.face_search.stop()
         self.bus.close()
         self.db.dispose()

@@ -1,7 +1,7 @@
 """A watchlisted face walking past a simulated camera raises an alert; a stranger does not.
 
-Real everything: the simulator renders two people with real face photos (obama.jpg on f-1, biden.jpg
-on f-2) walking towards school-yard cameras and serves them over RTSP; the system ingests the sub
+Real everything: the simulator renders two people with real face photos (obama.jpg on f-1 at a
+school, biden.jpg on f-2 on a square) walking towards the cameras and serves them over RTSP; the system ingests the sub
 streams (detection, tracking) and the main streams' keyframes (faces), with obama2.jpg and
 obama3.jpg enrolled on an approved missing-person entry. An operator's rejection then suppresses
 the same match on the same camera.
@@ -70,15 +70,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     rendered = render_scenario(scenario(), base / "cache", SDIST_DIR, workers=1, progress=False)
     sim = SimServer(rendered, port=0, control_port=0)
     sim.start()
-    site = {"id": "yk-school", "name": "School No. 3", "type": "school", "region": "KG-Y", "lat": 42.49, "lon": 78.39}
+    sites = [
+        {"id": "yk-school", "name": "School No. 3", "type": "school", "region": "KG-Y", "lat": 42.49, "lon": 78.39},
+        {"id": "yk-square", "name": "Central square", "type": "public_place", "region": "KG-Y", "lat": 42.49,
+         "lon": 78.39},
+    ]
     cams = [
-        {"id": cid, "name": cid, "site": "yk-school", "lat": 42.49, "lon": 78.39, "profile": "faces",
+        {"id": cid, "name": cid, "site": site, "lat": 42.49, "lon": 78.39, "profile": "faces",
          "main_url": f"rtsp://127.0.0.1:{sim.port}/{cid}/main", "sub_url": f"rtsp://127.0.0.1:{sim.port}/{cid}/sub"}
-        for cid in ("f-1", "f-2")
+        for cid, site in (("f-1", "yk-school"), ("f-2", "yk-square"))
     ]
     dep = base / "deployment.yaml"
-    dep.write_text(yaml.safe_dump({"name": "faces", "sites": [site], "cameras": cams}))
-    system = System(Settings(data_dir=base / "var", secret_key="faces-test", record=False))
+    dep.write_text(yaml.safe_dump({"name": "faces", "sites": sites, "cameras": cams}))
+    settings = Settings(data_dir=base / "var", secret_key="faces-test", recording_segment_s=2.0)
+    system = System(settings)
     system.load_deployment(dep)
     system.users.create("test", "yk.investigator", "pw-investigator-1", "investigator", "KG-Y")
     system.users.create("test", "yk.head", "pw-head-000001", "regional_head", "KG-Y")
@@ -96,7 +101,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     for name in ("obama2", "obama3"):
         system.watchlists.add_photo(investigator, entry["id"], PHOTOS[name].read_bytes())
     system.watchlists.decide(head, entry["id"], True, "checked")
-    system.start(record=False)
+    system.start()
     try:
         yield system
     finally:
@@ -130,3 +135,76 @@ def test_watchlisted_face_alerts_and_stranger_does_not(live: System) -> None:
     wait_for(lambda: live.ingest.analytics("f-1")["faces"]["suppressed"] > before, 3 * LOOP, "a suppressed repeat")
     later = [e for e in _alerts(live, "f-1") if e.ts > dismissed_at + timedelta(seconds=1)]
     assert later == [], "a rejected match was raised again on the same camera"
+
+
+def search(live: System, who: str, password: str, photo: str, basis: str, minutes: float = 10) -> dict[str, Any]:
+    officer = live.users.authenticate(who, password)
+    now = datetime.now(UTC)
+    body = {"legal_basis_id": basis, "start": (now - timedelta(minutes=minutes)).isoformat(), "end": now.isoformat()}
+    return live.face_search.start(officer, PHOTOS[photo].read_bytes(), body)
+
+
+def test_search_in_the_past_by_photo(live: System) -> None:
+    """Observations (the square keeps faces 72 h) and recordings (the school keeps none) both answer."""
+    from koopsuz.services.errors import Forbidden, Invalid, NotFound
+
+    investigator = live.users.authenticate("yk.investigator", "pw-investigator-1")
+    until = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    basis = live.legal.register(
+        investigator,
+        {"case_number": "CC-2026-55", "kind": "criminal_case", "authority": "Issyk-Kul prosecutor",
+         "document_ref": "Sanction 55", "purposes": ["face_search"], "valid_until": until},
+    )["id"]
+    wait_for(lambda: live.ingest.analytics("f-2")["faces"]["observed"] >= 1, 3 * LOOP, "an observation on f-2")
+    assert live.ingest.analytics("f-1")["faces"]["observed"] == 0  # a school keeps no observations
+    live.face_observations.flush()
+    # the stranger of f-2 is found among the observations at once
+    s = search(live, "yk.investigator", "pw-investigator-1", "biden", basis)
+    assert live.face_search.wait_idle(120)
+    done = live.face_search.get(investigator, s["id"])
+    assert done["status"] == "done" and done["detail"]["observations_compared"] >= 1
+    seen = [r for r in done["results"] if r["source"] == "observation"]
+    assert seen and {r["camera"] for r in seen} == {"f-2"} and seen[0]["similarity"] >= 0.40
+    assert all(r["camera"] != "f-1" for r in done["results"])  # the school's man is someone else
+    # the school's face was never observed, yet is found in the recordings (another photo of him)
+    s2 = search(live, "yk.investigator", "pw-investigator-1", "obama2", basis)
+    assert live.face_search.wait_idle(180)
+    done2 = live.face_search.get(investigator, s2["id"])
+    rec = [r for r in done2["results"] if r["source"] == "recording"]
+    assert done2["status"] == "done" and done2["detail"]["segments_done"] == done2["detail"]["segments_total"] > 0
+    assert rec and {r["camera"] for r in rec} == {"f-1"}, done2["results"]
+    assert live.face_search.file(investigator, s2["id"], "0")[:2] == b"\xff\xd8"
+    # only the investigator and auditors see it; every search and view is audited with the photo's hash
+    live.users.create("test", "auditor1", "pw-auditor-00001", "auditor", None)
+    live.users.create("test", "yk.investigator2", "pw-investigator-2", "investigator", "KG-Y")
+    auditor = live.users.authenticate("auditor1", "pw-auditor-00001")
+    other = live.users.authenticate("yk.investigator2", "pw-investigator-2")
+    assert live.face_search.get(auditor, s2["id"])["id"] == s2["id"]
+    with pytest.raises(NotFound):
+        live.face_search.get(other, s2["id"])
+    audit = live.audit.search(Scope.national(), action="faces.search")
+    assert {e.target_id for e in audit} >= {s["id"], s2["id"]}
+    assert all(len(e.detail["probe_sha256"]) == 64 for e in audit)
+    # refusals: no basis, a basis for another purpose, a photo without a face; nothing is stored
+    before = len(live.face_search.list(investigator))
+    with pytest.raises(Invalid):
+        search(live, "yk.investigator", "pw-investigator-1", "biden", "")
+    watch_only = live.legal.search(investigator, case_number="MP-7")[0]["id"]
+    with pytest.raises(Forbidden, match="does not allow face_search"):
+        search(live, "yk.investigator", "pw-investigator-1", "biden", watch_only)
+    now = datetime.now(UTC)
+    with pytest.raises(Invalid, match="no face"):
+        live.face_search.start(
+            investigator, _blank_jpeg(), {"legal_basis_id": basis, "start": (now - timedelta(minutes=5)).isoformat(),
+                                          "end": now.isoformat()},
+        )
+    assert len(live.face_search.list(investigator)) == before
+
+
+def _blank_jpeg() -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, buf = cv2.imencode(".jpg", np.full((240, 320, 3), 120, np.uint8))
+    assert ok
+    return buf.tobytes()

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import cv2
@@ -47,6 +47,7 @@ class Matcher(Protocol):
     def __len__(self) -> int: ...
 
 
+Observe = Callable[..., None]  # keyword args: camera, region, ts, track, embedding, quality, jpeg, keep_h
 Lookup = Callable[[str], dict[str, Any] | None]  # entry id -> who, which list (for the alert)
 PhotoBytes = Callable[[int], bytes | None]  # enrolled photo id -> its image
 
@@ -62,6 +63,7 @@ class SeenFace:
 
 @dataclass(slots=True)
 class _TrackFaces:
+    uid: str | None = None
     best: list[SeenFace] = field(default_factory=list)
     alerted: set[str] = field(default_factory=set)
 
@@ -86,6 +88,7 @@ class FaceStage:
         *,
         lookup: Lookup,
         enrolled_photo: PhotoBytes,
+        observe: Observe | None = None,
         keep_per_track: int = 3,
         max_skew_s: float = 0.5,
     ) -> None:
@@ -95,6 +98,7 @@ class FaceStage:
         self._save = save
         self._lookup = lookup
         self._enrolled = enrolled_photo
+        self._observe = observe
         self._keep = keep_per_track
         self._skew = max_skew_s
         self._key: DecodedFrame | None = None
@@ -106,6 +110,7 @@ class FaceStage:
         self.usable = 0
         self.matches = 0
         self.suppressed = 0
+        self.observed = 0
         self.ms = 0.0
 
     def offer(self, decoded: DecodedFrame) -> None:
@@ -121,13 +126,14 @@ class FaceStage:
             "usable": self.usable,
             "matches": self.matches,
             "suppressed": self.suppressed,
+            "observed": self.observed,
             "ms_per_look": round(self.ms / self.looked, 1) if self.looked else None,
             "index": len(self._matcher) if self._matcher is not None else 0,
         }
 
     def process(self, ctx: FrameContext, emit: EventSink) -> None:
         for tr in ctx.results.get("tracks_ended") or ():
-            self._tracks.pop(tr.id, None)
+            self._left(ctx.camera, tr.id)
         key = self._key
         if key is None or key.seq == self._used_seq:
             return
@@ -165,7 +171,7 @@ class FaceStage:
             self.usable += 1
             emb = self._engine.embed(crop, face)
             jpeg = _face_jpeg(crop, face)
-            state = self._tracks.setdefault(tr.id, _TrackFaces())
+            state = self._tracks.setdefault(tr.id, _TrackFaces(uids.get(tr.id)))
             matches = self._search(emb, ctx.camera)
             state.best.append(SeenFace(q.score, matches[0].similarity if matches else 0.0, emb, jpeg, t))
             state.best.sort(key=lambda f: -f.quality)
@@ -182,7 +188,30 @@ class FaceStage:
                 emit(self._alert(ctx, key.captured_at, m, jpeg, uids.get(tr.id), box, image.shape, q.score))
         self.ms += 1000 * (time.perf_counter() - started)
 
+    def close(self, camera: CameraInfo, emit: EventSink) -> None:
+        """The camera stops: every track's best face is observed as if the track had ended."""
+        for track_id in list(self._tracks):
+            self._left(camera, track_id)
+
     # -- helpers -------------------------------------------------------------------------------
+    def _left(self, camera: CameraInfo, track_id: int) -> None:
+        """A track ended: its best face becomes an observation where the site's policy keeps them."""
+        state = self._tracks.pop(track_id, None)
+        if state is None or not state.best or self._observe is None or self._policy.keep_observations_h <= 0:
+            return
+        best = state.best[0]
+        self._observe(
+            camera=camera.id,
+            region=camera.region,
+            ts=datetime.fromtimestamp(best.t, UTC),
+            track=state.uid,
+            embedding=best.embedding,
+            quality=best.quality,
+            jpeg=best.jpeg,
+            keep_h=self._policy.keep_observations_h,
+        )
+        self.observed += 1
+
     def _face_of(
         self, image: np.ndarray, tr: Track, skew: float, scale: tuple[float, float]
     ) -> tuple[np.ndarray, Face, tuple[int, int]] | None:

@@ -16,6 +16,7 @@ from koopsuz.api.deps import Sessions
 from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
 from koopsuz.api.routers import evidence as evidence_router
 from koopsuz.api.routers import evidence_locks as locks_router
+from koopsuz.api.routers import faces as faces_router
 from koopsuz.api.routers import storage as storage_router
 from koopsuz.api.routers import watchlists as watchlists_router
 from koopsuz.services.errors import ServiceError
@@ -60,6 +61,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
         app.include_router(r.router)
     app.include_router(evidence_router.router)
     app.include_router(watchlists_router.router)  # legal bases and face watchlists (issues 5, 8)
+    app.include_router(faces_router.router)  # face searches by photo (issue 5)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
         app.include_router(pages.router)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from koopsuz.analytics.detect_stage import DetectStage
-from koopsuz.analytics.face_stage import FaceStage, Lookup, Matcher, PhotoBytes
+from koopsuz.analytics.face_stage import FaceStage, Lookup, Matcher, Observe, PhotoBytes
 from koopsuz.analytics.motion_stage import MotionStage
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
 from koopsuz.analytics.rule_stage import RuleStage
@@ -50,6 +50,7 @@ class FaceServices:
     matcher: Matcher
     lookup: Lookup
     enrolled_photo: PhotoBytes
+    observe: Observe | None = None  # faces seen, for investigators' searches where policy keeps them
 
 
 class _Running:
@@ -204,7 +205,13 @@ class IngestService:
             return None
         f = self._faces
         return FaceStage(
-            f.engine(), f.matcher, policy, self._media.save_snapshot, lookup=f.lookup, enrolled_photo=f.enrolled_photo
+            f.engine(),
+            f.matcher,
+            policy,
+            self._media.save_snapshot,
+            lookup=f.lookup,
+            enrolled_photo=f.enrolled_photo,
+            observe=f.observe,
         )
 
     def _object_detector(self) -> Detector:
