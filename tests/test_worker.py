@@ -138,3 +138,30 @@ def test_live_view_jpeg_is_encoded_once_per_frame(tmp_path: Path, fmt: str) -> N
         assert a[:2] == b"\xff\xd8" and w.jpeg(f) is a
     finally:
         w.stop()
+
+
+def test_a_frame_converted_from_many_threads_is_converted_once() -> None:
+    """The pipeline (detection) and the live view (JPEG) convert the same frame from different
+    threads; libswscale crashed the process when they did so at once. One conversion, shared."""
+    from datetime import UTC, datetime
+
+    from koopsuz.video.worker import DecodedFrame
+
+    rgb = np.random.default_rng(3).integers(0, 255, (360, 640, 3), np.uint8)
+    for _ in range(20):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        df = DecodedFrame(frame, datetime.now(UTC), 1)
+        got: list[object] = []
+        start = threading.Barrier(6)
+
+        def convert(df: DecodedFrame = df, got: list[object] = got, start: threading.Barrier = start) -> None:
+            start.wait()
+            got.append(df.bgr())
+
+        threads = [threading.Thread(target=convert) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 6 and all(g is got[0] for g in got)
+        assert got[0].shape == (360, 640, 3)

@@ -154,7 +154,7 @@ class FaceStage:
         self._used_seq = key.seq
         t = ctx.ts.timestamp()
         started = time.perf_counter()
-        image = key.frame.to_ndarray(format="bgr24")
+        image = key.bgr()
         sub = ctx.decoded.frame
         scale = (image.shape[1] / sub.width, image.shape[0] / sub.height)
         uids: dict[int, str] = ctx.results.get("track_uids") or {}

@@ -53,13 +53,13 @@ class FrameContext:
                 buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
                 self._gray = buf[:, : f.width]
             else:
-                self._gray = f.to_ndarray(format="gray")
+                self._gray = self.decoded.ndarray("gray")
         return self._gray
 
     @property
     def bgr(self) -> np.ndarray:
         if self._bgr is None:
-            self._bgr = self.decoded.frame.to_ndarray(format="bgr24")
+            self._bgr = self.decoded.bgr()
         return self._bgr
 
 

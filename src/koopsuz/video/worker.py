@@ -12,11 +12,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import av
 import cv2
+import numpy as np
 
 from koopsuz.video.health import CameraHealth, State
 from koopsuz.video.source import SourceError, SourceOptions, StreamSource
@@ -38,11 +39,30 @@ class Backoff:
 
 @dataclass(slots=True)
 class DecodedFrame:
-    """A decoded frame with its capture time; the AV frame is shared, never copied."""
+    """A decoded frame with its capture time; the AV frame is shared, never copied.
+
+    Several threads may want the frame in BGR (the pipeline for detection, the live view for its
+    JPEG). libswscale must not convert one AVFrame from two threads at once (it crashed the
+    process), so the conversion happens once, under the frame's lock, and the array is shared.
+    """
 
     frame: av.VideoFrame
     captured_at: datetime
     seq: int
+    _bgr: np.ndarray | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bgr(self) -> np.ndarray:
+        """The frame as a BGR array, converted at most once (treat it as read-only)."""
+        with self._lock:
+            if self._bgr is None:
+                self._bgr = self.frame.to_ndarray(format="bgr24")
+            return self._bgr
+
+    def ndarray(self, format: str) -> np.ndarray:
+        """Any other conversion, serialised with ``bgr`` on the same lock."""
+        with self._lock:
+            return self.frame.to_ndarray(format=format)
 
 
 FrameHandler = Callable[[DecodedFrame], None]
@@ -113,7 +133,7 @@ class CameraWorker:
         cached = self._jpeg
         if cached is not None and cached[0] == frame.seq:
             return cached[1]
-        ok, buf = cv2.imencode(".jpg", frame.frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        ok, buf = cv2.imencode(".jpg", frame.bgr(), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
         data = buf.tobytes()
