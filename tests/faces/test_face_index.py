@@ -1,4 +1,4 @@
-"""The 1:N index: recall against exact search, removal, replacement, save/load, bad input."""
+"""The 1:N index: recall of the sketch scan against exact search, removal, replacement, save/load, bad input."""
 
 from __future__ import annotations
 
@@ -30,21 +30,21 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def hnsw(data) -> FaceIndex:  # type: ignore[no-untyped-def]
+def sketched(data) -> FaceIndex:  # type: ignore[no-untyped-def]
     ids, vecs = data
-    ix = FaceIndex(exact_below=1_000)  # 12 000 > 1 000: searches go through the graph
+    ix = FaceIndex(exact_below=1_000)  # 12 000 > 1 000: searches scan the sketches, then re-rank
     ix.add(ids, vecs)
     return ix
 
 
-def test_graph_search_finds_what_exact_search_finds(hnsw: FaceIndex, data) -> None:  # type: ignore[no-untyped-def]
+def test_sketch_search_finds_what_exact_search_finds(sketched: FaceIndex, data) -> None:  # type: ignore[no-untyped-def]
     ids, vecs = data
     rng = np.random.default_rng(1)
     targets = rng.choice(len(ids), 300, replace=False)
     agree = found = 0
     for t in targets:
         probe = planted_probe(rng, vecs[t], rng.uniform(0.5, 0.7))
-        got = hnsw.search(probe, k=1)
+        got = sketched.search(probe, k=1)
         want = exact_search(vecs, ids, probe, k=1)
         agree += got[0][0] == want[0][0]
         found += got[0][0] == ids[t]
@@ -97,14 +97,14 @@ def test_adding_an_existing_id_replaces_its_vector(data) -> None:  # type: ignor
     assert ix.search(vecs[0], k=1)[0][0] != ids[0]
 
 
-def test_save_and_load_round_trip(tmp_path: Path, hnsw: FaceIndex, data) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_load_round_trip(tmp_path: Path, sketched: FaceIndex, data) -> None:  # type: ignore[no-untyped-def]
     ids, vecs = data
     path = tmp_path / "faces.usearch"
-    hnsw.save(path)
+    sketched.save(path)
     back = FaceIndex.load(path, exact_below=1_000)
-    assert len(back) == len(hnsw) == len(ids)
+    assert len(back) == len(sketched) == len(ids)
     for i in range(0, len(ids), 997):
-        assert back.search(vecs[i], k=3) == hnsw.search(vecs[i], k=3)
+        assert back.search(vecs[i], k=3) == sketched.search(vecs[i], k=3)
     back.remove([ids[0]])
     assert back.search(vecs[0], k=1)[0][0] != ids[0]
 
@@ -137,8 +137,7 @@ def test_vectors_are_normalised_and_batch_search_matches_single(data) -> None:  
     ix = FaceIndex()
     ix.add(ids[:200], vecs[:200] * 5.0)  # not unit length: normalised on the way in
     assert ix.search(vecs[3], k=1)[0][1] == pytest.approx(1.0, abs=1e-5)
-    got_ids, got_sims = ix.search_many(vecs[:20], k=2)
-    for i in range(20):
-        single = ix.search(vecs[i], k=2)
-        assert got_ids[i].tolist() == [s[0] for s in single]
-        np.testing.assert_allclose(got_sims[i], [s[1] for s in single], atol=1e-5)
+    for many, v in zip(ix.search_many(vecs[:20], k=2), vecs[:20], strict=True):
+        single = ix.search(v, k=2)
+        assert [m[0] for m in many] == [s[0] for s in single]
+        np.testing.assert_allclose([m[1] for m in many], [s[1] for s in single], atol=1e-5)
