@@ -42,6 +42,7 @@ app.add_typer(retention_cli.app, name="retention")
 app.add_typer(locks_cli.app, name="lock")
 app.add_typer(importlib.import_module("koopsuz.commands.evidence").app, name="evidence")
 app.add_typer(importlib.import_module("koopsuz.commands.face").app, name="face")
+app.add_typer(importlib.import_module("koopsuz.commands.plate").app, name="plate")
 console = Console()
 err = Console(stderr=True)
 

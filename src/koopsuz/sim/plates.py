@@ -8,7 +8,6 @@ white field, black characters, and a left field with the region code, a small fl
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,8 +15,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from koopsuz.domain.plates import parse_plate
+
 REGION_CODES = tuple(f"{i:02d}" for i in range(1, 10))
-PLATE_RE = re.compile(r"^(0[1-9]) (\d{3}) ([A-Z]{2,3})$")
 # Generated plates leave out I, O and Q: they are easily confused with digits and many issuing
 # series avoid them; the validator still accepts every Latin letter.
 GEN_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
@@ -32,8 +32,13 @@ _FONT_CANDIDATES = (
 
 
 def is_valid_plate(text: str) -> bool:
-    """True for a 2016-standard private (``09 123 ABC``) or legal-entity (``09 123 AB``) plate."""
-    return PLATE_RE.match(text) is not None
+    """True for a 2016-standard private (``09 123 ABC``) or legal-entity (``09 123 AB``) plate.
+
+    The grammar is the recogniser's (:mod:`koopsuz.domain.plates`), held strictly: canonical
+    spacing and Latin letters as given, no confusion fixed, no other format (the sim draws these).
+    """
+    p = parse_plate(text)
+    return p is not None and p.text == text and p.corrections == 0 and p.format in ("private", "legal", "government")
 
 
 def check_plate(text: str) -> str:
