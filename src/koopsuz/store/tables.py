@@ -406,3 +406,70 @@ class FaceSearchRow(Base):
     results: Mapped[list[Any]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- road safety (issue 6): plate reads, hotlists, sections for average speed ------------------
+class PlateReadRow(Base):
+    """One vehicle's plate as read on one camera (the vote over its track), searchable."""
+
+    __tablename__ = "plate_reads"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # the plate_read event's id
+    camera: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    text: Mapped[str] = mapped_column(String(24))
+    compact: Mapped[str] = mapped_column(String(24), index=True)  # no spaces: what searches compare
+    format: Mapped[str] = mapped_column(String(16))
+    plate_region: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    vehicle: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    colour: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    direction: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    track: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    __table_args__ = (Index("ix_plate_reads_camera_ts", "camera", "ts"), Index("ix_plate_reads_ts", "ts"))
+
+
+class HotlistRow(Base):
+    __tablename__ = "hotlists"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))  # stolen | wanted | unpaid_fines | operation
+    priority: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)  # None: national
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HotlistEntryRow(Base):
+    """A plate on a hotlist: why, under which legal basis, until when; removal keeps the row."""
+
+    __tablename__ = "hotlist_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hotlist_id: Mapped[str] = mapped_column(ForeignKey("hotlists.id"), index=True)
+    text: Mapped[str] = mapped_column(String(24))
+    compact: Mapped[str] = mapped_column(String(24), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    legal_basis: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SpeedSectionRow(Base):
+    """A road section between two plate cameras: its length and limit make average speed enforceable."""
+
+    __tablename__ = "speed_sections"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    entry_camera: Mapped[str] = mapped_column(String(64))
+    exit_camera: Mapped[str] = mapped_column(String(64))
+    length_m: Mapped[float] = mapped_column(Float)
+    limit_kmh: Mapped[float] = mapped_column(Float)
+    tolerance_kmh: Mapped[float] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
