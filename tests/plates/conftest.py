@@ -69,6 +69,7 @@ def road_clip(light: str) -> RoadClip:
 
 @pytest.fixture(scope="session")
 def reader():
+    from koopsuz.domain.plates import parse_read
     from koopsuz.vision.plates import PlateReader
 
-    return PlateReader(threads=2)
+    return PlateReader(parse_read, threads=2)

@@ -36,11 +36,12 @@ def read(
     ] = False,
 ) -> None:
     """Read the plates on each image: one JSON line per image, best plate first."""
+    from koopsuz.domain.plates import parse_read
     from koopsuz.vision.faces import ImageError, read_image
     from koopsuz.vision.plates import ModelError, PlateReader
 
     try:
-        reader = PlateReader(threads=threads, min_confidence=min_confidence)
+        reader = PlateReader(parse_read, threads=threads, min_confidence=min_confidence)
     except ModelError as exc:
         _emit({"error": str(exc), "reason": "models_missing"})
         raise typer.Exit(2) from None

@@ -188,6 +188,14 @@ def parse_plate(raw: str, *, free_text: bool = False) -> Plate | None:
     return None
 
 
+def parse_read(raw: str) -> Plate | None:
+    """How a recogniser's text from a plate-shaped box is parsed: a plate, else free text, else None.
+
+    This is the grammar handed to :class:`koopsuz.vision.plates.PlateReader`.
+    """
+    return parse_plate(raw, free_text=True)
+
+
 def _best(cands: list[str], templates: Sequence[Template], max_fix: float, extra: float) -> Plate | None:
     """The cheapest fit of any candidate to any template (corrections plus a small format prior)."""
     best: tuple[float, Plate] | None = None

@@ -7,8 +7,9 @@ the wheel, ``rapidocr/models/``, and are given to it by path so it never tries t
   large enough for it; its text boxes are kept when they are plate-shaped (wide, not tiny, and
   on a vehicle in its lower part), and boxes side by side on one line are also joined, because a
   2016 plate's region code and number are split by a rule and may come back as two boxes;
-- *read*: the CRNN recogniser reads every candidate in one batch; the Kyrgyz plate grammar
-  (:mod:`koopsuz.domain.plates`) turns raw text into a plate or rejects it.
+- *read*: the CRNN recogniser reads every candidate in one batch; a plate grammar, handed in
+  (``grammar=koopsuz.domain.plates.parse_read``: vision imports nothing outside vision), turns
+  raw text into a plate or rejects it.
 
 A text detector rather than a plate detector: no registry package ships a plate detector, and
 on a vehicle crop the plate is nearly always the only line of large text. Its cost is that
@@ -25,17 +26,17 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from koopsuz.domain.plates import Plate, parse_plate
 from koopsuz.vision.faces import ModelError
 
-__all__ = ["ModelError", "PlateModels", "PlateRead", "PlateReader", "find_plate_models"]
+__all__ = ["Grammar", "ModelError", "ParsedPlate", "PlateModels", "PlateRead", "PlateReader", "find_plate_models"]
 
 PACKAGE = "rapidocr"
 DET_FILE = "PP-OCRv6_det_small.onnx"
@@ -43,6 +44,28 @@ REC_FILE = "PP-OCRv6_rec_small.onnx"
 MIN_TEXT_PX = 7  # plate boxes lower than this (in source pixels) are not readable
 MIN_VEHICLE_PX = 64  # a vehicle narrower than this carries a plate under ~18 px wide: nothing to read
 CORRECTION_PENALTY = 0.9  # confidence is multiplied by this per character the grammar changed
+
+
+class ParsedPlate(Protocol):
+    """What the grammar gives back (:class:`koopsuz.domain.plates.Plate` is one)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def foreign(self) -> bool: ...
+    @property
+    def corrections(self) -> float: ...
+    @property
+    def compact(self) -> str: ...
+
+
+Grammar = Callable[[str], ParsedPlate | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +101,7 @@ def find_plate_models(model_dir: str | Path | None = None) -> PlateModels:
 class PlateRead:
     """One plate found in an image: the normalised plate, how sure, where (x0, y0, x1, y1)."""
 
-    plate: Plate
+    plate: ParsedPlate
     confidence: float
     box: tuple[int, int, int, int]
     raw: str  # what the recogniser read, before the grammar
@@ -109,7 +132,8 @@ class ReaderStats:
 
 
 class PlateReader:
-    """Locate and read plates. ``threads``: ONNX Runtime threads per network (1 on a camera worker).
+    """Locate and read plates. ``grammar``: raw text -> plate or None (``domain.plates.parse_read``);
+    ``threads``: ONNX Runtime threads per network (1 on a camera worker).
 
     ``read(image, vehicle=box)`` reads plates on one vehicle (``box`` = x0, y0, x1, y1 in
     ``image``); ``read(image)`` searches the whole image. Reads come back best first, boxes in
@@ -118,6 +142,7 @@ class PlateReader:
 
     def __init__(
         self,
+        grammar: Grammar,
         *,
         threads: int = 1,
         model_dir: str | Path | None = None,
@@ -126,6 +151,7 @@ class PlateReader:
         image_side: int = 960,
     ) -> None:
         self.models = find_plate_models(model_dir)
+        self.grammar = grammar
         self.min_confidence = min_confidence
         self.det_side = det_side
         self.image_side = image_side
@@ -197,7 +223,7 @@ class PlateReader:
         res = self._rec(_rec_input(crops))
         found: list[PlateRead] = []
         for q, txt, score in zip(quads, res.txts, res.scores, strict=True):
-            plate = parse_plate(str(txt), free_text=True)
+            plate = self.grammar(str(txt))
             if plate is None or float(score) < self.min_confidence:
                 continue
             conf = float(score) * CORRECTION_PENALTY**plate.corrections
