@@ -84,6 +84,17 @@ LEGAL_AND_WATCHLISTS = {
     "/api/faces/searches/{search_id}/cancel",
     "/api/faces/searches/{search_id}/{name}.jpg",
 }
+# Plates: reads searched within the caller's regions (a legal basis beyond 24 h); hotlists scoped
+# like watchlists; sections by their cameras' region (tests/plates/test_road_api.py).
+PLATES = {
+    "/api/plates/reads",
+    "/api/plates/route",
+    "/api/hotlists",
+    "/api/hotlists/{hotlist_id}/entries",
+    "/api/hotlists/{hotlist_id}/import",
+    "/api/hotlists/{hotlist_id}/entries/{entry_id}/remove",
+    "/api/sections",
+}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -120,7 +131,7 @@ def seed_events(system) -> dict[str, Event]:
 def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
-    known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS
+    known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"

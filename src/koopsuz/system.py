@@ -7,11 +7,16 @@ CLI and the tests assemble the same system the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from koopsuz.bus import Bus, make_bus
 from koopsuz.config import Settings
 from koopsuz.domain.deployment import parse_deployment
+from koopsuz.domain.plates import parse_read
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.signing import InstallationKey
 from koopsuz.services.event_writer import EventWriter
@@ -21,18 +26,22 @@ from koopsuz.services.face_enrol import EngineEnroller
 from koopsuz.services.face_matching import FaceMatcher
 from koopsuz.services.face_observations import FaceObservations
 from koopsuz.services.face_search import FaceSearchService
-from koopsuz.services.ingest import FaceServices, IngestService
+from koopsuz.services.hotlists import HotlistService
+from koopsuz.services.ingest import FaceServices, IngestService, PlateServices
 from koopsuz.services.legal_basis import LegalBasisService
+from koopsuz.services.plate_reads import PlateSearchService, project_plate_reads
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
 from koopsuz.services.retention import RetentionService
+from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
 from koopsuz.services.users import UserService
 from koopsuz.services.watchlists import WatchlistService
 from koopsuz.store.db import Database
 from koopsuz.store.rule_repo import RuleRepo
 from koopsuz.video.media import MediaStore
+from koopsuz.vision.plates import PlateReader
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +61,10 @@ class System:
         self.media = MediaStore(settings.media_dir)
         clip = (settings.clip_pre_s, settings.clip_post_s) if settings.record else None
         self.writer = EventWriter(
-            self.db, self.bus, clip_s=clip, projections=[lambda s, events: RuleRepo(s).add_crossings(events)]
+            self.db,
+            self.bus,
+            clip_s=clip,
+            projections=[lambda s, events: RuleRepo(s).add_crossings(events), project_plate_reads],
         )
         self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
         self.evidence_locks = EvidenceLockService(self.db, self.audit)
@@ -92,8 +104,27 @@ class System:
             enrolled_photo=self._enrolled_photo,
             observe=self.face_observations.observe_face,
         )
+        self.plate_search = PlateSearchService(self.db, self.audit, self.legal)
+        self.hotlists = HotlistService(self.db, self.audit)
+        self.sections = SectionService(self.db, self.audit)
+        self.road_watch = RoadWatch(
+            self.bus,
+            self.writer.submit,
+            self.hotlists,
+            self.sections,
+            self.db,
+            clip_s=(settings.clip_pre_s, settings.clip_post_s),
+        )
+        self._plate_reader: PlateReader | None = None
         self.ingest = IngestService(
-            settings, self.registry, self.writer, self.bus, self.media, rules=self.rules, faces=faces
+            settings,
+            self.registry,
+            self.writer,
+            self.bus,
+            self.media,
+            rules=self.rules,
+            faces=faces,
+            plates=PlateServices(reader=self._reader),
         )
         self._started = False
         self._recording = False
@@ -101,6 +132,13 @@ class System:
     def load_deployment(self, path: Path, actor: str = "system") -> int:
         deployment = parse_deployment(path.read_text(encoding="utf-8"), str(path))
         return self.registry.apply_deployment(deployment, actor, str(path))
+
+    def _reader(self) -> Callable[[np.ndarray, tuple[float, float, float, float]], list[Any]]:
+        """The plate reader shared by every plate camera (its own lock), loaded at first need."""
+        if self._plate_reader is None:
+            self._plate_reader = PlateReader(parse_read, threads=1)
+        reader = self._plate_reader
+        return lambda image, box: reader.read(image, vehicle=box)
 
     def _enrolled_photo(self, photo_id: int) -> bytes | None:
         path = self.watchlists.photo_path(photo_id)
@@ -110,6 +148,7 @@ class System:
             return None
 
     def start(self, *, ingest: bool = True, record: bool | None = None) -> None:
+        self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
         self.writer.start()
         if ingest:
             self.face_matcher.start()
@@ -129,6 +168,7 @@ class System:
                 self.recording.stop()
             self.ingest.stop()
             self.face_observations.stop()  # after ingest: stopped cameras hand over their last faces
+            self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
         self.evidence.stop()
         self.face_search.stop()

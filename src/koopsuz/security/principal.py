@@ -32,26 +32,47 @@ class Permission(StrEnum):
     WATCHLIST_READ = "watchlist.read"  # see lists and entries (names, photos)
     WATCHLIST_EDIT = "watchlist.edit"  # create entries, enrol photos, remove entries
     WATCHLIST_APPROVE = "watchlist.approve"  # the second officer: approve or reject an entry
+    PLATES_SEARCH = "plates.search"  # look up plate reads (beyond 24 hours: with a legal basis)
+    HOTLISTS_READ = "hotlists.read"
+    HOTLISTS_MANAGE = "hotlists.manage"  # create lists, add, import and remove plates
     FACE_SEARCH = "faces.search"  # search faces seen (observations, recordings) by photo, with a legal basis
     EVENTS_READ = "events.read"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
+    INCIDENTS_READ = "incidents.read"  # the alert queue, incidents, units and their history
+    INCIDENTS_MANAGE = "incidents.manage"  # claim alerts, open and work incidents, dispatch units
+    UNITS_MANAGE = "units.manage"  # add patrol units, report their position and status
+    STATS_READ = "stats.read"  # response measures per region and period
 
 
 _P = Permission
+_COMMAND = frozenset({_P.INCIDENTS_READ, _P.INCIDENTS_MANAGE, _P.UNITS_MANAGE})
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(_P),
-    Role.NATIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT}),
-    Role.REGIONAL_OPERATOR: frozenset({_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK}),
+    Role.NATIONAL_OPERATOR: frozenset(
+        {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.PLATES_SEARCH, _P.HOTLISTS_READ}
+        | _COMMAND
+        | {_P.STATS_READ}
+    ),
+    Role.REGIONAL_OPERATOR: frozenset(
+        {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.PLATES_SEARCH, _P.HOTLISTS_READ}
+        | _COMMAND
+    ),
     Role.REGIONAL_HEAD: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.STORAGE_READ}
-        | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_APPROVE}
+        | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_APPROVE, _P.PLATES_SEARCH}
+        | {_P.HOTLISTS_READ, _P.HOTLISTS_MANAGE}
+        | _COMMAND
+        | {_P.STATS_READ}
     ),
     Role.INVESTIGATOR: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.EVIDENCE_EXPORT}
         | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_EDIT, _P.FACE_SEARCH}
+        | {_P.PLATES_SEARCH, _P.HOTLISTS_READ, _P.HOTLISTS_MANAGE}
+        | {_P.INCIDENTS_READ}
     ),
-    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ, _P.WATCHLIST_READ}),
+    Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ, _P.WATCHLIST_READ, _P.HOTLISTS_READ})
+    | {_P.INCIDENTS_READ, _P.STATS_READ},
 }
 NATIONAL_ONLY = frozenset({Role.ADMIN, Role.NATIONAL_OPERATOR})
 REGIONAL_ONLY = frozenset({Role.REGIONAL_OPERATOR, Role.REGIONAL_HEAD})

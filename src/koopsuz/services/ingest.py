@@ -21,6 +21,7 @@ from koopsuz.analytics.detect_stage import DetectStage
 from koopsuz.analytics.face_stage import FaceStage, Lookup, Matcher, Observe, PhotoBytes
 from koopsuz.analytics.motion_stage import MotionStage
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
+from koopsuz.analytics.plate_stage import PlateStage, Reader
 from koopsuz.analytics.rule_stage import RuleStage
 from koopsuz.bus.base import Bus
 from koopsuz.config import Settings
@@ -51,6 +52,13 @@ class FaceServices:
     lookup: Lookup
     enrolled_photo: PhotoBytes
     observe: Observe | None = None  # faces seen, for investigators' searches where policy keeps them
+
+
+@dataclass(frozen=True, slots=True)
+class PlateServices:
+    """What a plate camera's ``PlateStage`` needs: the shared reader, loaded at first need."""
+
+    reader: Callable[[], Reader]
 
 
 class _Running:
@@ -96,6 +104,7 @@ class IngestService:
         resync_s: float = 15.0,
         rules: RuleService | None = None,
         faces: FaceServices | None = None,
+        plates: PlateServices | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -104,6 +113,7 @@ class IngestService:
         self._media = media
         self._rules = rules
         self._faces = faces
+        self._plates = plates
         self._running: dict[str, _Running] = {}
         self._lock = threading.RLock()
         self._follower = ConfigFollower(bus, self.reconcile, name="ingest", resync_s=resync_s)
@@ -171,6 +181,10 @@ class IngestService:
         face_stage = self._face_stage(cam) if objects is not None else None
         if face_stage is not None:
             stages.append(face_stage)
+        plate_stage = None
+        if objects is not None and cam.profile in ("plates", "traffic") and self._plates is not None:
+            plate_stage = PlateStage(self._plates.reader(), self._media.save_snapshot)
+            stages.append(plate_stage)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(
             cam.id,
@@ -192,6 +206,16 @@ class IngestService:
             )
             keyframes.start()
             helpers.append(keyframes)
+        if plate_stage is not None:  # plates need every main-stream frame, not one a second
+            main = CameraWorker(
+                f"{cam.id}/main",
+                cam.main_url,
+                on_frame=plate_stage.offer,
+                source_options=SourceOptions(s.ingest_open_timeout_s, s.ingest_read_timeout_s),
+                backoff=Backoff(s.ingest_backoff_initial_s, s.ingest_backoff_max_s),
+            )
+            main.start()
+            helpers.append(main)
         return _Running(cam, region, worker, pipeline, rules, rule_stage, helpers)
 
     def _face_stage(self, cam: Camera) -> FaceStage | None:
@@ -271,9 +295,12 @@ class IngestService:
         return {r.camera.id: {"health": r.worker.health.to_json(), **_analytics(r)} for r in runs}
 
 
+REPORTING = (DetectStage, RuleStage, FaceStage, PlateStage)  # stages whose stats() the camera's JSON shows
+
+
 def _analytics(run: _Running) -> dict[str, Any]:
     return {
         "analysed": run.pipeline.processed,
         "stage_failures": run.pipeline.failures,
-        **{st.name: st.stats() for st in run.pipeline.stages if isinstance(st, DetectStage | RuleStage | FaceStage)},
+        **{st.name: st.stats() for st in run.pipeline.stages if isinstance(st, REPORTING)},
     }
