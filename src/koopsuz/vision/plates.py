@@ -147,7 +147,7 @@ class PlateReader:
         threads: int = 1,
         model_dir: str | Path | None = None,
         min_confidence: float = 0.5,
-        det_side: int = 640,
+        det_side: int = 384,
         image_side: int = 960,
     ) -> None:
         self.models = find_plate_models(model_dir)
