@@ -1,0 +1,46 @@
+"""A still photo for the reader and the CLI: plates the simulator draws, pasted into a street scene.
+
+The background is the simulator's street (sky, buildings, texture, an on-screen camera label);
+the plates are tilted a little, warped in perspective, softened, and the whole picture goes
+through JPEG, as a photo from a phone or an exported frame would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from koopsuz.sim.plates import plate_image
+from koopsuz.sim.scene import build_stage
+
+# (plate, top-left x, y, width px, tilt degrees); the biggest is the clearest.
+PASTED = (("01 234 BSZ", 300, 430, 240, 4.0), ("08 116 AB", 820, 520, 160, -3.0))
+
+
+def _warp_onto(img: np.ndarray, sprite: np.ndarray, x: int, y: int, w: int, tilt: float) -> None:
+    h = round(w * sprite.shape[0] / sprite.shape[1])
+    src = np.array([[0, 0], [sprite.shape[1], 0], [sprite.shape[1], sprite.shape[0]], [0, sprite.shape[0]]], np.float32)
+    t = np.tan(np.radians(tilt)) * w
+    skew = 0.06 * h  # the far edge a little shorter: seen slightly from the side
+    dst = np.array([[x, y], [x + w, y - t + skew], [x + w, y - t + h - skew], [x, y + h]], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    warped = cv2.warpPerspective(sprite, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(np.full(sprite.shape[:2], 255, np.uint8), m, (img.shape[1], img.shape[0]))
+    img[mask > 128] = warped[mask > 128]
+
+
+def street_photo(path: Path) -> list[str]:
+    """Write the photo (JPEG) to ``path``; returns the plate texts in it, the clearest first."""
+    stage = build_stage("street", "day", np.random.default_rng(7), "CAM 12")
+    img = stage.image.copy()
+    cv2.rectangle(img, (250, 330), (600, 520), (60, 60, 150), -1)  # a car's rear, roughly
+    cv2.putText(img, "KOOPSUZ", (700, 200), cv2.FONT_HERSHEY_DUPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)  # a sign
+    for text, x, y, w, tilt in PASTED:
+        _warp_onto(img, plate_image(text), x, y, w, tilt)
+    img = cv2.GaussianBlur(img, (0, 0), 0.8)
+    ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    path.write_bytes(jpg.tobytes())
+    return [p[0] for p in PASTED]
