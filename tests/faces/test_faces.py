@@ -217,3 +217,16 @@ def test_grey_and_alpha_images_work_and_other_dtypes_are_refused(
         assert similarity(engine.embed(variant, face), _vector(engine, img)) > 0.8  # grey loses a little
     with pytest.raises(ImageError, match="uint8"):
         engine.faces(img.astype(np.float32))
+
+
+def test_a_distant_face_behind_the_subject_does_not_count_as_several(
+    engine: FaceEngine, portraits: dict[str, Path]
+) -> None:
+    img = read_image(portraits["obama"]).copy()
+    other = read_image(portraits["biden"])
+    small = cv2.resize(other, (90, round(90 * other.shape[0] / other.shape[1])), interpolation=cv2.INTER_AREA)
+    img[-small.shape[0] :, : small.shape[1]] = small  # biden's face ~25 px, bottom left
+    found = engine.faces(img)
+    assert len(found) == 2 and found[1].size < 40
+    face = engine.usable(img)
+    assert isinstance(face, Face) and face == found[0]
