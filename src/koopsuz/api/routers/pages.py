@@ -1,4 +1,5 @@
-"""HTML pages of the command centre: sign-in, map, camera, playback, event feed, camera health.
+"""HTML pages of the command centre: sign-in, map, camera, playback, event feed, camera health,
+legal bases, face watchlists and face search.
 
 The pages are server-rendered shells (Jinja2, translated with ``t(key)``); the page scripts fill
 them from the JSON API and keep them live over ``/api/ws/events``. Language: the ``koopsuz_lang``
@@ -17,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from koopsuz.api.deps import optional_principal
 from koopsuz.domain.regions import REGIONS, UnknownRegion, region
-from koopsuz.security.principal import Principal
+from koopsuz.security.principal import Permission, Principal
 from koopsuz.web import (
     DEFAULT_LANGUAGE,
     DISPLAY_TIMEZONE,
@@ -180,6 +181,39 @@ def evidence_page(request: Request, principal: OptionalPrincipal) -> Response:
     if principal is None:
         return _login_redirect(request)
     return _render(request, "evidence.html", principal, page="evidence", title_key="nav.evidence")
+
+
+def _gated(principal: Principal, permissions: tuple[Permission, ...], what: str) -> None:
+    """A page shown only to roles with one of ``permissions`` (the API refuses the rest anyway)."""
+    if not any(principal.can(p) for p in permissions):
+        raise HTTPException(403, f"role {principal.role} may not see {what}")
+
+
+@router.get("/legal", name="page_legal")
+def legal_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Legal bases: the registry (``legal.manage`` registers and revokes; auditors read)."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.LEGAL_MANAGE, Permission.AUDIT_READ), "legal bases")
+    return _render(request, "legal.html", principal, page="legal", title_key="nav.legal")
+
+
+@router.get("/watchlists", name="page_watchlists")
+def watchlists_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Face watchlists, their entries, photos and the second officer's approval."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.WATCHLIST_READ,), "watchlists")
+    return _render(request, "watchlists.html", principal, page="watchlists", title_key="nav.watchlists")
+
+
+@router.get("/faces/search", name="page_face_search")
+def face_search_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Search faces by photo (investigators); auditors see the searches run."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.FACE_SEARCH, Permission.AUDIT_READ), "face searches")
+    return _render(request, "face_search.html", principal, page="face_search", title_key="nav.face_search")
 
 
 @router.get("/lang/{code}", name="set_language")

@@ -77,6 +77,42 @@ function thumb(ev) {
   return h("a", { class: "thumb", href: src, target: "_blank", rel: "noopener", title: t("events.open_snapshot") }, img);
 }
 
+// A face-match alert (rule_kind "face_match", raised by analytics/face_stage.py) carries the face
+// seen (`snapshot`) and the enrolled photo it matched (`enrolled`): shown side by side, with the
+// person, the list kind and the similarity, so the operator confirms or dismisses by eye.
+const FACE_LIST_KEYS = { wanted: "alerts.face.list.wanted", missing: "alerts.face.list.missing", interest: "alerts.face.list.interest" };
+
+function facePicture(src, label, testid) {
+  const body = src
+    ? h("img", { src, alt: label, loading: "lazy", decoding: "async", "data-testid": testid })
+    : h("div", { class: "thumb-empty", "data-testid": testid }, t("events.no_snapshot"));
+  return h("figure", { class: "face-pic" }, src ? h("a", { href: src, target: "_blank", rel: "noopener" }, body) : body, h("figcaption", null, label));
+}
+
+function facePair(ev) {
+  const media = ev.media || {};
+  return h(
+    "div",
+    { class: "face-pair", "data-testid": "alert-face-pair" },
+    facePicture(media.snapshot, t("alerts.face.seen"), "alert-face-probe"),
+    facePicture(media.enrolled, t("alerts.face.enrolled"), "alert-face-enrolled"),
+  );
+}
+
+function faceSummary(p) {
+  const list = FACE_LIST_KEYS[p.list_kind] ? t(FACE_LIST_KEYS[p.list_kind]) : String(p.list_kind || "");
+  const sim = typeof p.similarity === "number" ? p.similarity.toFixed(3) : "—";
+  const thr = typeof p.threshold === "number" ? p.threshold.toFixed(2) : "—";
+  return h(
+    "div",
+    { class: "face-summary", "data-testid": "alert-face" },
+    h("strong", { "data-testid": "alert-face-name" }, p.full_name || p.entry || "—"),
+    h("span", { class: "badge face-list", "data-testid": "alert-face-list", dataset: { kind: p.list_kind || "" } }, list),
+    h("span", { "data-testid": "alert-face-similarity", title: t("alerts.face.threshold", { t: thr }) }, t("alerts.face.similarity", { s: sim, t: thr })),
+    p.notes ? h("div", { class: "muted face-notes" }, p.notes) : null,
+  );
+}
+
 /**
  * Render one alert. `cameras` maps camera id -> camera (for its name); `showCamera` false on
  * the camera page, where every alert is that camera's.
@@ -102,14 +138,15 @@ export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh 
   for (const b of buttons) b.addEventListener("click", () => judge(ev, b.dataset.verdict, buttons));
   const footage = ev.clip && can("playback.view") ? h("a", { class: "event-footage", href: ev.clip.page, "data-testid": "alert-footage" }, t("events.footage")) : null;
   const summary = alertSummary(p);
+  const isFace = p.rule_kind === "face_match";
   const item = h(
     "li",
     {
-      class: `event alert sev-${sev}${fresh ? " fresh" : ""}`,
+      class: `event alert sev-${sev}${isFace ? " face-alert" : ""}${fresh ? " fresh" : ""}`,
       "data-testid": "alert-item",
       dataset: { eventId: ev.id, alertId: ev.id, kind: ev.kind, camera: ev.camera || "", rule: p.rule || "", verdict: "" },
     },
-    thumb(ev),
+    isFace ? facePair(ev) : thumb(ev),
     h(
       "div",
       { class: "event-body" },
@@ -122,7 +159,8 @@ export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh 
         h("time", { datetime: ev.ts, title: formatDateTime(ev.ts), "data-testid": "event-time" }, formatTime(ev.ts)),
       ),
       where.length ? h("div", { class: "event-where" }, ...where.flatMap((n, i) => (i ? [" · ", n] : [n]))) : null,
-      summary ? h("div", { class: "event-summary muted", "data-testid": "alert-summary" }, summary) : null,
+      isFace ? faceSummary(p) : null,
+      summary && !isFace ? h("div", { class: "event-summary muted", "data-testid": "alert-summary" }, summary) : null,
       h(
         "div",
         { class: "alert-actions" },
