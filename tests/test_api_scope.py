@@ -95,6 +95,31 @@ PLATES = {
     "/api/hotlists/{hotlist_id}/entries/{entry_id}/remove",
     "/api/sections",
 }
+# Command centres: the alert queue and claims are scoped by the alert's region, incidents by
+# theirs, units by theirs, measures by the region asked for; every refusal answers 403 and is
+# audited, unknown ids 404 (tests/incidents/test_api.py).
+COMMAND = {
+    "/api/alerts/queue",
+    "/api/alerts/{event_id}/state",
+    "/api/alerts/{event_id}/claim",
+    "/api/alerts/{event_id}/release",
+    "/api/alerts/{event_id}/escalate",
+    "/api/sop",
+    "/api/incidents",
+    "/api/incidents/{incident_id}",
+    "/api/incidents/{incident_id}/state",
+    "/api/incidents/{incident_id}/sop/{step}",
+    "/api/incidents/{incident_id}/notes",
+    "/api/incidents/{incident_id}/evidence",
+    "/api/incidents/{incident_id}/escalate",
+    "/api/incidents/{incident_id}/suggestions",
+    "/api/incidents/{incident_id}/dispatch",
+    "/api/units",
+    "/api/units/{unit_id}",
+    "/api/units/{unit_id}/position",
+    "/api/units/{unit_id}/status",
+    "/api/stats/response",
+}
 OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
@@ -132,6 +157,7 @@ def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
     known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
+    known |= COMMAND
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
     assert paths - known == set(), "new API routes need a scope decision and a test"

@@ -19,6 +19,7 @@ from koopsuz.domain.deployment import parse_deployment
 from koopsuz.domain.plates import parse_read
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.signing import InstallationKey
+from koopsuz.services.alert_queue import AlertQueueService
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
@@ -27,6 +28,7 @@ from koopsuz.services.face_matching import FaceMatcher
 from koopsuz.services.face_observations import FaceObservations
 from koopsuz.services.face_search import FaceSearchService
 from koopsuz.services.hotlists import HotlistService
+from koopsuz.services.incidents import IncidentService
 from koopsuz.services.ingest import FaceServices, IngestService, PlateServices
 from koopsuz.services.legal_basis import LegalBasisService
 from koopsuz.services.plate_reads import PlateSearchService, project_plate_reads
@@ -36,6 +38,7 @@ from koopsuz.services.registry import RegistryService
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
+from koopsuz.services.units import UnitService
 from koopsuz.services.users import UserService
 from koopsuz.services.watchlists import WatchlistService
 from koopsuz.store.db import Database
@@ -85,6 +88,10 @@ class System:
         )
         self.legal = LegalBasisService(self.db, self.audit)
         enroller = EngineEnroller()
+        # command centres (issue 7): the alert queue, patrol units, incidents and dispatch
+        self.alert_queue = AlertQueueService(self.db, self.audit)
+        self.units = UnitService(self.db, self.audit)
+        self.incidents = IncidentService(self.db, self.audit, self.alert_queue, self.units, self.users)
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
         self.face_observations = FaceObservations(self.db, settings.data_dir / "faces")

@@ -17,6 +17,7 @@ from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordi
 from koopsuz.api.routers import evidence as evidence_router
 from koopsuz.api.routers import evidence_locks as locks_router
 from koopsuz.api.routers import faces as faces_router
+from koopsuz.api.routers import incidents as incidents_router
 from koopsuz.api.routers import plates as plates_router
 from koopsuz.api.routers import storage as storage_router
 from koopsuz.api.routers import watchlists as watchlists_router
@@ -63,6 +64,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(evidence_router.router)
     app.include_router(watchlists_router.router)  # legal bases and face watchlists (issues 5, 8)
     app.include_router(faces_router.router)  # face searches by photo (issue 5)
+    app.include_router(incidents_router.router)  # command centres: queue, incidents, units (issue 7)
     app.include_router(plates_router.router)  # plate reads, hotlists, sections (issue 6)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")

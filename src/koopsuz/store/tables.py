@@ -473,3 +473,115 @@ class SpeedSectionRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# -- command centres: alert queue, incidents, patrol units (issue 7) -----------------------------
+class AlertStateRow(Base):
+    """An alert's life in the queue: who holds it (one operator at a time), escalation, its incident."""
+
+    __tablename__ = "alert_states"
+    event_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    alert_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    touched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    first_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    incident_id: Mapped[str | None] = mapped_column(String(26), nullable=True, index=True)
+
+
+class IncidentRow(Base):
+    """An incident: where, what, who is responsible, and the time of each state change."""
+
+    __tablename__ = "incidents"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    caller_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    caller_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    officer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sop_steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sop_done: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"step", "at", "by"}] in order
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    on_scene_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class IncidentEvidenceRow(Base):
+    """Something linked to an incident: an alert, another event, a clip of a camera's footage."""
+
+    __tablename__ = "incident_evidence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert | event | clip
+    ref: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentNoteRow(Base):
+    __tablename__ = "incident_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    text: Mapped[str] = mapped_column(String(4000))
+    author: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommandLogRow(Base):
+    """The history of an alert or incident as the operators see it (the audit log holds the same acts)."""
+
+    __tablename__ = "command_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # alert | incident | unit
+    target_id: Mapped[str] = mapped_column(String(32), index=True)
+    region: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class UnitRow(Base):
+    """A patrol unit: call sign, region, status, last reported position, current incident."""
+
+    __tablename__ = "units"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_sign: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    position_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    incident_id: Mapped[str | None] = mapped_column(String(26), nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DispatchRow(Base):
+    """Who sent which unit to which incident, when, from how far; when it arrived and was cleared."""
+
+    __tablename__ = "dispatches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"), index=True)
+    region: Mapped[str] = mapped_column(String(8))
+    sent_by: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    distance_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    eta_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
