@@ -45,6 +45,10 @@ else
   say "Python packages: up to date"
 fi
 
+# Plate models ship inside the rapidocr wheel (never downloaded at run time): check they are there.
+.venv/bin/python -c "from koopsuz.vision.plates import find_plate_models as f; f()" \
+  && say "plate models: present (rapidocr wheel)" || say "plate models missing: koopsuz plate read will fail"
+
 # Real face photos for the face tests and benchmarks, from PyPI packages (the face_recognition sdist
 # and the insightface wheel; see tests/faces/photos.py); cached under var/, never fetched at run time.
 say "face photos for tests (cached in var/)"
