@@ -44,3 +44,24 @@ def street_photo(path: Path) -> list[str]:
     assert ok
     path.write_bytes(jpg.tobytes())
     return [p[0] for p in PASTED]
+
+
+def flat_plate(text: str, *, yellow: bool = False, width: int = 240) -> np.ndarray:
+    """A one-line plate in the 2016 style but any text: pre-2016, foreign-citizen (black on yellow),
+    Kazakh, Russian, Uzbek. The simulator draws only 2016 Kyrgyz plates; these test the reader on
+    the other formats the grammar knows."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    w, h = 520, 112
+    img = Image.new("RGB", (w, h), (250, 210, 0) if yellow else (245, 245, 240))
+    d = ImageDraw.Draw(img)
+    d.rounded_rectangle((2, 2, w - 3, h - 3), radius=10, outline=(15, 15, 15), width=5)
+    font_path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf")
+    font = ImageFont.truetype(str(font_path), 96) if font_path.exists() else ImageFont.load_default(96)
+    left, top, right, bottom = d.textbbox((0, 0), text, font=font)
+    strip = Image.new("L", (right - left + 4, bottom - top + 4), 0)
+    ImageDraw.Draw(strip).text((2 - left, 2 - top), text, font=font, fill=255)
+    strip = strip.resize((min(strip.width, w - 40), min(strip.height, h - 20)), Image.Resampling.LANCZOS)
+    d.bitmap(((w - strip.width) // 2, (h - strip.height) // 2), strip, fill=(12, 12, 12))
+    bgr = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+    return cv2.resize(bgr, (width, round(width * h / w)), interpolation=cv2.INTER_AREA)

@@ -98,3 +98,24 @@ def _plate_strip(text: str) -> np.ndarray:
     from koopsuz.sim.plates import plate_image
 
     return cv2.resize(plate_image(text), (260, 56), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize(
+    ("text", "yellow", "fmt", "foreign"),
+    [
+        ("B 1234 AB", False, "pre2016", False),
+        ("01 1234 D", True, "foreign", False),  # a Kyrgyz plate of a foreign citizen, black on yellow
+        ("123 ABC 02", False, "kz", True),
+        ("A 123 BC 77", False, "ru", True),
+        ("10 A 123 BC", False, "free", True),  # Uzbek: no Kyrgyz shape, kept as free text
+    ],
+)
+def test_other_formats_on_a_vehicle(reader, text: str, yellow: bool, fmt: str, foreign: bool) -> None:  # type: ignore[no-untyped-def]
+    from tests.plates.photos import flat_plate
+
+    img = np.full((400, 700, 3), 110, np.uint8)
+    plate = flat_plate(text, yellow=yellow)
+    img[200 : 200 + plate.shape[0], 200 : 200 + plate.shape[1]] = plate
+    (best, *_) = reader.read(img, (150, 100, 500, 300))
+    assert (best.plate.format, best.plate.foreign) == (fmt, foreign)
+    assert best.text == (text if fmt != "free" else text.replace(" ", ""))
