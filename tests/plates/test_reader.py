@@ -119,3 +119,20 @@ def test_other_formats_on_a_vehicle(reader, text: str, yellow: bool, fmt: str, f
     (best, *_) = reader.read(img, (150, 100, 500, 300))
     assert (best.plate.format, best.plate.foreign) == (fmt, foreign)
     assert best.text == (text if fmt != "free" else text.replace(" ", ""))
+
+
+def test_whole_720p_frame_from_the_road_camera(reader) -> None:  # type: ignore[no-untyped-def]
+    from tests.plates.conftest import road_clip
+    from tests.plates.test_sim_scoring import PLATE_H_PER_CAR_W
+
+    clip = road_clip("day")
+    # Frames where exactly one car is in full view with a plate 12 px high or more.
+    by_frame: dict[int, list[str]] = {}
+    for actor in clip.truth["actors"]:
+        for f, _x, y, w, h in actor["boxes_main"]:
+            if w * PLATE_H_PER_CAR_W >= 12 and y + h < 719:
+                by_frame.setdefault(f, []).append(actor["plate"])
+    picked = [(f, plates[0]) for f, plates in sorted(by_frame.items()) if len(plates) == 1][::3][:5]
+    assert len(picked) >= 4
+    hits = sum(plate in [r.text for r in reader.read(clip.frames[f])] for f, plate in picked)
+    assert hits == len(picked)

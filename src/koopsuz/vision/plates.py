@@ -148,7 +148,7 @@ class PlateReader:
         model_dir: str | Path | None = None,
         min_confidence: float = 0.5,
         det_side: int = 384,
-        image_side: int = 960,
+        image_side: int = 1280,
     ) -> None:
         self.models = find_plate_models(model_dir)
         self.grammar = grammar
