@@ -216,6 +216,14 @@ def face_search_page(request: Request, principal: OptionalPrincipal) -> Response
     return _render(request, "face_search.html", principal, page="face_search", title_key="nav.face_search")
 
 
+@router.get("/command", name="page_command")
+def command_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """The command centre: alert queue, incidents, dispatch (issue 7)."""
+    if principal is None:
+        return _login_redirect(request)
+    return _render(request, "command.html", principal, page="command", title_key="nav.command")
+
+
 @router.get("/lang/{code}", name="set_language")
 def set_language(code: str, next: str | None = None) -> Response:
     """Remember the operator's language in the ``koopsuz_lang`` cookie and go back."""
