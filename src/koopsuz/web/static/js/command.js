@@ -135,7 +135,7 @@ function queueItem(a) {
     { class: `cmd-item sev-${a.severity}`, "data-testid": "queue-item", dataset: { alertId: a.id, claimedBy: q.claimed_by || "" } },
     snap,
     h("div", { class: "row" }, h("span", { class: "title" }, p.rule_name || p.rule || a.kind), h("span", { class: `badge sev sev-${a.severity}` }, severityLabel(a.severity))),
-    h("div", { class: "row muted" }, a.camera ? h("a", { href: cameraUrl(a.camera), "data-testid": "queue-live" }, a.camera) : null, regionLabel(a.region), formatAgo(a.ts)),
+    h("div", { class: "row muted" }, a.camera ? h("a", { href: cameraUrl(a.camera), "data-testid": "queue-live" }, a.camera) : null, ` · ${regionLabel(a.region)} · ${formatAgo(a.ts)}`),
     a.clip ? h("a", { href: a.clip.page, "data-testid": "queue-clip" }, t("events.footage")) : null,
     q.claimed_by ? h("div", { class: "row", "data-testid": "queue-holder" }, t("command.held_by", { who: q.claimed_by })) : null,
     q.escalated_by ? h("div", { class: "row muted" }, t("command.escalated_by", { who: q.escalated_by })) : null,
@@ -219,7 +219,7 @@ async function loadIncidents() {
           onclick: () => select(inc.id),
         },
         h("div", { class: "row" }, h("span", { class: "title" }, label(CATEGORY_KEYS, inc.category)), stateBadge(inc.state)),
-        h("div", { class: "row muted" }, regionLabel(inc.region), label(SOURCE_KEYS, inc.source), formatTime(inc.created_at), `${inc.sop_done}/${inc.sop_total}`),
+        h("div", { class: "row muted" }, [regionLabel(inc.region), label(SOURCE_KEYS, inc.source), formatTime(inc.created_at), `${inc.sop_done}/${inc.sop_total}`].join(" · ")),
       ),
     ),
   );
@@ -321,7 +321,7 @@ async function showDetail(inc) {
     "ul",
     { "data-testid": "near-cameras" },
     sug.cameras.length
-      ? sug.cameras.map((c) => h("li", { "data-testid": "near-camera" }, h("a", { href: cameraUrl(c.id) }, c.name), ` · ${Math.round(c.distance_m)} m`))
+      ? sug.cameras.map((c) => h("li", { "data-testid": "near-camera" }, h("a", { href: cameraUrl(c.id) }, c.name), " · ", t("incident.cameras.distance", { m: Math.round(c.distance_m) })))
       : [h("li", { class: "muted" }, t("incident.cameras.none", { m: sug.cameras_within_m }))],
   );
   const history = h("ol", { "data-testid": "history" }, inc.history.map((x) => h("li", null, `${formatTime(x.at)} · ${x.by} · ${label(ACTION_KEYS, x.action)}`, x.detail && x.detail.to ? ` → ${label(STATE_KEYS, x.detail.to)}` : "", x.detail && x.detail.reason ? ` (${x.detail.reason})` : "")));
