@@ -2,9 +2,9 @@
 
 A procedure is an ordered list of step ids; the operator ticks them in order (a step out of order
 is refused, so the checklist records what was actually done first). Step texts are translated in
-the web catalogues as ``sop.<step>`` (a step reads the same in every category) and categories as ``category.<category>``, so the
-same procedure reads the same in Russian, Kyrgyz and English. Changing a procedure changes only
-new incidents: an incident keeps the checklist it was opened with.
+the web catalogues as ``sop.<step>`` (a step reads the same in every category), categories as
+``category.<category>``, so a procedure reads the same in Russian, Kyrgyz and English. Changing a
+procedure changes only new incidents: an incident keeps the checklist it was opened with.
 """
 
 from __future__ import annotations
