@@ -143,7 +143,7 @@ class System:
     def _reader(self) -> Callable[[np.ndarray, tuple[float, float, float, float]], list[Any]]:
         """The plate reader shared by every plate camera (its own lock), loaded at first need."""
         if self._plate_reader is None:
-            self._plate_reader = PlateReader(parse_read, threads=1)
+            self._plate_reader = PlateReader(parse_read, threads=1, det_side=640)
         reader = self._plate_reader
         return lambda image, box: reader.read(image, vehicle=box)
 
