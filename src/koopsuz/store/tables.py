@@ -585,3 +585,20 @@ class DispatchRow(Base):
     eta_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditSealRow(Base):
+    """The audit chain's head at ``seq``, signed with the installation key.
+
+    The hash chain alone shows an edited or removed entry, but not entries cut off the end; a seal
+    does: an entry the seal covers that is gone or different contradicts a signature only the
+    installation's key could have made.
+    """
+
+    __tablename__ = "audit_seals"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
