@@ -20,6 +20,7 @@ refuse the others.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,23 @@ def tabs(browser: Any, target: Target, request: pytest.FixtureRequest) -> Iterat
     assert not errors, "browser errors:\n" + "\n".join(errors)
 
 
+def drop_file(zone: Any, path: Path) -> None:
+    """Drop ``path`` on ``zone`` the way a browser does: a drop event carrying the file."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    kind = "image/png" if path.suffix == ".png" else "image/jpeg"
+    zone.evaluate(
+        """(el, [b64, name, kind]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, { type: kind }));
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                el.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+        }""",
+        [data, path.name, kind],
+    )
+
+
 def sign_in(tab: Page, role: str, path: str) -> None:
     tab.sign_in(role)
     tab.page.goto(tab.url(path))
@@ -114,6 +132,7 @@ def register_basis(tab: Page) -> dict[str, Any]:
     assert error.is_hidden()
     assert row.get_attribute("data-valid") == "true"
     assert row.get_by_test_id("legal-row-status").inner_text().startswith("Действует")
+    tab.shot("legal-registered")
     bases = tab.api("/api/legal-bases")
     assert len(bases) == 1
     basis = bases[0]
@@ -168,7 +187,7 @@ def test_basis_list_entry_refused_and_enrolled_photo_second_officer_approves(
         cv2.imwrite(str(refused), np.full((480, 640, 3), 127, np.uint8))
     with pytest.raises(PhotoRefused) as why:
         system.watchlists.enroller.enrol(refused.read_bytes())
-    page.get_by_test_id("photo-file").set_input_files(str(refused))
+    drop_file(page.get_by_test_id("photo-drop"), refused)  # dropped, as from a file manager
     err = page.get_by_test_id("photo-error")
     err.wait_for()
     assert str(why.value) in err.inner_text(), (err.inner_text(), str(why.value))
@@ -198,8 +217,7 @@ def test_basis_list_entry_refused_and_enrolled_photo_second_officer_approves(
     head.page.locator('[data-testid="entry-card"][data-status="active"]').wait_for()
     assert head.page.get_by_test_id("entry-status").inner_text() == "Активна"
     assert "yk.head" in head.page.get_by_test_id("entry-decided-by").inner_text()
-    row = head.page.locator(f'[data-testid="entry-row"][data-entry-id="{entry_id}"]')
-    assert row.get_attribute("data-status") == "active"
+    head.page.locator(f'[data-testid="entry-row"][data-entry-id="{entry_id}"][data-status="active"]').wait_for()
     assert head.page.get_by_test_id("entry-approve").count() == 0  # nothing left to decide
     head.shot("watchlists-02-approved")
     assert tab.api(f"/api/watchlist-entries/{entry_id}")["matching"] is True
@@ -245,6 +263,7 @@ def test_face_search_runs_to_done_and_a_face_match_alert_shows_both_faces(
     page.get_by_test_id("fs-file").set_input_files(str(PHOTOS["obama"]))
     assert page.get_by_test_id("fs-preview").is_visible()
     page.get_by_test_id("fs-region-KG-Y").check()
+    tab.shot("face-search-form")
     start_local = page.get_by_test_id("fs-start").input_value()  # Bishkek wall-clock time, "YYYY-MM-DDTHH:MM"
     page.get_by_test_id("fs-submit").click()
     current = page.locator('[data-testid="fs-current"][data-status="done"]')
