@@ -72,3 +72,51 @@ def test_bad_accounts_are_refused_with_a_reason(db: Database, role, region, pass
     users = UserService(db, AuditLog(db))
     with pytest.raises(Invalid, match=message):
         users.create("admin", "someone", password, role, region)
+
+
+def _key(tmp_path):
+    from koopsuz.domain.evidence_manifest import public_key_from_pem
+    from koopsuz.security.signing import InstallationKey
+
+    key = InstallationKey(tmp_path / "keys")
+    return key, public_key_from_pem(key.public().pem)
+
+
+def test_seals_catch_entries_cut_off_the_end(db: Database, tmp_path) -> None:
+    """The chain cannot see its tail cut; the signed seal at entry 6 can."""
+    audit = AuditLog(db)
+    key, public = _key(tmp_path)
+    for i in range(6):
+        audit.record("carol", "plates.search", target_id=str(i))
+    seal = audit.seal(key.sign, key.public().key_id)
+    assert seal is not None and seal.seq == 6 and seal.entries == 6
+    assert audit.seal(key.sign, key.public().key_id) is None  # nothing new
+    audit.record("carol", "plates.search", target_id="7")
+    check = audit.verify(public)
+    assert check.ok and check.seals == 1 and check.entries == 7
+    with db.transaction() as s:
+        s.execute(text("DROP TRIGGER audit_log_no_delete"))
+        s.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
+    assert audit.verify().ok  # the chain alone is fooled: what is left still links up
+    check = audit.verify(public)
+    assert not check.ok and check.first_broken == 5 and "removed" in (check.problem or "")
+
+
+def test_reordered_entries_and_forged_seals_are_named(db: Database, tmp_path) -> None:
+    audit = AuditLog(db)
+    key, public = _key(tmp_path)
+    for i in range(4):
+        audit.record("dave", "faces.search", target_id=str(i))
+    audit.seal(key.sign, key.public().key_id)
+    with db.transaction() as s:  # someone swaps two entries' contents (and the guard is gone)
+        s.execute(text("DROP TRIGGER audit_log_no_update"))
+        s.execute(text("UPDATE audit_log SET target_id = CASE seq WHEN 2 THEN '3' WHEN 3 THEN '2' END "
+                       "WHERE seq IN (2, 3)"))
+    assert audit.verify(public).first_broken == 2
+    other = AuditLog(Database(f"sqlite:///{tmp_path / 'b.db'}"))
+    other._db.migrate()
+    other.record("eve", "x")
+    forger, _ = _key(tmp_path / "forger")
+    other.seal(forger.sign, "forged")  # signed with another key
+    check = other.verify(public)
+    assert not check.ok and "not signed by this installation" in (check.problem or "")

@@ -424,13 +424,24 @@ def audit_show(
 
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDir = None) -> None:
-    """Check the audit log's hash chain; names the first entry that was altered or removed."""
+    """Check the audit log's hash chain and its signed seals; names the first entry altered, removed or cut off."""
     system = _system(_settings(data_dir))
-    check = system.audit.verify()
+    check = system.audit_sealer.verify()
     if check.ok:
-        console.print(f"audit chain intact: {check.entries} entries")
+        console.print(f"audit chain intact: {check.entries} entries, {check.seals} signed seal(s) checked")
     else:
-        _fail(f"audit chain broken at entry {check.first_broken} (of {check.entries} read)", code=2)
+        _fail(f"audit chain broken at entry {check.first_broken}: {check.problem} ({check.entries} read)", code=2)
+
+
+@audit_app.command("seal")
+def audit_seal(data_dir: DataDir = None) -> None:
+    """Sign the audit chain's head with the installation key now (a running server does so every minute)."""
+    system = _system(_settings(data_dir))
+    row = system.audit_sealer.seal()
+    if row is None:
+        console.print("nothing new to seal")
+    else:
+        console.print(f"sealed entries 1..{row.seq} with key {row.key_id}")
 
 
 @app.command("check-deployment")

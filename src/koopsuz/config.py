@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     secret_key: str | None = Field(default=None, description="signs sessions; default: var/secret.key")
     session_hours: float = Field(default=12.0, gt=0, le=168)
+    audit_seal_s: float = Field(default=60.0, gt=0, le=86400, description="seal the audit chain this often")
     timezone: str = "Asia/Bishkek"
     # ingest
     ingest_open_timeout_s: float = Field(default=5.0, gt=0, le=60)

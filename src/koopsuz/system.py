@@ -20,6 +20,7 @@ from koopsuz.domain.plates import parse_read
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.signing import InstallationKey
 from koopsuz.services.alert_queue import AlertQueueService
+from koopsuz.services.audit_sealer import AuditSealer
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
@@ -77,6 +78,7 @@ class System:
         )
         self.playback = PlaybackService(settings, self.db, settings.resolved_secret)
         self.signing_key = InstallationKey(settings.data_dir / "keys")
+        self.audit_sealer = AuditSealer(self.audit, self.signing_key, interval_s=settings.audit_seal_s)
         self.evidence = EvidenceService(
             settings,
             self.db,
@@ -156,6 +158,7 @@ class System:
 
     def start(self, *, ingest: bool = True, record: bool | None = None) -> None:
         self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
+        self.audit_sealer.start()
         self.writer.start()
         if ingest:
             self.face_matcher.start()
@@ -179,5 +182,7 @@ class System:
             self.writer.stop()
         self.evidence.stop()
         self.face_search.stop()
+        if self._started:
+            self.audit_sealer.stop()
         self.bus.close()
         self.db.dispose()

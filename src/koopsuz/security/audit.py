@@ -1,11 +1,15 @@
 """The append-only audit log, chained by SHA-256.
 
 Each entry's hash covers the previous entry's hash, so removing or editing any row breaks every
-later hash; the database's triggers refuse UPDATE and DELETE on top of that.
+later hash; the database's triggers refuse UPDATE and DELETE on top of that. A chain cannot show
+entries cut off its end, so the head is *sealed* in batches: its seq and hash signed with the
+installation's Ed25519 key (``seal``). ``verify`` checks the chain and every seal, and names the
+first entry that is altered, removed, reordered or missing after a seal.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -14,11 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, select
 
 from koopsuz.security.principal import Principal, Scope
 from koopsuz.store.db import Database
-from koopsuz.store.tables import AuditRow
+from koopsuz.store.tables import AuditRow, AuditSealRow
 
 GENESIS = "0" * 64
 
@@ -48,10 +54,17 @@ def _fields(row: AuditRow) -> dict[str, Any]:
 class ChainCheck:
     entries: int
     first_broken: int | None
+    problem: str | None = None
+    seals: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.first_broken is None
+        return self.first_broken is None and self.problem is None
+
+
+def seal_message(seq: int, head: str) -> bytes:
+    """What a seal signs: fixed text, so a signature over anything else never passes as a seal."""
+    return f"koopsuz-audit-seal\n{seq}\n{head}\n".encode()
 
 
 class AuditLog:
@@ -114,13 +127,50 @@ class AuditLog:
         with self._db.session() as s:
             return s.execute(q).scalars().all()
 
-    def verify(self) -> ChainCheck:
+    def seal(self, sign: Any, key_id: str) -> AuditSealRow | None:
+        """Sign the chain's head (``sign``: bytes -> signature); None when nothing is new since the last seal."""
+        with self._lock, self._db.transaction() as s:
+            head = s.execute(select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first()
+            last = s.execute(select(func.max(AuditSealRow.seq))).scalar()
+            if head is None or (last is not None and last >= head[0]):
+                return None
+            entries = int(s.execute(select(func.count()).select_from(AuditRow)).scalar() or 0)
+            row = AuditSealRow(
+                seq=head[0],
+                hash=head[1],
+                entries=entries,
+                sealed_at=datetime.now(UTC),
+                key_id=key_id,
+                signature=base64.b64encode(sign(seal_message(head[0], head[1]))).decode(),
+            )
+            s.add(row)
+        return row
+
+    def verify(self, public_key: Ed25519PublicKey | None = None) -> ChainCheck:
+        """The chain, then the seals (with ``public_key``): the first entry that breaks either."""
         prev = GENESIS
         n = 0
+        hashes: dict[int, str] = {}
         with self._db.session() as s:
             for row in s.execute(select(AuditRow).order_by(AuditRow.seq)).scalars():
                 n += 1
                 if row.prev_hash != prev or entry_hash(prev, _fields(row)) != row.hash:
-                    return ChainCheck(n, row.seq)
+                    return ChainCheck(n, row.seq, f"entry {row.seq} was altered, or the one before it removed")
                 prev = row.hash
-        return ChainCheck(n, None)
+                hashes[row.seq] = row.hash
+            seals = list(s.execute(select(AuditSealRow).order_by(AuditSealRow.seq)).scalars())
+        if public_key is None:
+            return ChainCheck(n, None, None, 0)
+        for seal in seals:
+            try:
+                public_key.verify(base64.b64decode(seal.signature), seal_message(seal.seq, seal.hash))
+            except (InvalidSignature, ValueError):
+                return ChainCheck(n, seal.seq, f"the seal at entry {seal.seq} is not signed by this installation")
+            if seal.seq not in hashes:
+                cut = max((q for q in hashes if q < seal.seq), default=0)
+                return ChainCheck(
+                    n, cut + 1, f"entries after {cut} were removed: the seal at entry {seal.seq} covers them"
+                )
+            if hashes[seal.seq] != seal.hash:
+                return ChainCheck(n, seal.seq, f"entry {seal.seq} differs from what its seal signed")
+        return ChainCheck(n, None, None, len(seals))
