@@ -3,12 +3,16 @@ unit status, measures, scope and bad input. Times come from a controlled clock."
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 
 from koopsuz.domain.geo import great_circle_m
 from koopsuz.security.principal import Scope
+from koopsuz.store.db import Database
+from koopsuz.store.incident_repo import IncidentRepo
+from koopsuz.store.tables import EventRow
 
 from .conftest import BOSTERI, T0, TOKMOK, add_alert, add_units
 
@@ -412,3 +416,30 @@ def test_nearby_cameras_are_listed_with_distance(api, system, clock) -> None:
     assert [c["id"] for c in sug["cameras"]] == ["yk-cam-1"]
     expected = great_circle_m(42.4907, 78.3936, 42.4916, 78.3951)
     assert sug["cameras"][0]["distance_m"] == pytest.approx(expected, abs=0.1) and 100 < expected < 200
+
+
+def test_two_claims_at_once_one_wins_without_any_lock_in_python(system) -> None:
+    """Two engines (as two server processes would have) race on the same row: exactly one wins."""
+    alert = add_alert(system)
+    with system.db.transaction() as s:
+        IncidentRepo(s).ensure_alert_state(s.get(EventRow, alert.id))
+    dbs = [Database(system.db.url) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    won: list[str] = []
+
+    def claim(db: Database, who: str) -> None:
+        barrier.wait()
+        with db.transaction() as s:
+            if IncidentRepo(s).try_claim(alert.id, who, T0, T0 - timedelta(minutes=10)):
+                won.append(who)
+
+    threads = [threading.Thread(target=claim, args=(db, f"op{i}")) for i, db in enumerate(dbs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for db in dbs:
+        db.dispose()
+    assert len(won) == 1
+    with system.db.session() as s:
+        assert IncidentRepo(s).alert_state(alert.id).claimed_by == won[0]

@@ -46,7 +46,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
         system.units.create(admin, {"id": uid, "call_sign": sign, "region": "KG-Y", "lat": lat, "lon": lon})
     add_alert(system, severity="critical", ts=datetime.now(UTC))
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(system, start_system=False), port=port, log_level="warning"))
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            create_app(system, start_system=False), port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     wait_port(port, 30)

@@ -60,7 +60,7 @@ class AlertQueueService:
 
     def state(self, who: Principal, event_id: str) -> dict[str, Any]:
         require(who, Permission.INCIDENTS_READ)
-        event = self._alert(who, event_id)
+        event = self.alert(who, event_id)
         with self._db.session() as s:
             repo = IncidentRepo(s)
             st = repo.alert_state(event_id)
@@ -73,7 +73,7 @@ class AlertQueueService:
     def claim(self, who: Principal, event_id: str) -> dict[str, Any]:
         """Acknowledge (claim) the alert, or refresh the caller's own claim."""
         require(who, Permission.INCIDENTS_MANAGE)
-        event = self._alert(who, event_id)
+        event = self.alert(who, event_id)
         now = self.now()
         with self._lock, self._db.transaction() as s:
             repo = IncidentRepo(s)
@@ -93,7 +93,7 @@ class AlertQueueService:
 
     def release(self, who: Principal, event_id: str) -> dict[str, Any]:
         require(who, Permission.INCIDENTS_MANAGE)
-        event = self._alert(who, event_id)
+        event = self.alert(who, event_id)
         now = self.now()
         with self._lock, self._db.transaction() as s:
             repo = IncidentRepo(s)
@@ -117,7 +117,7 @@ class AlertQueueService:
             esc = Escalation.model_validate(body)
         except ValidationError as exc:
             raise invalid(exc) from None
-        event = self._alert(who, event_id)
+        event = self.alert(who, event_id)
         if who.scope.is_national:
             raise Invalid("the national centre has nobody to escalate to")
         now = self.now()
@@ -145,7 +145,8 @@ class AlertQueueService:
             return None
         return st.claimed_by
 
-    def _alert(self, who: Principal, event_id: str) -> EventRow:
+    def alert(self, who: Principal, event_id: str) -> EventRow:
+        """The alert event, or 404; another region's answers 403 (audited)."""
         with self._db.session() as s:
             row = s.get(EventRow, event_id)
         if row is None or row.kind != "alert":

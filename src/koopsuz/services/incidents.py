@@ -182,7 +182,7 @@ class IncidentService:
                 raise Invalid("alerts: an incident from alerts needs at least one alert id")
             if len(set(new.alerts)) != len(new.alerts):
                 raise Invalid("alerts: an alert is listed twice")
-            alerts = [self._queue._alert(who, a) for a in new.alerts]  # 404 / 403 (audited)
+            alerts = [self._queue.alert(who, a) for a in new.alerts]  # 404 / 403 (audited)
             regions = {a.region for a in alerts}
             if len(regions) > 1:
                 raise Invalid(f"alerts: the alerts come from several regions ({', '.join(sorted(regions))})")
