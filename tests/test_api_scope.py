@@ -33,6 +33,8 @@ RECORDING_FILES = {
 }
 SCOPED_BY_EVENT = {"/api/events/{event_id}", "/api/events/{event_id}/{name}.jpg"}
 LISTS = {
+    "/api/audit/export",  # auditors only; entries of the auditor's regions (tests/test_audit_api.py)
+    "/api/audit/verify",  # auditors only; the whole chain's health, no entry content
     "/api/cameras",
     "/api/events",
     "/api/regions",

@@ -113,19 +113,45 @@ class AuditLog:
         actor: str | None = None,
         action: str | None = None,
         target_id: str | None = None,
+        camera: str | None = None,
+        case: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 100,
     ) -> Sequence[AuditRow]:
-        q = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
+        """Newest first. ``action`` ending in ``*`` is a prefix (``watchlist.*``); ``camera`` matches the
+        target or a ``camera``/``cameras`` detail; ``case`` a ``case`` detail (scanned, not indexed)."""
+        q = select(AuditRow).order_by(AuditRow.seq.desc())
         if not scope.is_national:
             q = q.where(AuditRow.region.in_(scope.regions or ()))
         if actor:
             q = q.where(AuditRow.actor == actor)
         if action:
-            q = q.where(AuditRow.action == action)
+            q = q.where(AuditRow.action.startswith(action[:-1]) if action.endswith("*") else AuditRow.action == action)
         if target_id:
             q = q.where(AuditRow.target_id == target_id)
+        if since:
+            q = q.where(AuditRow.ts >= since)
+        if until:
+            q = q.where(AuditRow.ts < until)
+        if not (camera or case):
+            with self._db.session() as s:
+                return s.execute(q.limit(limit)).scalars().all()
+        out: list[AuditRow] = []
         with self._db.session() as s:
-            return s.execute(q).scalars().all()
+            for row in s.execute(q.limit(200_000)).scalars():
+                d = row.detail or {}
+                cams = d.get("cameras")
+                if camera and not (
+                    row.target_id == camera or d.get("camera") == camera or (isinstance(cams, list) and camera in cams)
+                ):
+                    continue
+                if case and d.get("case") != case and d.get("case_number") != case:
+                    continue
+                out.append(row)
+                if len(out) >= limit:
+                    break
+        return out
 
     def seal(self, sign: Any, key_id: str) -> AuditSealRow | None:
         """Sign the chain's head (``sign``: bytes -> signature); None when nothing is new since the last seal."""
