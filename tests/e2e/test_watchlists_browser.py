@@ -6,13 +6,15 @@ served with uvicorn; Chromium drives the pages as the officers would:
 * the admin registers a legal basis on /legal (a bad case number first: the API's refusal is
   shown beside the form), creates a list on /watchlists, adds a person, is told plainly that the
   creator cannot approve, enrols the six-person group photo (refused, with the engine's reason)
-  and then obama.jpg; the regional head (the second officer) opens the entry and approves it,
-  and the entry reads active;
+  (dropped on the page) and then obama.jpg; the regional head (the second officer) opens the
+  entry and approves it, the entry reads active, then removed with a reason; an approved entry
+  past its expiry reads expired;
 * a face search with obama.jpg over a day in which one observation of obama2.jpg and one of
   biden.jpg were stored: the progress bar runs to done and the grid shows the one true hit
   (camera, time, similarity, source, a link to the footage at that moment), not the stranger;
 * a face-match alert on the event feed shows the face seen beside the enrolled photo, the
-  person's name, the list kind and the similarity.
+  person's name, the list kind and the similarity, and is dismissed; the basis is revoked with
+  a reason on /legal.
 
 Without a browser: the nav shows these pages only to roles that may use them, and the pages
 refuse the others.
@@ -33,9 +35,11 @@ from fastapi.testclient import TestClient
 
 from koopsuz.api.app import create_app
 from koopsuz.domain.events import Event, Severity
+from koopsuz.security.principal import SYSTEM
 from koopsuz.services.face_observations import Observation
 from koopsuz.services.watchlists import PhotoRefused
 from koopsuz.store.event_repo import EventRepo
+from koopsuz.store.tables import WatchlistEntryRow
 from tests.conftest import PASSWORD, ROLE_USERS, free_port, wait_port
 from tests.e2e.test_browser import Page, Target, browser, wait_for  # noqa: F401  (browser is a fixture)
 from tests.faces.photos import group_photo, portraits
@@ -234,6 +238,25 @@ def test_basis_list_entry_refused_and_enrolled_photo_second_officer_approves(
     assert head.page.get_by_test_id("entry-remove").count() == 0
     assert tab.api(f"/api/watchlist-entries/{entry_id}")["matching"] is False
 
+    # An approved entry past its expiry reads "expired" (judged at the moment, not by a job).
+    later = system.watchlists.add_entry(
+        SYSTEM,
+        wl["id"],
+        {
+            "full_name": "Бакыт Истёкший",
+            "legal_basis_id": basis["id"],
+            "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        },
+    )
+    with system.db.transaction() as s:
+        row = s.get(WatchlistEntryRow, later["id"])
+        row.status, row.expires_at = "active", datetime.now(UTC) - timedelta(minutes=1)
+    page.reload()
+    expired = page.locator(f'[data-testid="entry-row"][data-entry-id="{later["id"]}"]')
+    expired.wait_for()
+    assert expired.get_attribute("data-status") == "expired"
+    assert expired.get_by_test_id("entry-badge").inner_text() == "Истекла"
+
 
 def _observe(system: Any, name: str, camera: str, region: str, ts: datetime) -> None:
     data = PHOTOS[name].read_bytes()
@@ -302,9 +325,16 @@ def test_face_search_runs_to_done_and_a_face_match_alert_shows_both_faces(
         ts=now - timedelta(minutes=1),
         severity=Severity.HIGH,
         payload={
-            "rule": "face:E1", "rule_kind": "face_match", "rule_name": "Пропавшие: Айбек Тестов",
-            "class": "person", "entry": "E1", "full_name": "Айбек Тестов", "list_kind": "missing",
-            "similarity": 0.712, "threshold": 0.4, "notes": "last seen at the bus station",
+            "rule": "face:E1",
+            "rule_kind": "face_match",
+            "rule_name": "Пропавшие: Айбек Тестов",
+            "class": "person",
+            "entry": "E1",
+            "full_name": "Айбек Тестов",
+            "list_kind": "missing",
+            "similarity": 0.712,
+            "threshold": 0.4,
+            "notes": "last seen at the bus station",
         },
     )
     ev.media["snapshot"] = system.media.save_snapshot("yk-cam-1", ev.id, ev.ts, probe)
