@@ -100,12 +100,35 @@ def test_operator_claims_opens_incident_ticks_sop_and_dispatches(browser: Any, s
         r = page.request.post(tab.url("/api/units/yk-karakol-1/status"), data={"status": "on_scene"})
         assert r.ok, r.text()
         page.locator('[data-testid="incident-state"][data-state="on_scene"]').wait_for(timeout=15000)
+        page.get_by_test_id("officer-input").fill("yk.operator")
+        page.get_by_test_id("officer-assign").click()
+        page.locator('[data-testid="officer-input"][value="yk.operator"]').wait_for()
+        assert page.locator('[data-testid="evidence-item"][data-kind="alert"]').count() == 1
         page.get_by_test_id("state-resolved").click()
         page.locator('[data-testid="incident-state"][data-state="resolved"]').wait_for()
         assert state.get_attribute("data-state") == "resolved"
         tab.shot("command-03-resolved")
+        # a 102 call: a bad phone is refused on the form with the field named; then it opens
+        page.get_by_test_id("new-call").click()
+        page.get_by_test_id("form-category").select_option("theft")
+        page.get_by_test_id("form-caller-name").fill("Асанов Бакыт")
+        page.get_by_test_id("form-caller-phone").fill("позвоните мне")
+        page.get_by_test_id("form-lat").fill("42.6490")
+        page.get_by_test_id("form-lon").fill("77.2140")
+        page.get_by_test_id("form-submit").click()
+        error = page.get_by_test_id("form-error")
+        error.wait_for()
+        assert "caller_phone" in error.inner_text()
+        tab.errors.clear()  # the browser logs the intended 422
+        page.get_by_test_id("form-caller-phone").fill("+996 555 123 456")
+        page.get_by_test_id("form-submit").click()
+        page.locator('[data-testid="incident-state"][data-state="new"]').wait_for()
+        assert page.get_by_test_id("unit-suggestion").first.get_attribute("data-unit") == "yk-cholpon-1"
+        tab.shot("command-04-call")
+        assert "null" not in page.get_by_test_id("incident-detail").inner_text()
         incidents = tab.api("/api/incidents")
-        assert [i["state"] for i in incidents] == ["resolved"]
+        assert [(i["source"], i["state"]) for i in incidents] == [("call", "new"), ("alert", "resolved")]
+        incidents = incidents[1:]
         detail = tab.api(f"/api/incidents/{incidents[0]['id']}")
         assert [h["action"] for h in detail["history"]][:3] == ["claim", "incident", "create"]
         assert tab.api("/api/units/yk-karakol-1")["status"] == "available"

@@ -63,6 +63,7 @@ const ACTION_KEYS = {
   arrived: "command.action.arrived",
   stood_down: "command.action.stood_down",
 };
+const EVIDENCE_KEYS = { alert: "incident.evidence.alert", event: "incident.evidence.event", clip: "incident.evidence.clip" };
 const label = (map, key) => (map[key] ? t(map[key]) : String(key || ""));
 
 const me = boot.user || {};
@@ -218,7 +219,13 @@ async function loadIncidents() {
           dataset: { incidentId: inc.id, state: inc.state },
           onclick: () => select(inc.id),
         },
-        h("div", { class: "row" }, h("span", { class: "title" }, label(CATEGORY_KEYS, inc.category)), stateBadge(inc.state)),
+        h(
+          "div",
+          { class: "row" },
+          h("span", { class: "title" }, label(CATEGORY_KEYS, inc.category)),
+          inc.escalated_at ? h("span", { class: "badge-state", "data-testid": "incident-escalated", title: t("incident.escalated") }, "↑") : null,
+          stateBadge(inc.state),
+        ),
         h("div", { class: "row muted" }, [regionLabel(inc.region), label(SOURCE_KEYS, inc.source), formatTime(inc.created_at), `${inc.sop_done}/${inc.sop_total}`].join(" · ")),
       ),
     ),
@@ -324,8 +331,25 @@ async function showDetail(inc) {
       ? sug.cameras.map((c) => h("li", { "data-testid": "near-camera" }, h("a", { href: cameraUrl(c.id) }, c.name), " · ", t("incident.cameras.distance", { m: Math.round(c.distance_m) })))
       : [h("li", { class: "muted" }, t("incident.cameras.none", { m: sug.cameras_within_m }))],
   );
+  const evidence = h(
+    "ul",
+    { "data-testid": "evidence" },
+    inc.evidence.map((e) => {
+      const d = e.detail || {};
+      let link = null;
+      if (e.kind === "clip" && d.camera) link = `/cameras/${encodeURIComponent(d.camera)}/playback?${new URLSearchParams({ start: d.start, end: d.end })}`;
+      else if (d.camera && d.ts) link = `/cameras/${encodeURIComponent(d.camera)}/playback?${new URLSearchParams({ t: d.ts })}`;
+      const text = `${label(EVIDENCE_KEYS, e.kind)} · ${d.camera || ""} · ${formatTime(d.ts || d.start)}`;
+      return h("li", { "data-testid": "evidence-item", dataset: { kind: e.kind, ref: e.ref } }, link && can("playback.view") ? h("a", { href: link }, text) : text);
+    }),
+  );
+  const officerInput = h("input", { class: "input", "data-testid": "officer-input", placeholder: t("incident.officer.placeholder"), maxlength: "64", value: inc.officer || "" });
+  const officer = mayAct && open
+    ? h("div", { class: "row" }, officerInput, h("button", { type: "button", class: "btn btn-small", "data-testid": "officer-assign", onclick: () => officerInput.value.trim() && incidentAct(base, { officer: officerInput.value.trim() }, "PATCH") }, t("incident.officer.assign")))
+    : null;
   const history = h("ol", { "data-testid": "history" }, inc.history.map((x) => h("li", null, `${formatTime(x.at)} · ${x.by} · ${label(ACTION_KEYS, x.action)}`, x.detail && x.detail.to ? ` → ${label(STATE_KEYS, x.detail.to)}` : "", x.detail && x.detail.reason ? ` (${x.detail.reason})` : "")));
-  detailNode.replaceChildren(
+  // replaceChildren would print a null as "null": optional parts are dropped first
+  const parts = [
     h("div", { class: "row" }, h("h3", null, label(CATEGORY_KEYS, inc.category)), h("span", { "data-testid": "incident-state", dataset: { state: inc.state } }, stateBadge(inc.state))),
     h(
       "div",
@@ -339,14 +363,17 @@ async function showDetail(inc) {
       inc.escalated_at ? h("span", null, `${inc.escalated_by} · ${formatTime(inc.escalated_at)}`) : null,
     ),
     inc.description ? h("p", null, inc.description) : null,
+    officer,
     h("div", { class: "actions row" }, stateButtons),
     h("h3", null, t("incident.sop")), sop,
     h("h3", null, t("incident.units")), unitsList,
     h("h3", null, t("incident.dispatched_units")), sent,
     h("h3", null, t("incident.cameras")), cams,
+    h("h3", null, t("incident.evidence")), evidence,
     h("h3", null, t("incident.notes")), notes,
     h("h3", null, t("incident.history")), history,
-  );
+  ];
+  detailNode.replaceChildren(...parts.filter((x) => x !== null && x !== undefined));
   drawIncident(inc, sug);
 }
 
