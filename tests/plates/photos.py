@@ -65,3 +65,78 @@ def flat_plate(text: str, *, yellow: bool = False, width: int = 240) -> np.ndarr
     d.bitmap(((w - strip.width) // 2, (h - strip.height) // 2), strip, fill=(12, 12, 12))
     bgr = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
     return cv2.resize(bgr, (width, round(width * h / w)), interpolation=cv2.INTER_AREA)
+
+
+def degraded_vehicle(
+    rng: np.random.Generator,
+    text: str,
+    plate_h: float,
+    *,
+    tilt: float = 0.0,
+    blur: float = 0.0,
+    noise: float = 0.0,
+    gain: float = 1.0,
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A vehicle's rear (a plain body, lamps) with ``text``'s plate ``plate_h`` px high, then damaged.
+
+    ``tilt`` degrees of roll, ``blur`` a Gaussian sigma in px (defocus, motion), ``noise`` the
+    sigma of sensor noise, ``gain`` < 1 darkens (dusk, night; the noise is added after, as a
+    sensor's gain would). Returns the image and the vehicle box (x0, y0, x1, y1) in it.
+    """
+    pw = plate_h * PLATE_W_H
+    vw = round(pw / 0.29)  # a 520 mm plate on a 1.8 m wide car
+    vh = round(vw * 0.8)
+    img = np.full((vh + 40, vw + 40, 3), 95, np.uint8)
+    body = tuple(int(c) for c in rng.integers(30, 220, 3))
+    cv2.rectangle(img, (20, 20), (20 + vw, 20 + vh), body, -1)
+    for u in (0.1, 0.9):
+        cv2.ellipse(img, (round(20 + u * vw), round(20 + 0.6 * vh)), (round(0.08 * vw), round(0.04 * vh)), 0, 0, 360,
+                    (30, 30, 200), -1)  # fmt: skip
+    x = round(20 + (vw - pw) / 2)
+    y = round(20 + 0.72 * vh)
+    _warp_onto(img, plate_image(text), x, y, round(pw), tilt)
+    out = img.astype(np.float32) * gain
+    if blur:
+        out = cv2.GaussianBlur(out, (0, 0), blur)
+    if noise:
+        out += rng.normal(0, noise, out.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8), (20, 20, 20 + vw, 20 + vh)
+
+
+PLATE_W_H = 520 / 112  # the 2016 plate's width over its height
+
+
+# Damage applied to the plate test set: (name, degraded_vehicle keyword arguments).
+CONDITIONS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("clean", {}),
+    ("tilt 8°", {"tilt": 8.0}),
+    ("blur 1 px", {"blur": 1.0}),
+    ("blur 1.5 px", {"blur": 1.5}),
+    ("noise 8", {"noise": 8.0}),
+    ("night (gain 0.3, noise 6)", {"gain": 0.3, "noise": 6.0}),
+)
+DAYLIGHT = ("clean", "tilt 8°", "blur 1 px", "noise 8")
+
+
+Scores = dict[tuple[int, str], list[bool]]
+
+
+def plate_set_scores(  # type: ignore[no-untyped-def]
+    reader, heights: tuple[int, ...], per_cell: int, seed: int = 1, conditions: tuple[str, ...] | None = None
+) -> Scores:
+    """Exact single reads of random 2016 plates per (plate height px, condition): one vehicle crop each."""
+    from koopsuz.sim.plates import random_plate
+
+    rng = np.random.default_rng(seed)
+    out: dict[tuple[int, str], list[bool]] = {}
+    for h in heights:
+        for name, kw in CONDITIONS:
+            if conditions is not None and name not in conditions:
+                continue
+            cell = out.setdefault((h, name), [])
+            for _ in range(per_cell):
+                text = random_plate(rng)
+                img, box = degraded_vehicle(rng, text, h, **kw)
+                reads = reader.read(img, box)
+                cell.append(bool(reads) and reads[0].text == text)
+    return out

@@ -46,7 +46,7 @@ def test_each_kyrgyz_format(raw: str, text: str, fmt: str, region: str) -> None:
         ("09 S08 KGD", "09 508 KGD"),  # S -> 5 in the number
         ("07 O52 2SB", "07 052 ZSB"),  # O -> 0 in the number, 2 -> Z in the letters
         ("06 121 1Z6", "06 121 IZG"),  # 1 -> I, 6 -> G in the letters
-        ("05 8OO 0BS", "05 800 OBS"),  # 0 and O swap places by position
+        ("05 8O0 0BS", "05 800 OBS"),  # 0 and O swap places by position
         ("B I234 A8", "B 1234 AB"),  # pre-2016: the number and the letters each fixed
     ],
 )
@@ -67,6 +67,9 @@ def test_kg_field_and_stray_edge_characters_are_dropped() -> None:
     assert parse_plate("01 123 ABC KG").text == "01 123 ABC"
     assert parse_plate("G01123 ABC").text == "01 123 ABC"  # the flag read as a letter
     assert parse_plate("001 123 ABC").text == "01 123 ABC"
+    assert parse_plate("RG03 448 PJD").text == "03 448 PJD"  # the flag and "KG" read as "RG"
+    assert parse_plate("4 835 ZGL").text == "04 835 ZGL"  # the region code's 0 lost next to the left field
+    assert parse_plate("4 835 ZGL").corrections == 1  # a repair counts as a correction
 
 
 def test_region_code_outside_01_09_is_not_kyrgyz() -> None:

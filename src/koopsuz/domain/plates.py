@@ -40,7 +40,7 @@ _TO_LETTER = {"0": ("O", 1.0), "1": ("I", 1.0), "8": ("B", 1.0), "5": ("S", 1.0)
               "4": ("A", 1.5), "7": ("T", 1.5)}  # fmt: skip
 RU_LETTERS = frozenset("ABEKMHOPCTYX")  # Russian plates use only letters that exist in both alphabets
 _LEGACY = {letter: r for r in REGIONS for letter in r.legacy_plate_letters}
-MAX_CORRECTIONS = 3.0  # more fixes than this and the text is more likely not a plate at all
+MAX_CORRECTIONS = 2.0  # more fixes than this and the text is more likely not a plate at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ TEMPLATES: tuple[Template, ...] = (
     Template("ru", "L DDD LL DDD"),
 )
 _TEMPLATES_2016 = tuple(t for t in TEMPLATES if t.format in ("private", "legal", "foreign"))
-EDGE_COST = 1.0  # a dropped edge character counts as one correction
+EDGE_COST = 1.0  # a repaired edge (characters dropped, the 0 put back) counts as one correction
 # A Kyrgyz reading wins a tie against an abroad one: most cars on Kyrgyz roads are Kyrgyz.
 _PRIOR = {"private": 0.0, "legal": 0.1, "foreign": 0.3, "pre2016": 0.2, "kz": 0.4, "ru": 0.4}
 
@@ -153,19 +153,27 @@ def _accept(compact: str, template: Template, cost: float) -> Plate | None:
 
 
 def _candidates(chars: str) -> tuple[list[str], list[str]]:
-    """(whole readings, edge-trimmed readings) of the cleaned text.
+    """(whole readings, repaired readings) of the cleaned text.
 
-    Whole readings: the text, and the text without the "KG" of a 2016 plate's left field. Trimmed
-    ones drop one character at either end (the flag, the rule or the frame read as a character);
-    they are tried only when no whole reading fits, and only as 2016 plates, whose region code
-    01..09 is a strict enough check to make a dropped character safe.
+    Whole readings: the text, and the text without the "KG" of a 2016 plate's left field.
+    Repaired ones are tried only when no whole reading fits, and only as 2016 plates (their region
+    code 01..09 is a strict enough check to make the repair safe): up to three characters dropped
+    at the start (the flag and "KG" read as letters, e.g. "RG01 234 ABC"), one at the end (the
+    frame), or the region code's leading 0 put back (it stands just right of the left field, and
+    a recogniser that starts reading after the flag loses it: "1 234 ABC").
     """
     whole = [chars]
     for stripped in (chars.removeprefix("KG"), chars.removesuffix("KG")):
         if stripped != chars:
             whole.append(stripped)
-    trimmed = [t for w in whole if len(w) >= 8 for t in (w[1:], w[:-1])]
-    return whole, trimmed
+    repaired = []
+    for w in whole:
+        repaired += [w[k:] for k in (1, 2, 3) if len(w) - k >= 7]
+        if len(w) >= 8:
+            repaired.append(w[:-1])
+        if len(w) in (6, 7) and w[0] in "123456789":
+            repaired.append("0" + w)
+    return whole, repaired
 
 
 @lru_cache(maxsize=4096)
