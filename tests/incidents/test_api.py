@@ -398,6 +398,10 @@ def test_measures_come_from_the_recorded_times(api, system, clock) -> None:
     assert s["time_to_resolve"]["median_s"] == (1740 + 900) / 2
     national = api("national", "GET", "/api/stats/response", params=period).json()
     assert national["incidents"] == 3 and national["regions"] is None
+    assert national["by_region"] == {
+        "KG-C": {"incidents": 1, "median_dispatch_s": None, "median_arrive_s": None, "median_resolve_s": None},
+        "KG-Y": {"incidents": 2, "median_dispatch_s": 180.0, "median_arrive_s": 600.0, "median_resolve_s": 1320.0},
+    }
     chuy = api("national", "GET", "/api/stats/response", params=period | {"region": "KG-C"}).json()
     assert chuy["by_category"] == {"fire": 1} and chuy["time_to_dispatch"]["n"] == 0
     later = {"from": (T0 + timedelta(hours=1)).isoformat(), "to": (T0 + timedelta(hours=2)).isoformat()}

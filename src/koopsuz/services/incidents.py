@@ -566,8 +566,18 @@ class IncidentService:
             rows = repo.incidents_created(scope, start, end)
             acks = repo.acknowledge_times(scope, start, end)
 
-        def between(a: str, b: str) -> list[float | None]:
-            return [seconds_between(aware(getattr(r, a)), aware(getattr(r, b))) for r in rows]
+        def between(a: str, b: str, of: Any = None) -> list[float | None]:
+            return [seconds_between(aware(getattr(r, a)), aware(getattr(r, b))) for r in (rows if of is None else of)]
+
+        by_region = {}
+        for code in sorted({r.region for r in rows}):
+            mine = [r for r in rows if r.region == code]
+            by_region[code] = {
+                "incidents": len(mine),
+                "median_dispatch_s": summary(between("created_at", "dispatched_at", mine))["median_s"],
+                "median_arrive_s": summary(between("dispatched_at", "on_scene_at", mine))["median_s"],
+                "median_resolve_s": summary(between("created_at", "resolved_at", mine))["median_s"],
+            }
 
         return {
             "region": region,
@@ -578,6 +588,7 @@ class IncidentService:
             "by_category": dict(sorted(Counter(r.category for r in rows).items())),
             "by_state": dict(sorted(Counter(r.state for r in rows).items())),
             "by_source": dict(sorted(Counter(r.source for r in rows).items())),
+            "by_region": by_region,
             "time_to_acknowledge": summary(seconds_between(a, b) for a, b in acks),
             "time_to_dispatch": summary(between("created_at", "dispatched_at")),
             "time_to_arrive": summary(between("dispatched_at", "on_scene_at")),
