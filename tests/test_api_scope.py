@@ -123,6 +123,7 @@ COMMAND = {
     "/api/stats/response",
 }
 OTHER = {
+    "/api/transparency",  # public by design: counts per region and month, no personal data
     "/api/auth/login",
     "/api/auth/logout",
     "/api/auth/me",

@@ -39,6 +39,7 @@ from koopsuz.services.registry import RegistryService
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
+from koopsuz.services.transparency import TransparencyService
 from koopsuz.services.units import UnitService
 from koopsuz.services.users import UserService
 from koopsuz.services.watchlists import WatchlistService
@@ -94,6 +95,7 @@ class System:
         self.alert_queue = AlertQueueService(self.db, self.audit)
         self.units = UnitService(self.db, self.audit)
         self.incidents = IncidentService(self.db, self.audit, self.alert_queue, self.units, self.users)
+        self.transparency = TransparencyService(self.db, self.incidents)
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
         self.face_observations = FaceObservations(self.db, settings.data_dir / "faces")

@@ -20,6 +20,7 @@ from koopsuz.api.routers import faces as faces_router
 from koopsuz.api.routers import incidents as incidents_router
 from koopsuz.api.routers import plates as plates_router
 from koopsuz.api.routers import storage as storage_router
+from koopsuz.api.routers import transparency as transparency_router
 from koopsuz.api.routers import watchlists as watchlists_router
 from koopsuz.services.errors import ServiceError
 from koopsuz.system import System
@@ -66,6 +67,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(faces_router.router)  # face searches by photo (issue 5)
     app.include_router(incidents_router.router)  # command centres: queue, incidents, units (issue 7)
     app.include_router(plates_router.router)  # plate reads, hotlists, sections (issue 6)
+    app.include_router(transparency_router.router)  # the public report (issue 8)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
         app.include_router(pages.router)
