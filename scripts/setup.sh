@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-x
   chromium fonts-dejavu-core
+  nats-server postgresql  # scale-out adapters: the tests start their own JetStream and PostgreSQL servers
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

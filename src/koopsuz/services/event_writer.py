@@ -54,9 +54,20 @@ class EventWriter:
         self._q: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self.written = 0
+        self.outbox_retry_s = 1.0
+        self._outbox_dirty = False  # the bus refused a publish: the outbox holds events to replay
+        self._last_replay = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._q.qsize()
 
     def start(self) -> None:
-        self._flush_outbox()
+        self._replay_outbox()
         self._thread.start()
 
     def submit(self, event: Event) -> None:
@@ -79,7 +90,12 @@ class EventWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._q.get()
+            try:
+                item = self._q.get(timeout=self.outbox_retry_s)  # dirty may be set by write_now's thread
+            except queue.Empty:
+                if self._outbox_dirty:
+                    self._replay_outbox()
+                continue
             if item is _STOP:
                 return
             events = [item]
@@ -94,6 +110,8 @@ class EventWriter:
                     break
                 events.append(nxt)
             self._write_with_retry(events)  # type: ignore[arg-type]
+            if self._outbox_dirty and time.monotonic() - self._last_replay >= self.outbox_retry_s:
+                self._replay_outbox()  # under steady load the queue never idles: replay on a timer too
             if stop:
                 return
 
@@ -114,13 +132,27 @@ class EventWriter:
             for project in self._projections:  # in the same transaction: tallies never drift from events
                 project(s, events)
         self.written += len(events)
-        self._publish(events)
+        try:
+            self._publish(events)
+        except Exception as exc:  # stored is what counts: the bus (NATS) being away must not fail the write
+            self._outbox_dirty = True
+            log.warning("bus unavailable (%s): %d event(s) wait in the outbox", exc, len(events))
 
     def _publish(self, events: list[Event]) -> None:
         for e in events:
             self._bus.publish(e)
         with self._db.transaction() as s:
             EventRepo(s).mark_published([e.id for e in events])
+
+    def _replay_outbox(self) -> None:
+        """Publish what the outbox holds; if the bus is still away, try again ``outbox_retry_s`` later."""
+        self._last_replay = time.monotonic()
+        try:
+            self._flush_outbox()
+            self._outbox_dirty = False
+        except Exception as exc:
+            self._outbox_dirty = True
+            log.warning("outbox replay failed (%s); retrying in %.1fs", exc, self.outbox_retry_s)
 
     def _flush_outbox(self) -> None:
         while True:
