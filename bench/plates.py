@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.plates.conftest import LIGHTS, road_clip  # noqa: E402
+from tests.plates.photos import CONDITIONS, plate_set_scores  # noqa: E402
 from tests.plates.test_sim_scoring import FRAME_H, PLATE_H_PER_CAR_W  # noqa: E402
 
 from ingest import write_docs  # noqa: E402
@@ -43,6 +44,28 @@ from koopsuz.domain.plates import parse_read, vote  # noqa: E402
 from koopsuz.vision.plates import MIN_VEHICLE_PX, PlateReader  # noqa: E402
 
 BUCKETS = ((0, 8), (8, 10), (10, 15), (15, 20), (20, 999))
+SET_HEIGHTS = (10, 14, 20, 28)
+
+
+def plate_set(per_cell: int) -> dict[str, list[int]]:
+    """The generated test set (tests/plates/test_plate_set.py), larger: exact reads per height x damage."""
+    reader = PlateReader(parse_read, threads=1)
+    scores = plate_set_scores(reader, SET_HEIGHTS, per_cell)
+    return {f"{h}/{c}": [sum(v), len(v)] for (h, c), v in scores.items()}
+
+
+def render_set(cells: dict[str, list[int]]) -> str:
+    n = next(iter(cells.values()))[1]
+    lines = [
+        f"Generated plate set (tests/plates/photos.py): random 2016 plates drawn by the simulator on a plain"
+        f" vehicle crop, {n} per cell, one read each (no vote); exact text of the best read:",
+        "",
+        "| plate height | " + " | ".join(c for c, _ in CONDITIONS) + " |",
+        "|---:|" + "---:|" * len(CONDITIONS),
+    ]
+    for h in SET_HEIGHTS:
+        lines.append(f"| {h} px | " + " | ".join(f"{cells[f'{h}/{c}'][0]}/{n}" for c, _ in CONDITIONS) + " |")
+    return "\n".join(lines)
 
 
 def run(side: int, clips: dict) -> dict:  # type: ignore[type-arg]
@@ -148,6 +171,7 @@ def render(rows: list[dict], machine: str, load: tuple[float, float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sides", default="384,640", help="detector input sizes to compare (long side of the crop)")
+    ap.add_argument("--set-size", type=int, default=12, help="plates per cell of the generated set (0: skip it)")
     ap.add_argument("--write-docs", action="store_true", help="update the plates table in docs/benchmarks.md")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
@@ -157,14 +181,17 @@ def main() -> None:
         row = run(side, clips)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k not in ("cars", "frames_exact")}), flush=True)
+    cells = plate_set(args.set_size) if args.set_size else {}
     load1 = os.getloadavg()[0]
     machine = f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores"
     table = render(rows, machine, (load0, load1))
+    if cells:
+        table += "\n\n" + render_set(cells)
     print(table)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out / f"plates-{stamp}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    (out / f"plates-{stamp}.json").write_text(json.dumps({"machine": machine, "rows": rows, "set": cells}, indent=1))
     if args.write_docs:
         write_docs(table, "plates", "Plate reading (`bench/plates.py`)")
 
