@@ -31,9 +31,9 @@ def test_reads_both_plates_in_a_photo_best_first(reader, photo) -> None:  # type
     for r, (_, x, y, w, _tilt) in zip(kg, PASTED, strict=True):
         x0, y0, x1, y1 = r.box
         assert abs(x0 - x) < 0.15 * w and abs(x1 - (x + w)) < 0.15 * w and y0 < y + 0.2 * w < y1
-    # Anything else found (the camera label, the sign) is free text, ranked after, never sure.
-    assert reads[: len(kg)] == kg
-    assert all(r.plate.format == "free" and r.confidence < 0.5 for r in reads[len(kg) :])
+    # The camera's on-screen label "CAM 12" reads as text that fits no plate shape; it is light on
+    # the scene, not dark on a plate, so it is not reported as a foreign plate.
+    assert reads == kg
 
 
 def test_vehicle_crop_reads_in_image_coordinates(reader, photo) -> None:  # type: ignore[no-untyped-def]

@@ -222,10 +222,12 @@ class PlateReader:
         crops = [_crop_quad(img, q) for q in quads]
         res = self._rec(_rec_input(crops))
         found: list[PlateRead] = []
-        for q, txt, score in zip(quads, res.txts, res.scores, strict=True):
+        for q, crop, txt, score in zip(quads, crops, res.txts, res.scores, strict=True):
             plate = self.grammar(str(txt))
             if plate is None or float(score) < self.min_confidence:
                 continue
+            if plate.format == "free" and not _dark_on_light(crop):
+                continue  # light text on a darker ground: a camera's on-screen label, a sign, not a plate
             conf = float(score) * CORRECTION_PENALTY**plate.corrections
             if plate.format == "free":
                 conf *= 0.5  # text that fits no plate format is kept, but never ranks as a sure read
@@ -314,6 +316,25 @@ def _crop_quad(img: np.ndarray, q: np.ndarray) -> np.ndarray:
     dst = np.array([[0, 0], [ow, 0], [ow, oh], [0, oh]], np.float32)
     m = cv2.getPerspectiveTransform(grown.astype(np.float32), dst)
     return cv2.warpPerspective(img, m, (ow, oh), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _dark_on_light(crop: np.ndarray) -> bool:
+    """True when the text (the minority of pixels after Otsu) is darker than its ground, as on plates.
+
+    Plates in the region are dark characters on white or yellow; a camera's on-screen name or
+    clock is light text over the scene. Only free-text reads are checked: a read that fits a
+    Kyrgyz, Kazakh or Russian plate shape is trusted to the grammar.
+    """
+    h, w = crop.shape[:2]
+    # The middle band of the line: characters and the ground between them, not the box's margin
+    # (which may hold the plate's frame or the car around it).
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[h // 4 : max(h // 4 + 1, 3 * h // 4), w // 20 : max(1, w - w // 20)]
+    _, mask = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = mask > 0
+    n_bright = int(bright.sum())
+    if n_bright in (0, bright.size):
+        return False
+    return n_bright > bright.size - n_bright  # more bright pixels than dark: dark text on a light ground
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
