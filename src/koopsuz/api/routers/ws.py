@@ -50,9 +50,17 @@ async def events_feed(ws: WebSocket) -> None:
     patterns = ["koopsuz.>"] if who.scope.is_national else [f"koopsuz.*.{r}.>" for r in sorted(who.scope.regions or ())]
     subs = [system.bus.subscribe(p, on_event) for p in patterns]
     health_task = asyncio.create_task(_health_loop(system, who, queue))
+    # the client's side of the socket is read too, so a disconnect (or the server shutting down)
+    # ends this handler at once instead of at the next message it would have sent
+    closed = asyncio.create_task(_until_closed(ws))
     try:
         while True:
-            msg = await queue.get()
+            getter = asyncio.create_task(queue.get())
+            done, _pending = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                getter.cancel()
+                return
+            msg = getter.result()
             if msg is None:
                 await ws.close(code=4408, reason="client too slow; reconnect")
                 return
@@ -62,9 +70,18 @@ async def events_feed(ws: WebSocket) -> None:
     finally:
         for s in subs:
             s.close()
-        health_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await health_task
+        for task in (health_task, closed):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Returns when the client goes away; anything it sends is ignored (the feed is one-way)."""
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            return
 
 
 def _offer(queue: asyncio.Queue[dict[str, Any] | None], msg: dict[str, Any]) -> None:
