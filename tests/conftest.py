@@ -250,3 +250,13 @@ def live_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSystem
         for name in ("server.log", "truth.jsonl"):
             if (base / name).exists():
                 shutil.copy(base / name, artifacts / f"live-{name}")
+
+
+# -- scale-out: `pytest --pg` runs store-touching tests on a PostgreSQL the suite starts itself --------
+from tests.scaleout.pgmode import _store_on_postgres, pg_template  # noqa: E402, F401  (fixtures)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from tests.scaleout.pgmode import add_option
+
+    add_option(parser)

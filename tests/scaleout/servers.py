@@ -111,9 +111,14 @@ class PostgresServer:
         if self._as:
             shutil.chown(self.base, "nobody")
             self.base.chmod(0o700)
-        user_args = [] if self._as else ["-U", "postgres"]
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-E", "UTF8", *user_args)
-        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c fsync=off -c full_page_writes=off"
+        if not (self.data / "PG_VERSION").exists():
+            user_args = [] if self._as else ["-U", "postgres"]
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-E", "UTF8", *user_args)
+        # a server clock zone that is not UTC, as in Bishkek: the store must not depend on it
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c fsync=off -c full_page_writes=off"
+            " -c timezone=Asia/Bishkek"
+        )
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "pg.log"), "-o", opts, "-w", "start"
         )

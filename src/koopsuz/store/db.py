@@ -2,6 +2,8 @@
 
 Migrations run at start through Alembic's API so an upgraded installation never serves requests on
 an old schema; SQLite gets WAL so the ingest writer and API readers do not block each other.
+PostgreSQL (``postgresql+psycopg://``, the scale-out store) runs the same migrations; its sessions
+are pinned to UTC.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if url.startswith("postgresql"):
+        # Sessions in UTC: timestamptz values come back as UTC datetimes on every server, whatever its
+        # TimeZone setting, so formatting (``...Z``), the audit chain's hashes and SQLite agree.
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -48,6 +54,8 @@ def alembic_config(url: str) -> Config:
 def migrate(engine: Engine) -> None:
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # many api/worker processes start at once: one migrates
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
