@@ -129,6 +129,9 @@ OTHER = {
     "/api/auth/me",
     "/api/geo/regions",
     "/api/system/health",
+    # public like health: probes cannot sign in; it names checks and counts, no camera, region or event
+    # (tests/scaleout/test_operations.py)
+    "/api/system/ready",
     "/api/users",
     "/api/ws/events",
 }
@@ -341,3 +344,12 @@ def test_user_administration_is_audited_and_takes_effect_at_once(client, system)
     assert client.post("/api/auth/login", json={"username": "yk.operator", "password": PASSWORD}).status_code == 401
     changes = [e.detail for e in system.audit.search(Scope.national(), action="user.update", target_id="yk.operator")]
     assert {"active": False} in changes and {"region": ["KG-Y", "KG-C"]} in changes
+
+
+def test_security_headers_on_pages_and_api(client) -> None:
+    for path in ("/login", "/api/system/health", "/static/js/core.js"):
+        r = client.get(path)
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert "script-src 'self';" in r.headers["content-security-policy"]
+        assert r.headers["referrer-policy"] == "no-referrer"

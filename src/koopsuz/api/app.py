@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from koopsuz import __version__
+from koopsuz.api import security_headers
 from koopsuz.api.deps import Sessions
 from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
 from koopsuz.api.routers import evidence as evidence_router
@@ -20,6 +21,7 @@ from koopsuz.api.routers import faces as faces_router
 from koopsuz.api.routers import incidents as incidents_router
 from koopsuz.api.routers import plates as plates_router
 from koopsuz.api.routers import storage as storage_router
+from koopsuz.api.routers import system as system_router
 from koopsuz.api.routers import transparency as transparency_router
 from koopsuz.api.routers import watchlists as watchlists_router
 from koopsuz.services.errors import ServiceError
@@ -47,6 +49,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.system = system
+    security_headers.install(app)
     app.state.sessions = Sessions(system.settings.resolved_secret(), system.settings.session_hours * 3600)
 
     @app.exception_handler(ServiceError)
@@ -67,6 +70,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(faces_router.router)  # face searches by photo (issue 5)
     app.include_router(incidents_router.router)  # command centres: queue, incidents, units (issue 7)
     app.include_router(plates_router.router)  # plate reads, hotlists, sections (issue 6)
+    app.include_router(system_router.router)  # readiness and Prometheus metrics (issue 9)
     app.include_router(transparency_router.router)  # the public report (issue 8)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
