@@ -9,7 +9,7 @@ import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 
-from koopsuz.api.app import create_app
+from koopsuz.api.app import all_routes, create_app
 from koopsuz.domain.events import Event
 from koopsuz.security.principal import Scope
 from tests.conftest import PASSWORD
@@ -165,7 +165,9 @@ def test_every_route_is_classified(system) -> None:
     known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
     known |= COMMAND
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
-    paths = {r.path for r in app.routes if isinstance(r, APIRoute | APIWebSocketRoute) and r.path.startswith("/api")}
+    routes = [r for r in all_routes(app) if isinstance(r, APIRoute | APIWebSocketRoute)]
+    paths = {r.path for r in routes if r.path.startswith("/api")}
+    assert len(paths) > 80  # the lazy include must be flattened, or this test checks nothing
     assert paths - known == set(), "new API routes need a scope decision and a test"
 
 

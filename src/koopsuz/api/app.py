@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from koopsuz import __version__
 from koopsuz.api import security_headers
@@ -81,3 +82,23 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
     return app
+
+
+def all_routes(app: FastAPI) -> list[BaseRoute]:
+    """Every route of the app, included routers flattened.
+
+    FastAPI includes routers lazily (``app.routes`` holds one entry per included router), so code
+    that must see each route, like the test that every API route has a scope decision, asks here.
+    """
+    out: list[BaseRoute] = []
+
+    def walk(routes: list[BaseRoute]) -> None:
+        for r in routes:
+            inner = getattr(r, "original_router", None)
+            if inner is not None:
+                walk(list(inner.routes))
+            else:
+                out.append(r)
+
+    walk(list(app.routes))
+    return out
