@@ -253,7 +253,7 @@ def live_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSystem
 
 
 # -- scale-out: `pytest --pg` runs store-touching tests on a PostgreSQL the suite starts itself --------
-from tests.scaleout.pgmode import _store_on_postgres, pg_template  # noqa: E402, F401  (fixtures)
+from tests.scaleout.pgmode import _sqlite_only_tests, _store_on_postgres, pg_template  # noqa: E402, F401
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="database, snapshots, keys")
     database_url: str | None = Field(default=None, description="default: SQLite under data_dir")
     bus_url: str = Field(default="memory://", description="memory:// (embedded) or nats://host:4222")
+    metrics_token: str | None = Field(default=None, description="bearer token for /metrics; None: loopback only")
+    ready_max_outbox: int = Field(default=10_000, ge=1, description="/api/system/ready fails past this outbox")
     deployment: Path | None = Field(default=None, description="deployment YAML loaded at start")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

@@ -1,14 +1,11 @@
 """``pytest --pg`` (or ``KOOPSUZ_TEST_PG=1``): run store-touching tests on PostgreSQL instead of SQLite.
 
 The suite starts its own cluster (initdb + pg_ctl on a free port, see servers.py), migrates one
-template database with the real Alembic migrations, and gives each test a fresh copy
-(``CREATE DATABASE ... TEMPLATE``, a few milliseconds). Two routes lead tests to it:
-
-- ``KOOPSUZ_DATABASE_URL`` is set for the test, so every ``Settings`` (the ``system`` fixture, the
-  API tests) picks the PostgreSQL database;
-- tests that open ``Database("sqlite:///<tmp>/x.db")`` themselves are redirected: each distinct
-  SQLite path of a test maps to its own fresh PostgreSQL database, so a test that opens two files
-  still gets two separate stores.
+template database with the real Alembic migrations, and from then on every ``Database`` opened on a
+SQLite URL (``Settings.db_url`` under a test's data_dir, or a test's own ``sqlite:///<tmp>/x.db``)
+opens instead a fresh PostgreSQL copy of the template (``CREATE DATABASE ... TEMPLATE``, a few
+milliseconds), one per distinct SQLite path: a test opening two files still gets two stores, and a
+second ``Database`` on the same path (two "processes" racing) reaches the same one.
 
 Nothing else changes, so the same assertions run on both engines.
 """
@@ -62,13 +59,12 @@ def pg_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     server.stop()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _store_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For the whole session (module-scoped systems included): every SQLite store becomes PostgreSQL."""
     if not pg_mode(request.config):
         yield
         return
-    if request.node.nodeid in SQLITE_ONLY:
-        pytest.skip("tampers through SQLite DDL; the PostgreSQL twin is in tests/scaleout/test_postgres_store.py")
     server: PostgresServer = request.getfixturevalue("pg_template")
     mp = pytest.MonkeyPatch()
     from koopsuz.store import db as db_module
@@ -76,19 +72,21 @@ def _store_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
     original = db_module.Database.__init__
     by_path: dict[str, str] = {}
 
-    def fresh() -> str:
-        return server.create_database(f"t{os.getpid()}_{next(_counter)}", template=TEMPLATE)
-
     def init(self, url: str) -> None:  # type: ignore[no-untyped-def]
         if url.startswith("sqlite"):
             if url not in by_path:
-                by_path[url] = fresh()
+                by_path[url] = server.create_database(f"t{os.getpid()}_{next(_counter)}", template=TEMPLATE)
             url = by_path[url]
         original(self, url)
 
-    mp.setenv("KOOPSUZ_DATABASE_URL", fresh())
     mp.setattr(db_module.Database, "__init__", init)
     try:
         yield
     finally:
         mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_only_tests(request: pytest.FixtureRequest) -> None:
+    if pg_mode(request.config) and request.node.nodeid in SQLITE_ONLY:
+        pytest.skip("tampers through SQLite DDL; the PostgreSQL twin is in tests/scaleout/test_postgres_store.py")

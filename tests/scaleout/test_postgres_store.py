@@ -162,3 +162,12 @@ def test_nats_into_postgres_loses_nothing_when_either_restarts(
 def _outbox(system) -> int:  # type: ignore[no-untyped-def]
     with system.db.session() as s:
         return int(s.scalar(select(func.count()).select_from(OutboxRow)) or 0)
+
+
+def test_pg_mode_really_puts_the_suite_on_postgresql(request: pytest.FixtureRequest, system) -> None:  # type: ignore[no-untyped-def]
+    from tests.scaleout.pgmode import pg_mode
+
+    if not pg_mode(request.config):
+        pytest.skip("checks `pytest --pg` itself; run with --pg")
+    assert system.db.engine.dialect.name == "postgresql"
+    assert Database(f"sqlite:///{request.getfixturevalue('tmp_path') / 'x.db'}").engine.dialect.name == "postgresql"

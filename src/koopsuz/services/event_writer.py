@@ -59,8 +59,17 @@ class EventWriter:
         self._last_replay = 0.0
 
     @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def outbox_depth(self) -> int:
+        """Events stored but not yet taken by the bus (a bus outage shows here first)."""
+        with self._db.session() as s:
+            return EventRepo(s).outbox_depth()
 
     @property
     def queue_depth(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from koopsuz.domain.events import Event
@@ -74,6 +74,9 @@ class EventRepo:
         if before:
             q = q.where(EventRow.id < before)
         return [to_event(r) for r in self.s.execute(q).scalars()]
+
+    def outbox_depth(self) -> int:
+        return int(self.s.scalar(select(func.count()).select_from(OutboxRow)) or 0)
 
     def pending_outbox(self, limit: int = 500) -> list[Event]:
         q = select(EventRow).join(OutboxRow, OutboxRow.event_id == EventRow.id).order_by(EventRow.id).limit(limit)
