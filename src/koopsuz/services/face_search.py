@@ -361,6 +361,8 @@ class FaceSearchService:
         return sorted(set(asked)) if asked else None
 
     def _row(self, who: Principal, search_id: str) -> FaceSearchRow:
+        if not (who.can(Permission.FACE_SEARCH) or who.can(Permission.AUDIT_READ)):
+            raise Forbidden(f"role {who.role} may not see face searches")
         with self._db.session() as s:
             row = s.get(FaceSearchRow, search_id)
         if row is None or not (row.created_by == who.username or who.can(Permission.AUDIT_READ)):

@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from koopsuz.api.deps import PrincipalDep, SystemDep
-from koopsuz.services.errors import Invalid
+from koopsuz.security.principal import Permission
+from koopsuz.services.errors import Forbidden, Invalid
 from koopsuz.services.watchlists import MAX_PHOTO_BYTES
 
 router = APIRouter(tags=["faces"])
@@ -21,6 +22,8 @@ router = APIRouter(tags=["faces"])
 @router.post("/api/faces/searches", status_code=202)
 async def start_search(request: Request, who: PrincipalDep, system: SystemDep) -> dict[str, Any]:
     """Audited before it runs; observations answer at once, recordings in the background (poll the search)."""
+    if not who.can(Permission.FACE_SEARCH):
+        raise Forbidden(f"role {who.role} may not search faces")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise Invalid("send multipart form data: a 'file' photo and the search's fields")
     form = await request.form()
