@@ -25,6 +25,7 @@ SCOPED_BY_CAMERA = {
     "/api/cameras/{camera_id}/export.mp4",
     "/api/cameras/{camera_id}/rules",
     "/api/cameras/{camera_id}/counts",
+    "/api/cameras/{camera_id}/masked.mp4",  # recorded footage with privacy masks burnt in
 }
 # Recorded files: scoped by camera and served only with a playlist's grant (tests/recording).
 RECORDING_FILES = {
@@ -122,6 +123,16 @@ COMMAND = {
     "/api/units/{unit_id}/status",
     "/api/stats/response",
 }
+# Privacy masks: an unmask request is scoped by its camera (another region's: 403, audited); a
+# decision or revocation by the request's region; the list cut to the caller's regions
+# (tests/privacy/).
+PRIVACY = {
+    "/api/cameras/{camera_id}/unmask",
+    "/api/unmask",
+    "/api/unmask/{grant_id}/approve",
+    "/api/unmask/{grant_id}/reject",
+    "/api/unmask/{grant_id}/revoke",
+}
 OTHER = {
     "/api/transparency",  # public by design: counts per region and month, no personal data
     "/api/auth/login",
@@ -163,7 +174,7 @@ def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
     known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
-    known |= COMMAND
+    known |= COMMAND | PRIVACY
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     routes = [r for r in all_routes(app) if isinstance(r, APIRoute | APIWebSocketRoute)]
     paths = {r.path for r in routes if r.path.startswith("/api")}

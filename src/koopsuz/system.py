@@ -41,6 +41,7 @@ from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
 from koopsuz.services.transparency import TransparencyService
 from koopsuz.services.units import UnitService
+from koopsuz.services.unmask import UnmaskService
 from koopsuz.services.users import UserService
 from koopsuz.services.watchlists import WatchlistService
 from koopsuz.store.db import Database
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 
 
 class System:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, leased_cameras: bool = False) -> None:
+        """``leased_cameras``: a ``koopsuz worker`` that runs only the cameras it leases (JetStream KV)."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url)
@@ -63,6 +65,12 @@ class System:
             self.db, self.audit, max_failures=settings.login_max_failures, lockout_s=settings.login_lockout_s
         )
         self.registry = RegistryService(self.db, self.bus, self.audit)
+        self.leases = None  # scale-out workers (issue 9): ingest and record only the cameras leased
+        cameras: Any = self.registry
+        if leased_cameras:
+            from koopsuz.bus.leases import leased_view
+
+            self.leases, cameras = leased_view(self.bus, self.registry, settings, self._cameras_changed)
         self.media = MediaStore(settings.media_dir)
         clip = (settings.clip_pre_s, settings.clip_post_s) if settings.record else None
         self.writer = EventWriter(
@@ -75,7 +83,7 @@ class System:
         self.evidence_locks = EvidenceLockService(self.db, self.audit)
         self.retention = RetentionService(settings, self.db, self.writer, self.evidence_locks)
         self.recording = RecordingService(
-            settings, self.registry, self.db, self.writer, self.bus, make_room=self.retention.make_room
+            settings, cameras, self.db, self.writer, self.bus, make_room=self.retention.make_room
         )
         self.playback = PlaybackService(settings, self.db, settings.resolved_secret)
         self.signing_key = InstallationKey(settings.data_dir / "keys")
@@ -90,6 +98,7 @@ class System:
             locks=self.evidence_locks,
         )
         self.legal = LegalBasisService(self.db, self.audit)
+        self.unmask = UnmaskService(self.db, self.audit, self.legal, self.registry)  # privacy masks (issue 8)
         enroller = EngineEnroller()
         # command centres (issue 7): the alert queue, patrol units, incidents and dispatch
         self.alert_queue = AlertQueueService(self.db, self.audit)
@@ -129,7 +138,7 @@ class System:
         self._plate_reader: PlateReader | None = None
         self.ingest = IngestService(
             settings,
-            self.registry,
+            cameras,
             self.writer,
             self.bus,
             self.media,
@@ -158,7 +167,16 @@ class System:
         except OSError:
             return None
 
+    def _cameras_changed(self) -> None:
+        """Leases moved: apply at once rather than at the next resync."""
+        if self._started:
+            self.ingest.reconcile()
+            if self._recording:
+                self.recording.reconcile()
+
     def start(self, *, ingest: bool = True, record: bool | None = None) -> None:
+        if self.leases is not None:
+            self.leases.start()  # first round before ingest, so it starts with this worker's share
         self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
         self.audit_sealer.start()
         self.writer.start()
@@ -179,6 +197,8 @@ class System:
             if self._recording:
                 self.recording.stop()
             self.ingest.stop()
+            if self.leases is not None:
+                self.leases.stop()  # after ingest and recording stopped: hand the cameras back
             self.face_observations.stop()  # after ingest: stopped cameras hand over their last faces
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()

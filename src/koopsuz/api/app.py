@@ -21,6 +21,7 @@ from koopsuz.api.routers import evidence_locks as locks_router
 from koopsuz.api.routers import faces as faces_router
 from koopsuz.api.routers import incidents as incidents_router
 from koopsuz.api.routers import plates as plates_router
+from koopsuz.api.routers import privacy as privacy_router
 from koopsuz.api.routers import storage as storage_router
 from koopsuz.api.routers import system as system_router
 from koopsuz.api.routers import transparency as transparency_router
@@ -73,6 +74,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(plates_router.router)  # plate reads, hotlists, sections (issue 6)
     app.include_router(system_router.router)  # readiness and Prometheus metrics (issue 9)
     app.include_router(transparency_router.router)  # the public report (issue 8)
+    app.include_router(privacy_router.router)  # privacy masks: unmask grants, masked copies (issue 8)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
         app.include_router(pages.router)

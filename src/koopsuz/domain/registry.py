@@ -126,8 +126,13 @@ class Camera(Strict):
         default_factory=list,
         description="polygons in 0..1 frame coordinates where motion is ignored (trees, roads, windows)",
     )
+    privacy_masks: list[list[tuple[float, float]]] = Field(
+        default_factory=list,
+        description="polygons in 0..1 frame coordinates never shown without an approved unmask grant "
+        "(windows of homes, classrooms): filled solid in live view, playback and event snapshots",
+    )
 
-    @field_validator("motion_masks")
+    @field_validator("motion_masks", "privacy_masks")
     @classmethod
     def _valid_masks(cls, v: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
         for poly in v:

@@ -43,6 +43,8 @@ class Permission(StrEnum):
     INCIDENTS_MANAGE = "incidents.manage"  # claim alerts, open and work incidents, dispatch units
     UNITS_MANAGE = "units.manage"  # add patrol units, report their position and status
     STATS_READ = "stats.read"  # response measures per region and period
+    PRIVACY_UNMASK = "privacy.unmask"  # ask to see a camera without its privacy masks (legal basis, 2nd officer)
+    PRIVACY_UNMASK_APPROVE = "privacy.unmask.approve"  # the second officer: approve, refuse or revoke an unmask
 
 
 _P = Permission
@@ -63,13 +65,13 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_APPROVE, _P.PLATES_SEARCH}
         | {_P.HOTLISTS_READ, _P.HOTLISTS_MANAGE}
         | _COMMAND
-        | {_P.STATS_READ}
+        | {_P.STATS_READ, _P.PRIVACY_UNMASK_APPROVE}
     ),
     Role.INVESTIGATOR: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.EVIDENCE_EXPORT}
         | {_P.LEGAL_MANAGE, _P.WATCHLIST_READ, _P.WATCHLIST_EDIT, _P.FACE_SEARCH}
         | {_P.PLATES_SEARCH, _P.HOTLISTS_READ, _P.HOTLISTS_MANAGE}
-        | {_P.INCIDENTS_READ}
+        | {_P.INCIDENTS_READ, _P.PRIVACY_UNMASK}
     ),
     Role.AUDITOR: frozenset({_P.CAMERAS_READ, _P.AUDIT_READ, _P.STORAGE_READ, _P.WATCHLIST_READ, _P.HOTLISTS_READ})
     | {_P.INCIDENTS_READ, _P.STATS_READ},

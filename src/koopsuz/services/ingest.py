@@ -19,7 +19,7 @@ from typing import Any
 
 from koopsuz.analytics.detect_stage import DetectStage
 from koopsuz.analytics.face_stage import FaceStage, Lookup, Matcher, Observe, PhotoBytes
-from koopsuz.analytics.motion_stage import MotionStage
+from koopsuz.analytics.motion_stage import MotionStage, SnapshotWriter
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
 from koopsuz.analytics.plate_stage import PlateStage, Reader
 from koopsuz.analytics.rule_stage import RuleStage
@@ -39,6 +39,7 @@ from koopsuz.video.worker import Backoff, CameraWorker
 from koopsuz.vision.detectors import Detector, create_detector
 from koopsuz.vision.faces import FaceEngine
 from koopsuz.vision.motion import MotionConfig, MotionDetector
+from koopsuz.vision.privacy import mask_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class IngestService:
     def _launch(self, cam: Camera, region: str, rules: RuleConfig | None = None) -> _Running:
         s = self._settings
         info = CameraInfo(cam.id, region, cam.site)
+        snapshot = _masked_writer(self._media.save_snapshot, cam.privacy_masks)  # stored snapshots are masked
         stages: list[Stage] = []
         objects: DetectStage | None = None
         if cam.motion.enabled:
@@ -170,20 +172,20 @@ class IngestService:
                     masks=cam.motion_masks,
                 )
             )
-            stages.append(MotionStage(detector, self._media.save_snapshot, cooldown_s=cam.motion.cooldown_s))
+            stages.append(MotionStage(detector, snapshot, cooldown_s=cam.motion.cooldown_s))
         if cam.profile != "motion":
-            objects = DetectStage(self._object_detector(), self._media.save_snapshot, max_lag_s=s.detector_max_lag_s)
+            objects = DetectStage(self._object_detector(), snapshot, max_lag_s=s.detector_max_lag_s)
             stages.append(objects)
         rule_stage = None
         if objects is not None and rules is not None:
-            rule_stage = RuleStage(rules.rules, rules.hours, self._media.save_snapshot)
+            rule_stage = RuleStage(rules.rules, rules.hours, snapshot)
             stages.append(rule_stage)
         face_stage = self._face_stage(cam) if objects is not None else None
         if face_stage is not None:
             stages.append(face_stage)
         plate_stage = None
         if objects is not None and cam.profile in ("plates", "traffic") and self._plates is not None:
-            plate_stage = PlateStage(self._plates.reader(), self._media.save_snapshot)
+            plate_stage = PlateStage(self._plates.reader(), self._media.save_snapshot)  # crops, see _masked_writer
             stages.append(plate_stage)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(
@@ -293,6 +295,22 @@ class IngestService:
         with self._lock:
             runs = list(self._running.values())
         return {r.camera.id: {"health": r.worker.health.to_json(), **_analytics(r)} for r in runs}
+
+
+def _masked_writer(save: SnapshotWriter, masks: list[list[tuple[float, float]]]) -> SnapshotWriter:
+    """The media store's writer, masking each snapshot first when the camera has privacy masks.
+
+    Masking at creation means no stored full-frame snapshot ever shows a masked area: event media
+    is served to anyone who may read events, without a per-viewer check. Face and plate stages save
+    crops (and enrolled photos), where frame-relative polygons do not apply; they keep the plain writer.
+    """
+    if not masks:
+        return save
+
+    def write(camera: str, event_id: str, ts: datetime, jpeg: bytes) -> str:
+        return save(camera, event_id, ts, mask_jpeg(jpeg, masks))
+
+    return write
 
 
 REPORTING = (DetectStage, RuleStage, FaceStage, PlateStage)  # stages whose stats() the camera's JSON shows

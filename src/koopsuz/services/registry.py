@@ -49,7 +49,10 @@ class RegistryService:
             for site in deployment.sites:
                 repo.upsert_site(site)
             s.flush()
+            masks_before = {}
             for cam in deployment.cameras:
+                prior = repo.camera(cam.id)
+                masks_before[cam.id] = (prior.privacy_masks or []) if prior is not None else []
                 repo.upsert_camera(cam, sites[cam.site].region)
         self._audit.record(
             actor,
@@ -63,6 +66,8 @@ class RegistryService:
             },
         )
         for cam in deployment.cameras:
+            before = [[tuple(p) for p in poly] for poly in masks_before[cam.id]]
+            self._privacy_changed(actor, cam.id, sites[cam.site].region, before, cam)
             self._announce(cam.id, sites[cam.site].region)
         return len(deployment.cameras)
 
@@ -116,16 +121,33 @@ class RegistryService:
         cam = _validate(data)
         row = self._store_camera(who, cam, new=True)
         self._changed(who, "camera.create", row, _public(cam.model_dump(mode="json")))
+        self._privacy_changed(who, row.id, row.region, [], cam)
         return row
 
     def update_camera(self, who: Principal, camera_id: str, changes: dict[str, Any]) -> CameraRow:
         existing = self.camera(who, camera_id, Permission.CAMERAS_WRITE)
         if "id" in changes and changes["id"] != camera_id:
             raise Invalid("id: a camera's id cannot change")
-        cam = _validate(camera_model(existing).model_dump() | changes)
+        before = camera_model(existing)
+        cam = _validate(before.model_dump() | changes)
         row = self._store_camera(who, cam, new=False)
         self._changed(who, "camera.update", row, {"changes": _public(changes)})
+        self._privacy_changed(who, row.id, row.region, before.privacy_masks, cam)
         return row
+
+    def _privacy_changed(
+        self, who: Principal | str, camera_id: str, region: str, before: list[Any], cam: Camera
+    ) -> None:
+        """A change of privacy masks is its own audit entry, with both polygon sets: what was hidden."""
+        if cam.privacy_masks != before:
+            self._audit.record(
+                who,
+                "camera.privacy_masks",
+                target_type="camera",
+                target_id=camera_id,
+                region=region,
+                detail={"before": before, "after": [[list(p) for p in poly] for poly in cam.privacy_masks]},
+            )
 
     def _store_camera(self, who: Principal, cam: Camera, *, new: bool) -> CameraRow:
         """Write a validated camera; its region is its site's, which must lie in the caller's scope."""

@@ -86,6 +86,7 @@ class RegistryRepo:
             enabled=cam.enabled,
             motion=cam.motion.model_dump(),
             motion_masks=[[list(p) for p in poly] for poly in cam.motion_masks],
+            privacy_masks=[[list(p) for p in poly] for poly in cam.privacy_masks],
             updated_at=datetime.now(UTC),
         )
         return self.s.merge(row)
@@ -110,5 +111,6 @@ def camera_model(row: CameraRow) -> Camera:
             "enabled": row.enabled,
             "motion": row.motion or {},
             "motion_masks": row.motion_masks or [],
+            "privacy_masks": row.privacy_masks or [],
         }
     )

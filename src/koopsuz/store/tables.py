@@ -62,6 +62,7 @@ class CameraRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     motion: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     motion_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # migration 0012
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -602,3 +603,29 @@ class AuditSealRow(Base):
     sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+
+
+class UnmaskGrantRow(Base):
+    """A request to see one camera without its privacy masks; a second officer makes it a grant.
+
+    Active while ``status`` is approved and ``expires_at`` has not passed (and its legal basis is
+    still valid); the row stays after expiry, refusal or revocation, for the record.
+    """
+
+    __tablename__ = "unmask_grants"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    legal_basis_id: Mapped[str] = mapped_column(ForeignKey("legal_bases.id"))
+    reason: Mapped[str] = mapped_column(String(1000))
+    minutes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # pending, approved, rejected, revoked
+    requested_by: Mapped[str] = mapped_column(String(64), index=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)

@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from koopsuz.video.health import CameraHealth, State
 from koopsuz.video.source import SourceError, SourceOptions, StreamSource
+from koopsuz.vision.privacy import Polygon, masked_copy, masks_key
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class CameraWorker:
         self._latest: DecodedFrame | None = None
         self._latest_cond = threading.Condition()
         self._jpeg: tuple[int, bytes] | None = None
+        self._masked_jpeg: tuple[int, tuple, bytes] | None = None  # (seq, masks key, JPEG): privacy-masked
         self._rng = random.Random(hash(camera_id))
         self._source: StreamSource | None = None
 
@@ -138,6 +140,24 @@ class CameraWorker:
             raise RuntimeError("JPEG encoding failed")
         data = buf.tobytes()
         self._jpeg = (frame.seq, data)
+        return data
+
+    def masked_jpeg(self, frame: DecodedFrame, masks: Sequence[Polygon], quality: int = 75) -> bytes:
+        """JPEG of a frame with its privacy masks filled, encoded once per frame for every masked viewer.
+
+        The shared BGR array is never written: the masks are drawn on a copy.
+        """
+        if not masks:
+            return self.jpeg(frame, quality)
+        key = masks_key(masks)
+        cached = self._masked_jpeg
+        if cached is not None and cached[0] == frame.seq and cached[1] == key:
+            return cached[2]
+        ok, buf = cv2.imencode(".jpg", masked_copy(frame.bgr(), masks), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        data = buf.tobytes()
+        self._masked_jpeg = (frame.seq, key, data)
         return data
 
     # -- the loop -------------------------------------------------------------

@@ -4,7 +4,9 @@ Every route first resolves the camera within the caller's scope (403 and an ``ac
 audit entry for another region's camera). A playlist is the audited act of watching
 (``playback.view``, with the range and the optional reason); its segment URLs carry a grant for
 that user, camera and range, so the files themselves are served only through it. An export is
-audited as ``playback.export``. Times are ISO 8601; without an offset they are UTC.
+audited as ``playback.export``. Times are ISO 8601; without an offset they are UTC. Footage of a
+camera with privacy masks is served as recorded only to a holder of an approved unmask grant;
+others get a 403 that points at the masked copy (``masked.mp4``, routers/privacy.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ulid import ULID
 
 from koopsuz.api.deps import SystemDep, client_ip, require
 from koopsuz.security.principal import Permission, Principal
-from koopsuz.services.errors import Invalid, NotFound
+from koopsuz.services.errors import Forbidden, Invalid, NotFound
 from koopsuz.services.playback import iso
 from koopsuz.store.tables import CameraRow
 from koopsuz.system import System
@@ -35,11 +37,40 @@ End = Annotated[datetime | None, Query(description="range end (ISO 8601; default
 Reason = Annotated[str | None, Query(max_length=300, description="why the footage is viewed (kept in the audit log)")]
 Grant = Annotated[str | None, Query(alias="g", max_length=400, description="grant from the playlist")]
 HLS = "application/vnd.apple.mpegurl"
+MASKED_MAX_MINUTES = 10  # the masked copy is re-encoded on request: kept short
 _SESSION_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 
 def _camera(system: System, who: Principal, camera_id: str, permission: Permission) -> CameraRow:
     return system.registry.camera(who, camera_id, permission)
+
+
+def _unmasked_only(system: System, who: Principal, row: CameraRow, request: Request | None = None) -> None:
+    """Recorded bytes are unmasked: a camera with privacy masks serves them only to a grant holder.
+
+    Everyone else is refused (403, audited) and pointed at the masked copy (routers/privacy.py).
+    """
+    if not row.privacy_masks:
+        return
+    ip = client_ip(request) if request is not None else None
+    if not system.unmask.masks_for(who, row, f"playback:{who.username}", ip):
+        return
+    if request is not None:
+        system.audit.record(
+            who,
+            "playback.view",
+            target_type="camera",
+            target_id=row.id,
+            region=row.region,
+            ip=ip,
+            outcome="denied",
+            detail={"why": "privacy masks, no unmask grant"},
+        )
+    raise Forbidden(
+        f"camera {row.id!r} has privacy masks and you hold no approved unmask grant for it, so its recorded "
+        f"footage is not served as recorded; a masked copy is offered: GET /api/cameras/{row.id}/masked.mp4"
+        f"?start=...&end=... (up to {MASKED_MAX_MINUTES} minutes)"
+    )
 
 
 def _max_s(system: System) -> float:
@@ -49,10 +80,12 @@ def _max_s(system: System) -> float:
 @router.get("/{camera_id}/timeline")
 def timeline(camera_id: str, who: Viewer, system: SystemDep, start: Start = None, end: End = None) -> dict[str, Any]:
     """Recorded spans, gaps with their causes, unexplained holes and the camera's events."""
-    _camera(system, who, camera_id, Permission.PLAYBACK)
+    row = _camera(system, who, camera_id, Permission.PLAYBACK)
     a, b = system.playback.check_range(start, end, _max_s(system))
     out = system.playback.timeline(camera_id, a, b)
     out["recorder"] = system.recording.health(camera_id)
+    masked = bool(row.privacy_masks) and system.unmask.active_grant(who, camera_id) is None
+    out["privacy"] = {"masked": masked, "masked_max_minutes": MASKED_MAX_MINUTES}  # the page plays masked.mp4
     return out
 
 
@@ -68,6 +101,7 @@ def playlist(
 ) -> Response:
     """An HLS VOD playlist over the range (whole segments), audited as ``playback.view``."""
     row = _camera(system, who, camera_id, Permission.PLAYBACK)
+    _unmasked_only(system, who, row, request)
     a, b = system.playback.check_range(start, end, _max_s(system))
     detail = {"start": iso(a), "end": iso(b), "reason": reason}
     entry = system.audit.record(
@@ -87,7 +121,7 @@ def playlist(
 
 @router.get("/{camera_id}/segments/{segment_id}.m4s", responses={200: {"content": {"video/iso.segment": {}}}})
 def segment(camera_id: str, segment_id: int, who: Viewer, system: SystemDep, g: Grant = None) -> Response:
-    _camera(system, who, camera_id, Permission.PLAYBACK)
+    _unmasked_only(system, who, _camera(system, who, camera_id, Permission.PLAYBACK))
     system.playback.check_grant(g, who.user_id, camera_id, None)
     row, data = system.playback.segment_bytes(camera_id, segment_id)
     system.playback.check_grant(g, who.user_id, camera_id, row.start)
@@ -97,7 +131,7 @@ def segment(camera_id: str, segment_id: int, who: Viewer, system: SystemDep, g: 
 
 @router.get("/{camera_id}/init/{session_id}.mp4", responses={200: {"content": {"video/mp4": {}}}})
 def init_segment(camera_id: str, session_id: str, who: Viewer, system: SystemDep, g: Grant = None) -> Response:
-    _camera(system, who, camera_id, Permission.PLAYBACK)
+    _unmasked_only(system, who, _camera(system, who, camera_id, Permission.PLAYBACK))
     system.playback.check_grant(g, who.user_id, camera_id, None)
     if not _SESSION_ID.match(session_id):
         raise NotFound(f"no recording session {session_id!r}")
@@ -117,17 +151,9 @@ def export(
 ) -> FileResponse:
     """The range as one MP4 (copied, never re-encoded; gaps closed up and listed in headers)."""
     row = _camera(system, who, camera_id, Permission.EXPORT)
+    _unmasked_only(system, who, row, request)
     a, b = system.playback.check_range(start, end, system.settings.export_max_minutes * 60)
-    segs, sessions = system.playback.plan(camera_id, a, b)
-    for r in segs:  # refuse to build evidence on bytes that are not what was recorded
-        system.playback.segment_bytes(camera_id, r.id)
-    runs: list[Run] = []
-    prev = None
-    for r in segs:
-        if prev is None or r.session != prev.session or r.seq != prev.seq + 1:
-            runs.append(Run(system.playback.path(sessions[r.session].init_path), []))
-        runs[-1].segments.append(system.playback.path(r.path))
-        prev = r
+    segs, runs = export_runs(system, camera_id, a, b)
     tmp = system.settings.data_dir.resolve() / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     dest = tmp / f"export-{ULID()}.mp4"
@@ -157,6 +183,21 @@ def export(
     return FileResponse(
         dest, media_type="video/mp4", filename=name, headers=headers, background=BackgroundTask(_rm, dest)
     )
+
+
+def export_runs(system: System, camera_id: str, a: datetime, b: datetime) -> tuple[list[Any], list[Run]]:
+    """The recorded segments over a range, verified, as runs of consecutive segments to join."""
+    segs, sessions = system.playback.plan(camera_id, a, b)
+    for r in segs:  # refuse to build evidence on bytes that are not what was recorded
+        system.playback.segment_bytes(camera_id, r.id)
+    runs: list[Run] = []
+    prev = None
+    for r in segs:
+        if prev is None or r.session != prev.session or r.seq != prev.seq + 1:
+            runs.append(Run(system.playback.path(sessions[r.session].init_path), []))
+        runs[-1].segments.append(system.playback.path(r.path))
+        prev = r
+    return segs, runs
 
 
 def _rm(path: Path) -> None:
