@@ -56,6 +56,10 @@ def test_dead_worker_cameras_move_and_a_new_worker_takes_its_share(nats_server: 
         assert orphaned <= ws[0].held() | ws[1].held()
         print(f"takeover after a worker died: {took:.1f}s (lease 3 s)")
 
+        late = CameraLeases(buses[3], lambda: CAMERAS, worker_id="w9", lease_s=30.0)  # type: ignore[arg-type]
+        buses[3]._call(late._open(), timeout=5)
+        assert late.lease_s == 3.0  # the bucket's lease life wins over a misconfigured worker
+
         newcomer = worker(3)
         newcomer.start()
         ws.append(newcomer)

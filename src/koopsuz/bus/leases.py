@@ -99,6 +99,10 @@ class CameraLeases:
             with contextlib.suppress(Exception):  # another worker may have created it meanwhile
                 await js.create_key_value(cfg)
             self._kv = await js.key_value(BUCKET)
+        ttl = (await js.stream_info(f"KV_{BUCKET}")).config.max_age
+        if ttl and abs(ttl - self.lease_s) > 0.01:  # the bucket's life wins: every worker must agree on it
+            log.warning("lease bucket keeps entries %.1fs (not %.1fs); refreshing on its clock", ttl, self.lease_s)
+            self.lease_s = float(ttl)
 
     async def _snapshot(self) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -182,3 +186,19 @@ class LeasedRegistry:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._registry, name)
+
+
+def leased_view(bus: Any, registry: Any, settings: Any, on_change: Callable[[], None]) -> tuple[CameraLeases, Any]:
+    """The leases of a worker process and the registry view its ingest and recording run from."""
+    if not isinstance(bus, NatsBus):
+        raise ValueError(
+            "a worker shares cameras with the others through JetStream: set KOOPSUZ_BUS_URL=nats://host:4222"
+        )
+    leases = CameraLeases(
+        bus,
+        lambda: [cam.id for cam, _region in registry.enabled_cameras()],
+        worker_id=settings.worker_id,
+        lease_s=settings.lease_s,
+        on_change=on_change,
+    )
+    return leases, LeasedRegistry(registry, leases)

@@ -1,0 +1,165 @@
+"""Scale-out processes: ``koopsuz worker``, ``koopsuz api``, ``koopsuz writer`` (issue 9).
+
+``serve`` runs everything in one process (the embedded mode). With ``KOOPSUZ_BUS_URL=nats://...``
+and ``KOOPSUZ_DATABASE_URL=postgresql+psycopg://...`` the same system splits: any number of API
+processes behind a load balancer, workers sharing the cameras through JetStream leases, and writers
+feeding stores that are not the workers' own. See docs/deploy.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from koopsuz.config import Settings
+
+app = typer.Typer(help="Scale-out processes.", no_args_is_help=True)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where local files (keys, media) live [default: ./var]")
+]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")]
+
+
+def _settings(data_dir: Path | None, **kw: object) -> Settings:
+    s = Settings()
+    updates = {k: v for k, v in kw.items() if v is not None}
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    return Settings(**(s.model_dump() | updates))  # validated again (worker id pattern)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(1)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_a: done.set())
+    done.wait()
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    worker_id: Annotated[str | None, typer.Option("--id", help="this worker's name [default: host-pid]")] = None,
+    lease_s: Annotated[float | None, typer.Option(help="camera lease life in seconds [default: 6]")] = None,
+    record: Annotated[bool, typer.Option(help="record the leased cameras' main streams")] = True,
+    verbose: Verbose = False,
+) -> None:
+    """Ingest, analyse and record this worker's share of the cameras (leases in JetStream KV); no API.
+
+    Needs KOOPSUZ_BUS_URL=nats://... and the shared store in KOOPSUZ_DATABASE_URL. A worker that dies
+    loses its cameras to the others within about lease-s; a new one takes its share without restarts.
+    """
+    from koopsuz.system import System
+
+    _logging(verbose)
+    try:
+        settings = _settings(data_dir, worker_id=worker_id, lease_s=lease_s, record=record, retention=False)
+        system = System(settings, leased_cameras=True)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    system.start(ingest=True, record=record)
+    assert system.leases is not None
+    console.print(f"worker {system.leases.worker_id}: {len(system.leases.held())} camera(s); stop with Ctrl-C")
+    try:
+        _wait_for_signal()
+    finally:
+        system.stop()
+
+
+@app.command()
+def api(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="address to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: 8080]")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Serve the API and the pages only (no ingest, no recording): run any number behind a load balancer."""
+    import uvicorn
+
+    from koopsuz.api.app import create_app
+    from koopsuz.system import System
+
+    _logging(verbose)
+    try:
+        settings = _settings(data_dir, host=host, port=port)
+        system = System(settings)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    system.start(ingest=False, record=False)
+    console.print(f"Koopsuz API on http://{settings.host}:{settings.port}")
+    try:
+        uvicorn.run(
+            create_app(system, start_system=False),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+    finally:
+        system.stop()
+
+
+@app.command()
+def writer(
+    data_dir: DataDir = None,
+    pattern: Annotated[str, typer.Option(help="subjects to store, e.g. koopsuz.*.KG-Y.>")] = "koopsuz.>",
+    durable: Annotated[str, typer.Option(help="durable consumer name: one per store")] = "store-writer",
+    verbose: Verbose = False,
+) -> None:
+    """Follow the bus into the store in KOOPSUZ_DATABASE_URL, idempotently (the national store, a replica)."""
+    from koopsuz.bus import make_bus
+    from koopsuz.bus.nats import NatsBus
+    from koopsuz.services.plate_reads import project_plate_reads
+    from koopsuz.services.store_writer import StoreWriter
+    from koopsuz.store.db import Database
+    from koopsuz.store.rule_repo import RuleRepo
+
+    _logging(verbose)
+    settings = _settings(data_dir)
+    try:
+        bus = make_bus(settings.bus_url)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    if not isinstance(bus, NatsBus):
+        bus.close()
+        _fail("the writer follows a durable JetStream consumer: set KOOPSUZ_BUS_URL=nats://host:4222")
+    db = Database(settings.db_url)
+    db.migrate()
+    w = StoreWriter(
+        db,
+        bus,
+        pattern=pattern,
+        durable=durable,
+        projections=[lambda s, events: RuleRepo(s).add_crossings(events), project_plate_reads],
+    )
+    w.start()
+    console.print(f"writing {pattern} into {db.engine.url.render_as_string(hide_password=True)}; stop with Ctrl-C")
+    try:
+        _wait_for_signal()
+    finally:
+        w.stop()
+        bus.close()
+        db.dispose()
