@@ -216,6 +216,24 @@ def face_search_page(request: Request, principal: OptionalPrincipal) -> Response
     return _render(request, "face_search.html", principal, page="face_search", title_key="nav.face_search")
 
 
+@router.get("/plates", name="page_plates")
+def plates_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Plate reads search and routes, and average-speed violations (road safety)."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.PLATES_SEARCH,), "plate searches")
+    return _render(request, "plates.html", principal, page="plates", title_key="plates.title")
+
+
+@router.get("/hotlists", name="page_hotlists")
+def hotlists_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Plate hotlists: lists, entries, one plate or a CSV file added, a plate removed with a reason."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.HOTLISTS_READ,), "hotlists")
+    return _render(request, "hotlists.html", principal, page="hotlists", title_key="hotlists.title")
+
+
 @router.get("/command", name="page_command")
 def command_page(request: Request, principal: OptionalPrincipal) -> Response:
     """The command centre: alert queue, incidents, dispatch (issue 7)."""

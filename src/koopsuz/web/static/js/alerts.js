@@ -18,6 +18,20 @@ const CLASS_KEYS = {
   truck: "rules.class.truck",
 };
 
+const COLOUR_KEYS = {
+  white: "plates.colour.white",
+  silver: "plates.colour.silver",
+  black: "plates.colour.black",
+  red: "plates.colour.red",
+  orange: "plates.colour.orange",
+  yellow: "plates.colour.yellow",
+  green: "plates.colour.green",
+  blue: "plates.colour.blue",
+  purple: "plates.colour.purple",
+};
+export function colourLabel(c) {
+  return COLOUR_KEYS[c] ? t(COLOUR_KEYS[c]) : String(c || "—");
+}
 export function classLabel(cls) {
   return CLASS_KEYS[cls] ? t(CLASS_KEYS[cls]) : String(cls || "");
 }
@@ -113,6 +127,36 @@ function faceSummary(p) {
   );
 }
 
+// A hotlist hit (rule_kind "hotlist_hit", raised by services/road_watch.py) carries the read's
+// pictures: the plate crop is shown large under the plate text, with the list's kind, priority and
+// the reason the plate is listed, so the operator compares the crop with the listed plate by eye.
+const HOTLIST_KIND_KEYS = { stolen: "hotlists.kind.stolen", wanted: "hotlists.kind.wanted", unpaid_fines: "hotlists.kind.unpaid_fines", operation: "hotlists.kind.operation" };
+
+function hotlistPlate(ev) {
+  const p = ev.payload || {};
+  const src = ev.media && ev.media.plate;
+  const pic = src
+    ? h("a", { href: src, target: "_blank", rel: "noopener" }, h("img", { src, alt: t("alerts.hotlist.crop", { plate: p.plate || "" }), decoding: "async", "data-testid": "alert-hotlist-crop" }))
+    : h("div", { class: "thumb-empty", "data-testid": "alert-hotlist-crop" }, t("events.no_snapshot"));
+  return h("figure", { class: "hotlist-plate" }, pic, h("figcaption", { class: "plate-text", "data-testid": "alert-hotlist-plate" }, p.plate || "—"));
+}
+
+function hotlistSummary(ev) {
+  const p = ev.payload || {};
+  const kind = HOTLIST_KIND_KEYS[p.list_kind] ? t(HOTLIST_KIND_KEYS[p.list_kind]) : String(p.list_kind || "");
+  const snapshot = ev.media && ev.media.snapshot;
+  return h(
+    "div",
+    { class: "face-summary hotlist-summary", "data-testid": "alert-hotlist" },
+    h("span", { class: "badge face-list", "data-testid": "alert-hotlist-kind", dataset: { kind: p.list_kind || "" } }, kind),
+    typeof p.priority === "number" ? h("span", { class: "muted" }, t("alerts.hotlist.priority", { n: p.priority })) : null,
+    h("span", { "data-testid": "alert-hotlist-reason" }, p.reason || "—"),
+    p.legal_basis ? h("span", { class: "muted small" }, t("alerts.hotlist.basis", { basis: p.legal_basis })) : null,
+    p.class || p.colour ? h("span", { class: "muted" }, [p.class ? classLabel(p.class) : null, p.colour ? colourLabel(p.colour) : null].filter(Boolean).join(" · ")) : null,
+    snapshot ? h("a", { href: snapshot, target: "_blank", rel: "noopener", "data-testid": "alert-hotlist-snapshot" }, t("alerts.hotlist.vehicle")) : null,
+  );
+}
+
 /**
  * Render one alert. `cameras` maps camera id -> camera (for its name); `showCamera` false on
  * the camera page, where every alert is that camera's.
@@ -139,14 +183,15 @@ export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh 
   const footage = ev.clip && can("playback.view") ? h("a", { class: "event-footage", href: ev.clip.page, "data-testid": "alert-footage" }, t("events.footage")) : null;
   const summary = alertSummary(p);
   const isFace = p.rule_kind === "face_match";
+  const isHotlist = p.rule_kind === "hotlist_hit";
   const item = h(
     "li",
     {
-      class: `event alert sev-${sev}${isFace ? " face-alert" : ""}${fresh ? " fresh" : ""}`,
+      class: `event alert sev-${sev}${isFace ? " face-alert" : ""}${isHotlist ? " hotlist-alert" : ""}${fresh ? " fresh" : ""}`,
       "data-testid": "alert-item",
       dataset: { eventId: ev.id, alertId: ev.id, kind: ev.kind, camera: ev.camera || "", rule: p.rule || "", verdict: "" },
     },
-    isFace ? facePair(ev) : thumb(ev),
+    isFace ? facePair(ev) : isHotlist ? hotlistPlate(ev) : thumb(ev),
     h(
       "div",
       { class: "event-body" },
@@ -160,7 +205,8 @@ export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh 
       ),
       where.length ? h("div", { class: "event-where" }, ...where.flatMap((n, i) => (i ? [" · ", n] : [n]))) : null,
       isFace ? faceSummary(p) : null,
-      summary && !isFace ? h("div", { class: "event-summary muted", "data-testid": "alert-summary" }, summary) : null,
+      isHotlist ? hotlistSummary(ev) : null,
+      summary && !isFace && !isHotlist ? h("div", { class: "event-summary muted", "data-testid": "alert-summary" }, summary) : null,
       h(
         "div",
         { class: "alert-actions" },
