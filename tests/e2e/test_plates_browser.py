@@ -77,6 +77,7 @@ def road(system: Any) -> dict[str, Event]:
         "other": read(system, "yk-cam-1", "01 124 ABC", now - timedelta(minutes=30), colour="black"),
         "second": read(system, "yk-cam-2", "01 123 ABC", now - timedelta(minutes=20)),
         "stranger": read(system, "yk-cam-1", "09 555 KGA", now - timedelta(minutes=10)),
+        "old": read(system, "yk-cam-2", "01 123 ABC", now - timedelta(days=3)),
     }
 
 
@@ -116,6 +117,7 @@ def test_search_route_and_the_legal_basis_beyond_a_day(
     page.get_by_test_id("pl-submit").click()
     wait_for(lambda: rows.count() == 3, 10, "three pattern rows")
     assert sorted(rows_text(page)) == ["01 123 ABC", "01 123 ABC", "01 124 ABC"]
+    tab.shot("plates-search")
 
     # The route of 01 123 ABC: oldest first, a line through two numbered stops.
     page.locator('[data-testid="pl-row"][data-plate="01 123 ABC"]').first.get_by_test_id("pl-route").click()
@@ -202,6 +204,28 @@ def test_hotlist_csv_import_violation_and_hotlist_alert(
     page.locator('[data-testid="he-row"][data-plate="09 321 BCD"]').get_by_test_id("he-remove").click()
     page.locator('[data-testid="he-row"][data-plate="09 321 BCD"][data-status="removed"]').wait_for()
     wait_for(lambda: page.get_by_test_id("hl-count").inner_text() == "2", 10, "the count after removal")
+
+    # Three days back with a legal basis (registered by the investigator) and a reason: the old read too.
+    later_basis = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    r = page.request.post(
+        tab.url("/api/legal-bases"),
+        data={"case_number": "CC-2026-9", "kind": "criminal_case", "authority": "Karakol prosecutor",
+              "document_ref": "No. 9 of 2026-11-24", "purposes": ["plate_search"], "valid_until": later_basis},
+    )
+    assert r.status == 201, r.text()
+    basis = r.json()
+    page.goto(tab.url("/plates"))
+    page.locator('[data-testid="pl-form"][data-ready="true"]').wait_for()
+    start = page.get_by_test_id("pl-start")
+    start.fill((datetime.fromisoformat(f"{start.input_value()}:00") - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+    wait_for(lambda: page.get_by_test_id("pl-basis").input_value() == basis["id"], 10, "the basis offered")
+    page.get_by_test_id("pl-reason").fill("угон 20.11, дело CC-2026-9")
+    page.get_by_test_id("pl-q").fill("01123ABC")
+    page.get_by_test_id("pl-submit").click()
+    wait_for(lambda: page.get_by_test_id("pl-row").count() == 3, 10, "three reads over four days")
+    assert page.get_by_test_id("pl-row").last.get_attribute("data-read-id") == road["old"].id
+    (audit, *_) = system.audit.search(Scope.national(), action="plates.search")
+    assert audit.detail["legal_basis"] == basis["id"] and audit.detail["reason"] == "угон 20.11, дело CC-2026-9"
 
     # A section violation as the road watch writes it: both reads, both pictures, both clips.
     entry, exit_ = road["first"], road["second"]
