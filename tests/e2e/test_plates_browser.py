@@ -217,7 +217,8 @@ def test_hotlist_csv_import_violation_and_hotlist_alert(
     page.goto(tab.url("/plates"))
     page.locator('[data-testid="pl-form"][data-ready="true"]').wait_for()
     start = page.get_by_test_id("pl-start")
-    start.fill((datetime.fromisoformat(f"{start.input_value()}:00") - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+    typed = (datetime.fromisoformat(f"{start.input_value()}:00") - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    start.fill(typed)
     wait_for(lambda: page.get_by_test_id("pl-basis").input_value() == basis["id"], 10, "the basis offered")
     page.get_by_test_id("pl-reason").fill("угон 20.11, дело CC-2026-9")
     page.get_by_test_id("pl-q").fill("01123ABC")
@@ -226,6 +227,8 @@ def test_hotlist_csv_import_violation_and_hotlist_alert(
     assert page.get_by_test_id("pl-row").last.get_attribute("data-read-id") == road["old"].id
     (audit, *_) = system.audit.search(Scope.national(), action="plates.search")
     assert audit.detail["legal_basis"] == basis["id"] and audit.detail["reason"] == "угон 20.11, дело CC-2026-9"
+    sent = datetime.fromisoformat(f"{typed}:00+06:00")  # Bishkek wall-clock time, sent with its offset
+    assert datetime.fromisoformat(audit.detail["from"]) == sent
 
     # A section violation as the road watch writes it: both reads, both pictures, both clips.
     entry, exit_ = road["first"], road["second"]
