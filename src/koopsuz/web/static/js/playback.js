@@ -352,7 +352,39 @@ async function loadTile(tile) {
   }
   drawRow(tile);
   if (tile.timeline.spans.length === 0) setOverlay(tile, "playback.nothing");
+  else if (tile.timeline.privacy && tile.timeline.privacy.masked) startMasked(tile);
   else startPlayer(tile);
+}
+
+// A camera with privacy masks, for a viewer without an unmask grant: the raw playlist is refused
+// (403), so the tile plays the masked copy (masks burnt in, re-encoded on request) of the last
+// recorded minutes of the range, at most privacy.masked_max_minutes.
+function startMasked(tile) {
+  if (tile.hls) tile.hls.destroy();
+  tile.hls = null;
+  const spans = tile.timeline.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
+  const end = Math.min(state.end, Math.max(...spans.map((s) => s[1])));
+  const start = Math.max(state.start, end - tile.timeline.privacy.masked_max_minutes * 60000);
+  const first = spans.filter((s) => s[1] > start).map((s) => Math.max(s[0], start))[0] ?? start;
+  const q = new URLSearchParams({ start: isoParam(start), end: isoParam(end) });
+  if (reasonInput.value.trim()) q.set("reason", reasonInput.value.trim());
+  const url = `/api/cameras/${encodeURIComponent(tile.id)}/masked.mp4?${q}`;
+  if (tile.exportLink) tile.exportLink.href = url;
+  tile.frags = [{ start: 0, duration: (end - first) / 1000, pdt: first }];
+  tile.node.dataset.masked = "true";
+  setOverlay(tile, "playback.masked");
+  tile.video.addEventListener(
+    "loadeddata",
+    () => {
+      tile.ready = true;
+      tile.node.dataset.ready = "true";
+      setOverlay(tile, "");
+      tile.overlay.title = t("playback.masked");
+    },
+    { once: true },
+  );
+  tile.video.addEventListener("error", () => setOverlay(tile, "playback.failed"), { once: true });
+  tile.video.src = url;
 }
 
 async function reload() {
