@@ -99,6 +99,7 @@ class System:
         )
         self.legal = LegalBasisService(self.db, self.audit)
         self.unmask = UnmaskService(self.db, self.audit, self.legal, self.registry)  # privacy masks (issue 8)
+        self.evidence.unmask = self.unmask  # viewing copies of masked cameras are masked without a grant
         enroller = EngineEnroller()
         # command centres (issue 7): the alert queue, patrol units, incidents and dispatch
         self.alert_queue = AlertQueueService(self.db, self.audit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import av
@@ -209,3 +210,42 @@ def test_patch_sets_masks_audited(masked: Masked) -> None:
     assert entry.target_id == "pm-2" and entry.detail["after"][0] == new[0]
     assert entry.detail["before"] == [[[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]]
     assert admin.patch("/api/cameras/pm-2", json={"privacy_masks": [[[0, 0], [2, 0], [0, 1]]]}).status_code == 422
+
+
+def test_evidence_viewing_copy_masked_original_sealed(masked: Masked) -> None:
+    inv = masked.client("investigator")  # no unmask grant at this point (earlier ones revoked or expired)
+    end = datetime.now(UTC) - timedelta(seconds=1)
+    body = {
+        "cameras": ["pm-1"],
+        "start": (end - timedelta(seconds=5)).isoformat(),
+        "end": end.isoformat(),
+        "case_number": "UD-7/2026",
+        "legal_basis": "court order 7/2026",
+        "reason": "window of a flat on the square",
+    }
+    r = inv.post("/api/evidence/exports", json=body)
+    assert r.status_code == 202, r.text
+    got = wait_until(
+        lambda: (x := inv.get(f"/api/evidence/exports/{r.json()['id']}").json())["status"] != "building" and x,
+        60,
+        "the evidence package",
+    )
+    assert got["status"] == "ready", got
+    members = zipfile.ZipFile(io.BytesIO(inv.get(got["download"]).content))
+    names = members.namelist()
+
+    def top_left(name: str) -> list[tuple[int, float]]:
+        out = []
+        with av.open(io.BytesIO(members.read(name))) as f:
+            for i, fr in enumerate(f.decode(video=0)):
+                if i % 10 == 5:
+                    y = fr.to_ndarray(format="gray")
+                    h, w = y.shape
+                    q = y[h // 8 : h // 2 - 6, 2 : w // 2 - 6].astype(int)  # below the watermark band
+                    out.append((int(q.max()), float(q.std())))
+        return out
+
+    viewing = top_left(next(n for n in names if n.startswith("viewing/")))
+    original = top_left(next(n for n in names if n.startswith("original/")))
+    assert viewing and all(mx <= 24 and sd < 2.5 for mx, sd in viewing), viewing
+    assert all(sd > 5 for _, sd in original), original  # the sealed original is what was recorded

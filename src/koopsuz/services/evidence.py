@@ -62,6 +62,7 @@ from koopsuz.store.evidence_repo import EvidenceRepo
 from koopsuz.store.recording_repo import RecordingRepo, utc
 from koopsuz.store.tables import CameraRow, EvidenceExportItemRow, EvidenceExportRow, RecordingSegmentRow
 from koopsuz.video.export import ExportError, Run, export_mp4
+from koopsuz.video.masked import burn_masks
 from koopsuz.video.watermark import Stamp, WatermarkError, burn_watermark, piecewise_clock
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class EvidenceService:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
+        self.unmask: Any = None  # UnmaskService, set by System: who may have an unmasked viewing copy
 
     # -- requests ---------------------------------------------------------------------------
     def create(
@@ -442,7 +444,16 @@ class EvidenceService:
                 progress=lambda f, n=n: setattr(job, "done", (n * 5 + 1 + 4 * f) / steps),
                 cancelled=self._stopping.is_set,
             )
+            # Privacy masks (issue 8; services/unmask.py, video/masked.py): the viewing copy is masked
+            # unless the exporter holds an active unmask grant for the camera; the signed original
+            # stays as recorded. A second re-encode of the watermarked copy, kept out of watermark.py.
+            masked = bool(cam.privacy_masks) and (self.unmask is None or self.unmask.active_grant(who, cam.id) is None)
+            if masked:
+                tmp = viewing.with_name(f"{name}.masked.mp4")
+                burn_masks(viewing, tmp, cam.privacy_masks, crf=23, preset="veryfast")
+                tmp.replace(viewing)
             job.detail[cam.id] = {"watermark_speed": round(result.speed, 2), "duration_s": round(duration, 3)}
+            job.detail[cam.id]["privacy_masked"] = masked
             spans = [Span(start, end) for _, start, end in pieces]
             with self._db.session() as s:
                 known = [
