@@ -80,7 +80,7 @@ def test_a_durable_consumer_gets_what_was_published_while_it_was_down(nats_serve
     pub = make_bus(nats_server.url)
     try:
         first = Collector()
-        sub = pub.subscribe("koopsuz.*.KG-Y.>", first, durable="writer-kg-y")  # type: ignore[call-arg]
+        sub = pub.subscribe("koopsuz.*.KG-Y.>", first, durable="writer-kg-y")
         before = _event()
         pub.publish(before)
         assert wait_for(lambda: first.ids == [before.id], 5)
@@ -94,7 +94,7 @@ def test_a_durable_consumer_gets_what_was_published_while_it_was_down(nats_serve
         again = make_bus(nats_server.url)  # a new process with the same durable name
         try:
             second = Collector()
-            again.subscribe("koopsuz.*.KG-Y.>", second, durable="writer-kg-y")  # type: ignore[call-arg]
+            again.subscribe("koopsuz.*.KG-Y.>", second, durable="writer-kg-y")
             assert wait_for(lambda: len(second.ids) >= 5, 5)
             assert second.ids == [e.id for e in missed]  # in order, nothing older, nothing twice
         finally:
@@ -108,7 +108,7 @@ def test_subscriptions_survive_a_server_restart(nats_server: NatsServer) -> None
     try:
         live, durable = Collector(), Collector()
         bus.subscribe("koopsuz.>", live)
-        bus.subscribe("koopsuz.>", durable, durable="archive")  # type: ignore[call-arg]
+        bus.subscribe("koopsuz.>", durable, durable="archive")
         e1 = _event()
         bus.publish(e1)
         assert wait_for(lambda: live.ids == [e1.id] and durable.ids == [e1.id], 5)

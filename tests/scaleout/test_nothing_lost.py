@@ -38,7 +38,7 @@ def test_events_published_while_nats_is_down_arrive_once_after_it_returns(
             with lock:
                 got[e.id] += 1
 
-    national.subscribe("koopsuz.probe.>", on_event, durable="national")  # type: ignore[call-arg]
+    national.subscribe("koopsuz.probe.>", on_event, durable="national")
     sent: list[str] = []
 
     def send(n: int) -> None:

@@ -127,7 +127,7 @@ def test_nats_into_postgres_loses_nothing_when_either_restarts(
         with lock:
             got[e.id] += 1
 
-    national.subscribe("koopsuz.probe.>", on_event, durable="national-pg")  # type: ignore[call-arg]
+    national.subscribe("koopsuz.probe.>", on_event, durable="national-pg")
     sent: list[str] = []
 
     def send(n: int) -> None:

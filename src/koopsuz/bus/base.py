@@ -18,7 +18,11 @@ class Bus(Protocol):
     def publish(self, event: Event) -> None:
         """Deliver ``event`` on ``event.subject`` to every matching subscriber."""
 
-    def subscribe(self, pattern: str, handler: Handler) -> Subscription:
-        """Call ``handler(subject, event)`` for each event whose subject matches the NATS-style pattern."""
+    def subscribe(self, pattern: str, handler: Handler, *, durable: str | None = None) -> Subscription:
+        """Call ``handler(subject, event)`` for each event whose subject matches the NATS-style pattern.
+
+        ``durable``: a consumer name whose position survives restarts (JetStream); an adapter without
+        persistence (the in-process bus) accepts and ignores it.
+        """
 
     def close(self) -> None: ...

@@ -46,7 +46,7 @@ class MemoryBus:
             except Exception:
                 log.exception("bus handler for %s failed on %s", sub.pattern, subject)
 
-    def subscribe(self, pattern: str, handler: Handler) -> _Sub:
+    def subscribe(self, pattern: str, handler: Handler, *, durable: str | None = None) -> _Sub:  # durable: ignored
         sub = _Sub(self, pattern, handler)
         with self._lock:
             self._subs.append(sub)

@@ -55,7 +55,7 @@ class StoreWriter:
 
     def start(self) -> None:
         self._thread.start()
-        self._sub = self._bus.subscribe(self._pattern, self._on_event, durable=self._durable)  # type: ignore[call-arg]
+        self._sub = self._bus.subscribe(self._pattern, self._on_event, durable=self._durable)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._sub is not None:
