@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from koopsuz.bus.leases import CameraLeases
 from koopsuz.config import Settings
 from koopsuz.store.db import Database
 from koopsuz.store.tables import EventRow
-from tests.conftest import ROOT, LiveSystem, _deployment_for, _stop
+from tests.conftest import ROOT, LiveSystem, _deployment_for, _stop, free_port
 from tests.scaleout.servers import NatsServer, PostgresServer, wait_for
 
 pytestmark = pytest.mark.slow
@@ -53,8 +54,11 @@ def test_killed_worker_cameras_move_to_the_other_and_keep_reaching_the_store(
         "PYTHONUNBUFFERED": "1",
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    metrics_port = free_port()
     for wid in ("wA", "wB"):
         cmd = [sys.executable, "-m", "koopsuz", "worker", "--id", wid, "--lease-s", "3", "--no-record"]
+        if wid == "wB":
+            cmd += ["--metrics-port", str(metrics_port)]
         log = open(tmp_path / f"{wid}.log", "wb")  # noqa: SIM115
         procs[wid] = subprocess.Popen(
             [*cmd, "--data-dir", str(tmp_path / wid)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -73,6 +77,14 @@ def test_killed_worker_cameras_move_to_the_other_and_keep_reaching_the_store(
         held = _leases(observer)
         assert sorted(v for v in held.values()).count("wA") == len(cams) // 2  # fair: 2 and 2
 
+        def scrape() -> str:
+            return httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+
+        half = len(cams) // 2
+        assert wait_for(lambda: f"koopsuz_cameras_held {half}" in scrape(), 10), scrape()
+        assert f'koopsuz_camera_leases{{worker="wB"}} {half}' in scrape()
+        assert httpx.get(f"http://127.0.0.1:{metrics_port}/ready", timeout=5).json()["status"] == "ready"
+
         def motion_from(cameras: set[str], after: datetime) -> set[str]:
             with db.session() as s:
                 rows = s.execute(select(EventRow.camera).where(EventRow.kind == "motion", EventRow.ts > after))
@@ -90,6 +102,7 @@ def test_killed_worker_cameras_move_to_the_other_and_keep_reaching_the_store(
         print(f"cameras of the killed worker leased by the survivor after {took:.1f}s (lease 3 s)")
         assert took < 10
         assert wait_for(lambda: motion_from(orphans, killed_at) == orphans, 30, step=0.5)
+        assert f"koopsuz_cameras_held {len(cams)}" in scrape()  # the survivor ingests them all
 
         procs["wB"].send_signal(signal.SIGTERM)  # a clean stop hands the cameras back at once
         assert procs["wB"].wait(30) == 0

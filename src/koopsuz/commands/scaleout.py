@@ -62,6 +62,9 @@ def worker(
     worker_id: Annotated[str | None, typer.Option("--id", help="this worker's name [default: host-pid]")] = None,
     lease_s: Annotated[float | None, typer.Option(help="camera lease life in seconds [default: 6]")] = None,
     record: Annotated[bool, typer.Option(help="record the leased cameras' main streams")] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve /metrics and /ready on this port (host: KOOPSUZ_HOST)")
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Ingest, analyse and record this worker's share of the cameras (leases in JetStream KV); no API.
@@ -80,11 +83,51 @@ def worker(
         return
     system.start(ingest=True, record=record)
     assert system.leases is not None
+    server = _metrics_server(system, settings.host, metrics_port) if metrics_port else None
     console.print(f"worker {system.leases.worker_id}: {len(system.leases.held())} camera(s); stop with Ctrl-C")
     try:
         _wait_for_signal()
     finally:
+        if server is not None:
+            server.shutdown()
         system.stop()
+
+
+def _metrics_server(system, host: str, port: int):  # type: ignore[no-untyped-def]
+    """A worker has no API: a small listener gives Prometheus its metrics and probes its readiness."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from koopsuz.api.routers.system import METRICS_TYPE, metrics_refusal, readiness, render_metrics
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                refusal = metrics_refusal(
+                    system.settings.metrics_token, self.headers.get("authorization", ""), self.client_address[0]
+                )
+                if refusal is not None:
+                    return self._send(refusal[0], "text/plain", refusal[1].encode())
+                return self._send(200, METRICS_TYPE, render_metrics(system).encode())
+            if self.path == "/ready":
+                ok, checks = readiness(system)
+                body = {"status": "ready" if ok else "not ready", "checks": checks}
+                return self._send(200 if ok else 503, "application/json", json.dumps(body).encode())
+            return self._send(404, "text/plain", b"not found: /metrics or /ready")
+
+        def _send(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:  # scrapes every few seconds: not worth a log line
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
+    return server
 
 
 @app.command()

@@ -76,14 +76,25 @@ def ready(request: Request) -> JSONResponse:
 @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
 def metrics(request: Request) -> PlainTextResponse:
     system = _system(request)
-    token = system.settings.metrics_token
+    host = request.client.host if request.client else ""
+    refusal = metrics_refusal(system.settings.metrics_token, request.headers.get("authorization", ""), host)
+    if refusal is not None:
+        raise HTTPException(*refusal)
+    return PlainTextResponse(render_metrics(system), media_type=METRICS_TYPE)
+
+
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def metrics_refusal(token: str | None, authorization: str, client_host: str) -> tuple[int, str] | None:
+    """Why a scrape is refused (status, message), or None: shared by the API and the worker's listener."""
     if token:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPException(401, "send the metrics token: Authorization: Bearer <KOOPSUZ_METRICS_TOKEN>")
-    elif (request.client.host if request.client else "") not in LOOPBACK:
-        raise HTTPException(403, "metrics are served to loopback only; set KOOPSUZ_METRICS_TOKEN to scrape remotely")
-    return PlainTextResponse(render_metrics(system), media_type="text/plain; version=0.0.4; charset=utf-8")
+        if not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+            return 401, "send the metrics token: Authorization: Bearer <KOOPSUZ_METRICS_TOKEN>"
+        return None
+    if client_host not in LOOPBACK:
+        return 403, "metrics are served to loopback only; set KOOPSUZ_METRICS_TOKEN to scrape remotely"
+    return None
 
 
 class _Out:
@@ -198,6 +209,12 @@ def render_metrics(system: System) -> str:
         "Recorder (ffmpeg) restarts.",
         [(lbl(cid), r.health.restarts) for cid, r in recs],
     )
+
+    leases = getattr(system, "leases", None)
+    if leases is not None:  # a koopsuz worker: its share of the cameras
+        who = {"worker": leases.worker_id}
+        out.family("koopsuz_camera_leases", "gauge", "Cameras this worker leases.", [(who, len(leases.held()))])
+        out.family("koopsuz_lease_rounds_total", "counter", "Lease rounds completed.", [(who, leases.ticks)])
 
     bus = system.bus
     out.family(
