@@ -15,10 +15,12 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.scaleout.servers import PostgresServer, pg_bin
+if TYPE_CHECKING:
+    from tests.scaleout.servers import PostgresServer
 
 TEMPLATE = "koopsuz_template"
 # tests whose own SQL is SQLite DDL (they tamper with the audit log by dropping SQLite triggers); the
@@ -47,6 +49,8 @@ def add_option(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def pg_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    from tests.scaleout.servers import PostgresServer, pg_bin  # lazily: servers imports tests.conftest
+
     if pg_bin() is None:
         pytest.fail("--pg given but no PostgreSQL binaries found (apt-get install postgresql, or make setup)")
     server = PostgresServer(tmp_path_factory.mktemp("pgmode")).start()

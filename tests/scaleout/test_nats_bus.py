@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -72,6 +73,25 @@ def test_wildcards_region_filters_and_dedup(nats_server: NatsServer) -> None:
         got = everything.events[[e.id for e in everything.events].index(a.id)]
         assert got == a  # the whole envelope survives the wire
         assert all(t.startswith("nats-sub-") for t in everything.threads)  # off the publisher's thread
+    finally:
+        bus.close()
+
+
+def test_a_pipelined_batch_is_deduplicated_like_single_publishes(nats_server: NatsServer) -> None:
+    bus = make_bus(nats_server.url)
+    assert isinstance(bus, NatsBus)
+    try:
+        got = Collector()
+        bus.subscribe("koopsuz.>", got)
+        first = [_event(camera=f"cam-{i}") for i in range(50)]
+        bus.publish_many(first)
+        again = [*first[:10], *(_event(camera=f"new-{i}") for i in range(50))]  # an outbox replay plus new
+        bus.publish_many(again)
+        assert wait_for(lambda: len(got.ids) >= 100, 5)
+        time.sleep(0.3)
+        assert sorted(got.ids) == sorted({e.id for e in first + again})
+        assert got.ids[:50] == [e.id for e in first]  # the batch keeps its order in the stream
+        assert bus.duplicates == 10 and bus.published == 110
     finally:
         bus.close()
 

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -124,6 +124,7 @@ class NatsBus:
         self.published = 0
         self.duplicates = 0
         self.reconnects = 0
+        self._closing = False
 
     @classmethod
     def connect(cls, url: str) -> NatsBus:
@@ -156,6 +157,21 @@ class NatsBus:
         self.published += 1
         if ack.duplicate:
             self.duplicates += 1
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        """Publish a batch with the acks awaited together (pipelined): one round trip, not one per event.
+
+        If any is refused the whole batch counts as not published; the outbox replays it and the
+        stream drops the ones it already had (same ``Nats-Msg-Id``)."""
+        if not events:
+            return
+        timeout = self.options.publish_timeout_s
+        try:
+            acks = self._call(self._publish_many(events, timeout), timeout=timeout + 2.0)
+        except Exception as exc:
+            raise BusUnavailableError(f"JetStream did not store a batch of {len(events)} event(s): {exc!r}") from exc
+        self.published += len(acks)
+        self.duplicates += sum(1 for a in acks if a.duplicate)
 
     def subscribe(self, pattern: str, handler: Handler, *, durable: str | None = None) -> _NatsSub:
         """Deliver events on subjects matching ``pattern`` from now on (or, for a ``durable`` name
@@ -190,6 +206,7 @@ class NatsBus:
         }
 
     def close(self) -> None:
+        self._closing = True
         with self._lock:
             subs = list(self._subs)
         for sub in subs:
@@ -222,7 +239,8 @@ class NatsBus:
 
     async def _connect(self) -> None:
         async def disconnected() -> None:
-            log.warning("NATS disconnected; publishes fail over to the outbox until it returns")
+            if not self._closing:
+                log.warning("NATS disconnected; publishes fail over to the outbox until it returns")
 
         async def reconnected() -> None:
             self.reconnects += 1
@@ -273,6 +291,9 @@ class NatsBus:
             stream=self.options.stream,
             headers={"Nats-Msg-Id": event.id},
         )
+
+    async def _publish_many(self, events: Sequence[Event], timeout: float) -> list[api.PubAck]:
+        return list(await asyncio.gather(*(self._publish(e, timeout) for e in events)))
 
     async def _bind(self, sub: _NatsSub, *, fresh: bool) -> None:
         cfg = api.ConsumerConfig(filter_subject=sub.pattern, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=30)

@@ -148,8 +148,12 @@ class EventWriter:
             log.warning("bus unavailable (%s): %d event(s) wait in the outbox", exc, len(events))
 
     def _publish(self, events: list[Event]) -> None:
-        for e in events:
-            self._bus.publish(e)
+        many = getattr(self._bus, "publish_many", None)  # JetStream: one pipelined round trip per batch
+        if many is not None:
+            many(events)
+        else:
+            for e in events:
+                self._bus.publish(e)
         with self._db.transaction() as s:
             EventRepo(s).mark_published([e.id for e in events])
 
