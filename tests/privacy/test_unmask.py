@@ -120,6 +120,8 @@ def test_request_approval_use_revocation_and_expiry(masked: Masked) -> None:
     assert masked.client("ch.head").get("/api/unmask").json() == []  # scoped
     # the recorded footage is served as recorded to the grant holder
     assert inv.get("/api/cameras/pm-1/timeline").json()["privacy"]["masked"] is False
+    assert inv.get("/api/cameras/pm-1/playback.m3u8").status_code == 200
+    assert op.get("/api/cameras/pm-1/playback.m3u8").status_code == 403
     # revoked: masked again at once
     r = head.post(f"/api/unmask/{grant['id']}/revoke", json={"reason": "case closed"})
     assert r.status_code == 200 and r.json()["state"] == "revoked"
