@@ -49,7 +49,8 @@ def read(system, camera: str, text: str, ts: datetime, region: str = "KG-Y", **e
         camera=camera,
         ts=ts,
         payload={"text": text, "compact": text.replace(" ", ""), "format": "private", "plate_region": "KG-Y",
-                 "confidence": 0.9, "vehicle": "car", "colour": "white", "direction": "towards"} | extra,
+                 "confidence": 0.9, "vehicle": "car", "colour": "white", "direction": "towards",
+                 "timing": "line"} | extra,
     )
     system.writer.write_now([e])
     return e
@@ -176,12 +177,15 @@ def test_average_speed_over_a_section_makes_a_violation_with_both_reads(client: 
     read(system, "yk-cam-2", "01 111 AAA", t0 + timedelta(seconds=180))  # 4.5 km in 3 min: 90 km/h
     read(system, "yk-cam-2", "01 222 BBB", t0 + timedelta(seconds=5 + 280))  # 57.9 km/h: within the limit
     read(system, "yk-cam-2", "01 333 CCC", t0 + timedelta(seconds=300))  # never entered: nothing
+    read(system, "yk-cam-1", "01 444 DDD", t0 + timedelta(seconds=10))
+    # fast too, but its exit time is a first read, not a timing-line crossing: no fine on that
+    read(system, "yk-cam-2", "01 444 DDD", t0 + timedelta(seconds=110), timing="first_read")
     found = alerts(system, "speed_violation")
     assert len(found) == 1
     v = found[0].payload
     assert v["plate"] == "01 111 AAA" and v["speed_kmh"] == pytest.approx(90.0) and v["over_kmh"] == pytest.approx(30.0)
     assert v["entry"]["read"] == fast_in.id and v["seconds"] == pytest.approx(180.0) and v["limit_kmh"] == 60
-    assert system.road_watch.stats()["passages"] == 2
+    assert system.road_watch.stats()["passages"] == 3 and system.road_watch.stats()["untimed"] == 1
 
 
 def test_section_tracker_ignores_implausible_and_stale_entries() -> None:

@@ -71,6 +71,7 @@ class PlateStage:
         max_edit: int = 2,
         gap_s: float = 2.5,
         max_regions: int = 4,
+        timing_line: float = 0.6,
     ) -> None:
         self._read = read
         self._save = save
@@ -82,6 +83,8 @@ class PlateStage:
         self._motion_skew = motion_skew_s
         self._max_edit = max_edit
         self._gap = gap_s
+        self._line = timing_line
+        self._main_h = 0
         self._max_regions = max_regions
         self._frame: DecodedFrame | None = None
         self._used_seq = -1
@@ -129,6 +132,7 @@ class PlateStage:
         started = time.perf_counter()
         self.looks += 1
         image = frame.bgr()
+        self._main_h = image.shape[0]
         sx, sy = image.shape[1] / sub.width, image.shape[0] / sub.height
         seen: set[str] = set()
         for region, track, uid in regions:
@@ -206,7 +210,9 @@ class PlateStage:
         if v.best is None or r.confidence > v.best[0]:
             x0, y0, x1, y1 = (round(c) for c in box)
             v.best = (r.confidence, *_crops(image, box, r.box), vehicle_colour(image[y0:y1, x0:x1]))
-        if not v.emitted and len(v.reads) >= self._early_reads:
+        # early (a hotlist hit must not wait for the car to leave), once the plate has crossed the
+        # timing line, so the read's time is the crossing's and average speed can be measured
+        if not v.emitted and len(v.reads) >= self._early_reads and self._crossing(v) is not None:
             decided = vote(v.reads)
             if decided is not None and decided.confidence >= self._early_confidence:
                 self._emit(camera, v, emit)
@@ -225,10 +231,20 @@ class PlateStage:
             return
         self._emit(camera, v, emit)
 
+    def _crossing(self, v: _Vehicle) -> float | None:
+        """When the plate's centre crossed the timing line (a fixed image row), interpolated between
+        the two reads either side of it; None before it has."""
+        y_line = self._line * self._main_h
+        for (t1, _x1, y1), (t2, _x2, y2) in zip(v.path, v.path[1:], strict=False):
+            if (y1 - y_line) * (y2 - y_line) <= 0 and y1 != y2:
+                return t1 + (y_line - y1) / (y2 - y1) * (t2 - t1)
+        return None
+
     def _emit(self, camera: CameraInfo, v: _Vehicle, emit: EventSink) -> None:
         decided = vote(v.reads)
         if decided is None:
             return
+        crossing = self._crossing(v)
         v.emitted = True
         self.emitted += 1
         p = decided.plate
@@ -238,7 +254,7 @@ class PlateStage:
             region=camera.region,
             camera=camera.id,
             site=camera.site,
-            ts=datetime.fromtimestamp(v.path[0][0] if v.path else v.last_t, UTC),
+            ts=datetime.fromtimestamp(crossing if crossing is not None else v.path[0][0], UTC),
             severity=Severity.INFO,
             payload={
                 "text": p.text,
@@ -254,6 +270,9 @@ class PlateStage:
                 "colour": v.best[3] if v.best else None,
                 "direction": _direction(v.path),
                 "track": v.uid,
+                # which instant ts is: the timing-line crossing (what average speed uses) or, for a
+                # plate never seen crossing it, the first read (less exact; flagged for evidence)
+                "timing": "line" if crossing is not None else "first_read",
             },
         )
         if self._save is not None and v.best is not None:

@@ -150,8 +150,11 @@ class RoadWatch:
         self.reads = 0
         self.hits = 0
         self.violations = 0
+        self.untimed = 0
         self.passages = 0
         self.dropped = 0
+        # called with (section, region, exit time) for every plausible passage: the statistics' counter
+        self.passage_sinks: list[Callable[[str, str, datetime], None]] = []
 
     def start(self) -> None:
         if self._thread.is_alive():
@@ -176,6 +179,7 @@ class RoadWatch:
 
     def stats(self) -> dict[str, int]:
         return {"reads": self.reads, "hits": self.hits, "passages": self.passages, "violations": self.violations,
+                "untimed": self.untimed,
                 "dropped": self.dropped}
 
     # -- internals -------------------------------------------------------------------------------
@@ -222,9 +226,16 @@ class RoadWatch:
             self._submit(self._hit(read, hot))
         for passage in self._tracker.see(Sighting(read.id, compact, read.camera or "", read.ts)):
             self.passages += 1
+            if passage.plausible:
+                for sink in self.passage_sinks:
+                    sink(passage.section.id, read.region, read.ts)
             if passage.violation:
-                self.violations += 1
-                self._submit(self._violation(read, passage))
+                violation = self._violation(read, passage)
+                if violation is None:
+                    self.untimed += 1  # a read without a timing-line crossing: not evidence enough
+                else:
+                    self.violations += 1
+                    self._submit(violation)
             elif not passage.plausible:
                 log.warning("section %s: %s at %.0f km/h is implausible (misread or clock)", passage.section.id,
                             read.payload.get("text"), passage.speed_kmh)
@@ -260,10 +271,16 @@ class RoadWatch:
             },
         )
 
-    def _violation(self, read: Event, passage: Passage) -> Event:
+    def _violation(self, read: Event, passage: Passage) -> Event | None:
+        """The violation with both reads' evidence; None when either read's time is not a timing-line
+        crossing (a first-read time can be a second off: no fine is issued on it)."""
         sec = passage.section
         with self._db.session() as s:
             entry = EventRepo(s).get(passage.entry.read_id)
+        if read.payload.get("timing") != "line" or entry is None or entry.payload.get("timing") != "line":
+            log.info("section %s: %s over the limit, but a read lacks line timing: no violation", sec.id,
+                     read.payload.get("text"))
+            return None
         media = {f"exit_{k}": v for k, v in read.media.items()}
         entry_clip = None
         if entry is not None:
