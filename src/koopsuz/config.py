@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     detector_confidence: float = Field(default=0.25, gt=0, lt=1)
     detector_max_lag_s: float = Field(default=1.0, gt=0, le=30, description="skip detection this far behind")
     login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_attempts_per_minute: int = Field(default=20, ge=1, le=10_000, description="failed, per client address")
     login_lockout_s: float = Field(default=300.0, ge=0)
     # recording and playback (main stream, ffmpeg -c copy to fMP4 segments)
     record: bool = Field(default=True, description="record every enabled camera's main stream")

@@ -25,7 +25,9 @@ from koopsuz.api.routers import privacy as privacy_router
 from koopsuz.api.routers import storage as storage_router
 from koopsuz.api.routers import system as system_router
 from koopsuz.api.routers import transparency as transparency_router
+from koopsuz.api.routers import violations as violations_router
 from koopsuz.api.routers import watchlists as watchlists_router
+from koopsuz.security.ratelimit import RateLimiter
 from koopsuz.services.errors import ServiceError
 from koopsuz.system import System
 
@@ -52,6 +54,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     )
     app.state.system = system
     security_headers.install(app)
+    app.state.login_limiter = RateLimiter(system.settings.login_attempts_per_minute, 60.0)
     app.state.sessions = Sessions(system.settings.resolved_secret(), system.settings.session_hours * 3600)
 
     @app.exception_handler(ServiceError)
@@ -72,6 +75,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(faces_router.router)  # face searches by photo (issue 5)
     app.include_router(incidents_router.router)  # command centres: queue, incidents, units (issue 7)
     app.include_router(plates_router.router)  # plate reads, hotlists, sections (issue 6)
+    app.include_router(violations_router.router)  # speed violations: review, notice, statistics (issue 6)
     app.include_router(system_router.router)  # readiness and Prometheus metrics (issue 9)
     app.include_router(transparency_router.router)  # the public report (issue 8)
     app.include_router(privacy_router.router)  # privacy masks: unmask grants, masked copies (issue 8)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from koopsuz.api.deps import COOKIE, PrincipalDep, SystemDep, client_ip, token_of
 from koopsuz.security.principal import Principal
+from koopsuz.security.ratelimit import RateLimiter
+from koopsuz.services.errors import Unauthorized
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -29,7 +31,21 @@ def me_json(p: Principal) -> dict[str, object]:
 
 @router.post("/login")
 def login(body: Login, request: Request, response: Response, system: SystemDep) -> dict[str, object]:
-    who = system.users.authenticate(body.username, body.password, ip=client_ip(request))
+    ip = client_ip(request)
+    limiter: RateLimiter = request.app.state.login_limiter
+    wait = limiter.blocked(ip or "?")
+    if wait is not None:
+        why = {"reason": "too many attempts from this address"}
+        system.audit.record(body.username, "auth.login", outcome="denied", ip=ip, detail=why)
+        raise HTTPException(
+            429, f"too many sign-in attempts from this address; try again in {wait:.0f} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    try:
+        who = system.users.authenticate(body.username, body.password, ip=ip)
+    except Unauthorized:
+        limiter.hit(ip or "?")
+        raise
     token = request.app.state.sessions.issue(who.user_id)
     response.set_cookie(
         COOKIE,
