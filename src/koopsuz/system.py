@@ -43,6 +43,7 @@ from koopsuz.services.transparency import TransparencyService
 from koopsuz.services.units import UnitService
 from koopsuz.services.unmask import UnmaskService
 from koopsuz.services.users import UserService
+from koopsuz.services.violations import ViolationService
 from koopsuz.services.watchlists import WatchlistService
 from koopsuz.store.db import Database
 from koopsuz.store.rule_repo import RuleRepo
@@ -72,12 +73,17 @@ class System:
 
             self.leases, cameras = leased_view(self.bus, self.registry, settings, self._cameras_changed)
         self.media = MediaStore(settings.media_dir)
+        self.violations = ViolationService(self.db, self.audit, self.media)  # review of speed violations (issue 6)
         clip = (settings.clip_pre_s, settings.clip_post_s) if settings.record else None
         self.writer = EventWriter(
             self.db,
             self.bus,
             clip_s=clip,
-            projections=[lambda s, events: RuleRepo(s).add_crossings(events), project_plate_reads],
+            projections=[
+                lambda s, events: RuleRepo(s).add_crossings(events),
+                project_plate_reads,
+                self.violations.project,
+            ],
         )
         self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
         self.evidence_locks = EvidenceLockService(self.db, self.audit)
@@ -98,6 +104,7 @@ class System:
             locks=self.evidence_locks,
         )
         self.legal = LegalBasisService(self.db, self.audit)
+        self.evidence.legal = self.legal
         self.unmask = UnmaskService(self.db, self.audit, self.legal, self.registry)  # privacy masks (issue 8)
         self.evidence.unmask = self.unmask  # viewing copies of masked cameras are masked without a grant
         enroller = EngineEnroller()
@@ -136,6 +143,7 @@ class System:
             self.db,
             clip_s=(settings.clip_pre_s, settings.clip_post_s),
         )
+        self.road_watch.passage_sinks.append(self.violations.count_passage)
         self._plate_reader: PlateReader | None = None
         self.ingest = IngestService(
             settings,

@@ -51,6 +51,7 @@ from koopsuz.domain.evidence_manifest import (
     missing_time,
     utc_iso,
 )
+from koopsuz.domain.legal import Purpose
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.security.signing import InstallationKey
@@ -161,6 +162,7 @@ class EvidenceService:
         self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self.unmask: Any = None  # UnmaskService, set by System: who may have an unmasked viewing copy
+        self.legal: Any = None  # LegalBasisService, set by System: a registered basis checked when given
 
     # -- requests ---------------------------------------------------------------------------
     def create(
@@ -175,6 +177,7 @@ class EvidenceService:
         *,
         ip: str | None = None,
         background: bool = True,
+        legal_basis_id: str | None = None,
     ) -> EvidenceExportRow:
         """Check, audit, lock and queue an export; raises a ServiceError (4xx) for anything wrong."""
         if not who.can(Permission.EVIDENCE_EXPORT):
@@ -196,6 +199,14 @@ class EvidenceService:
             raise Invalid("end: the range cannot reach into the future")
         a, b = self._playback.check_range(start, min(utc(end), now), self._settings.export_max_minutes * 60)
         rows = [self._registry.camera(who, c, Permission.EVIDENCE_EXPORT) for c in ids]
+        if legal_basis_id is not None or self._settings.export_requires_registered_basis:
+            # a registered basis must allow "export" in every region the footage comes from
+            if self.legal is None:
+                raise Invalid("legal bases are not available on this installation")
+            for region in sorted({r.region for r in rows}):
+                basis = self.legal.require(who, legal_basis_id, Purpose.EXPORT, region)
+            registered = f"{basis.case_number}: {basis.authority}, {basis.document_ref}; {basis.id}"
+            legal_basis = f"{legal_basis} [{registered}]"[:500]
         plans = [self._plan(r, a, b) for r in rows]
         export_id = str(ULID())
         self._lock_ranges(who, plans, a, b, case_number, reason or legal_basis)
@@ -228,6 +239,7 @@ class EvidenceService:
                 "end": utc_iso(b),
                 "case_number": case_number,
                 "legal_basis": legal_basis,
+                "legal_basis_id": legal_basis_id,
                 "reason": reason,
             },
         )

@@ -37,6 +37,9 @@ class ExportIn(BaseModel):
     end: datetime = Field(description="range end")
     case_number: str = Field(min_length=1, max_length=64)
     legal_basis: str = Field(min_length=1, max_length=500, description="the law, warrant or request it rests on")
+    legal_basis_id: str | None = Field(
+        default=None, max_length=26, description="a registered legal basis allowing 'export' in every camera's region"
+    )
     reason: str = Field(default="", max_length=1000)
 
 
@@ -52,6 +55,7 @@ def create_export(body: ExportIn, request: Request, who: Exporter, system: Syste
         body.legal_basis,
         body.reason,
         ip=client_ip(request),
+        legal_basis_id=body.legal_basis_id,
     )
     return system.evidence.get(who, row.id)
 
