@@ -33,10 +33,18 @@ class DataClass(StrEnum):
     VIDEO = "video"  # continuous footage
     EVENT_CLIP = "event_clip"  # footage inside an event's clip window
     SNAPSHOT = "snapshot"  # event pictures under the media dir
+    PLATE_READ = "plate_read"  # a vehicle's plate read (row and event): movements of people
+    EVENT = "event"  # every other stored event (motion, tracks, alerts...)
 
 
 FOOTAGE = (DataClass.VIDEO, DataClass.EVENT_CLIP)
-BUILTIN_DAYS: dict[DataClass, int] = {DataClass.VIDEO: 30, DataClass.EVENT_CLIP: 90, DataClass.SNAPSHOT: 30}
+BUILTIN_DAYS: dict[DataClass, int] = {
+    DataClass.VIDEO: 30,
+    DataClass.EVENT_CLIP: 90,
+    DataClass.SNAPSHOT: 30,
+    DataClass.PLATE_READ: 30,  # reads that hit nothing; a hit's alert is an event (kept as events are)
+    DataClass.EVENT: 365,  # a year of alerts and observations for statistics and complaints
+}
 # Children are filmed there: plain video and pictures go sooner; an event's footage is kept as long.
 BUILTIN_SITE_DAYS: dict[SiteType, dict[DataClass, int]] = {
     SiteType.SCHOOL: {DataClass.VIDEO: 14, DataClass.SNAPSHOT: 14},
@@ -56,6 +64,8 @@ class ClassDays(_Strict):
     video: Days = Field(default=None, ge=1, le=3650, description="continuous footage")
     event_clip: Days = Field(default=None, ge=1, le=3650, description="footage inside an event's clip window")
     snapshot: Days = Field(default=None, ge=1, le=3650, description="event pictures")
+    plate_read: Days = Field(default=None, ge=1, le=3650, description="plate reads (rows and their events)")
+    event: Days = Field(default=None, ge=1, le=3650, description="every other stored event")
 
     def get(self, cls: DataClass) -> Days:
         return getattr(self, cls.value)

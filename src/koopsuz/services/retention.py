@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
@@ -57,7 +57,7 @@ from koopsuz.services.evidence_locks import EvidenceLockService
 from koopsuz.store.db import Database
 from koopsuz.store.recording_repo import utc
 from koopsuz.store.retention_repo import RetentionRepo
-from koopsuz.store.tables import RecordingSegmentRow, RetentionRunRow
+from koopsuz.store.tables import EventRow, OutboxRow, PlateReadRow, RecordingSegmentRow, RetentionRunRow
 
 log = logging.getLogger(__name__)
 NATIONAL_REGION = "KG"
@@ -207,9 +207,11 @@ class RetentionService:
             freed += sum(v["bytes"] for v in snaps.values())
         else:
             snaps = self._expire_snapshots(site_types, locks, now, dry_run=True)
+        records = self._expire_records(site_types, locks, now, dry_run=dry_run)
         with self._db.session() as s:
             _b, remaining, oldest_kept = RetentionRepo(s).usage()
         report = p.report() | {
+            "records": records,
             "trigger": trigger,
             "dry_run": dry_run,
             "policy": self.policy.table(),
@@ -225,7 +227,12 @@ class RetentionService:
             "duration_ms": round((time.perf_counter() - t0) * 1000, 1),
         }
         run_id = None
-        quiet = trigger == "schedule" and not p.delete and not any(v["files"] for v in snaps.values())
+        quiet = (
+            trigger == "schedule"
+            and not p.delete
+            and not any(v["files"] for v in snaps.values())
+            and not any(records.values())
+        )
         if not dry_run and not quiet:
             run_id = self._store_run(started, trigger, p, report, deleted_files)
         if not dry_run and p.shed_bytes:
@@ -363,6 +370,40 @@ class RetentionService:
             with contextlib.suppress(OSError):
                 d.parent.rmdir()  # the day folder, once empty
         return files, freed
+
+    def _expire_records(
+        self, site_types: dict[str, str], locks: list[LockSpan], now: datetime, *, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Plate reads and events past their days (by their camera's site type), never inside a lock.
+
+        A plate read goes with its ``plate_read`` event (the event carries the plate too); line
+        counts live in their own table and stay. Events without a camera use the default days.
+        """
+        out = {str(DataClass.PLATE_READ): 0, str(DataClass.EVENT): 0}
+        with self._db.session() as s:
+            cams = set(s.execute(select(EventRow.camera).distinct()).scalars())
+        for camera in sorted(cams, key=lambda c: c or ""):
+            st = site_types.get(camera) if camera else None
+            held = [lk for lk in locks if lk.camera == camera]
+            for cls, kinds in ((DataClass.PLATE_READ, ["plate_read"]), (DataClass.EVENT, None)):
+                cutoff = now - timedelta(days=self.policy.days(st, cls))
+                q = select(EventRow.id, EventRow.ts).where(EventRow.ts < cutoff)
+                q = q.where(EventRow.camera == camera) if camera else q.where(EventRow.camera.is_(None))
+                q = q.where(EventRow.kind.in_(kinds)) if kinds else q.where(EventRow.kind != "plate_read")
+                with self._db.session() as s:
+                    rows = s.execute(q.limit(200_000)).all()
+                ids = [i for i, ts in rows if not any(lk.start <= utc(ts) < lk.end for lk in held)]
+                out[str(cls)] += len(ids)
+                if ids and not dry_run:
+                    with self._db.transaction() as s:
+                        for k in range(0, len(ids), 500):
+                            chunk = ids[k : k + 500]
+                            s.execute(delete(OutboxRow).where(OutboxRow.event_id.in_(chunk)))
+                            s.execute(delete(PlateReadRow).where(PlateReadRow.id.in_(chunk)))
+                            s.execute(delete(EventRow).where(EventRow.id.in_(chunk)))
+        if any(out.values()):
+            log.info("retention: %s", ", ".join(f"{n} {k} record(s)" for k, n in out.items() if n))
+        return out
 
     def _expire_snapshots(
         self, site_types: dict[str, str], locks: list[LockSpan], now: datetime, *, dry_run: bool = False
