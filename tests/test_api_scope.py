@@ -98,6 +98,16 @@ PLATES = {
     "/api/hotlists/{hotlist_id}/entries/{entry_id}/remove",
     "/api/sections",
 }
+# Violations: listed and counted within the caller's regions; one violation, its review and its
+# notice scoped by its region (another region's: 403, audited) (tests/road/test_violations.py).
+VIOLATIONS = {
+    "/api/violations",
+    "/api/violations/stats",
+    "/api/violations/{violation_id}",
+    "/api/violations/{violation_id}/confirm",
+    "/api/violations/{violation_id}/reject",
+    "/api/violations/{violation_id}/notice.pdf",
+}
 # Command centres: the alert queue and claims are scoped by the alert's region, incidents by
 # theirs, units by theirs, measures by the region asked for; every refusal answers 403 and is
 # audited, unknown ids 404 (tests/incidents/test_api.py).
@@ -174,7 +184,7 @@ def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
     known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
-    known |= COMMAND | PRIVACY
+    known |= COMMAND | PRIVACY | VIOLATIONS
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     routes = [r for r in all_routes(app) if isinstance(r, APIRoute | APIWebSocketRoute)]
     paths = {r.path for r in routes if r.path.startswith("/api")}

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     STATS_READ = "stats.read"  # response measures per region and period
     PRIVACY_UNMASK = "privacy.unmask"  # ask to see a camera without its privacy masks (legal basis, 2nd officer)
     PRIVACY_UNMASK_APPROVE = "privacy.unmask.approve"  # the second officer: approve, refuse or revoke an unmask
+    VIOLATIONS_REVIEW = "violations.review"  # confirm or reject a speed violation, print its notice
 
 
 _P = Permission
@@ -66,6 +67,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {_P.HOTLISTS_READ, _P.HOTLISTS_MANAGE}
         | _COMMAND
         | {_P.STATS_READ, _P.PRIVACY_UNMASK_APPROVE}
+        | {_P.VIOLATIONS_REVIEW}  # a fine binds a citizen: the region's officer in charge decides it
     ),
     Role.INVESTIGATOR: frozenset(
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.EVENTS_READ, _P.PLAYBACK, _P.EXPORT, _P.EVIDENCE_LOCK, _P.EVIDENCE_EXPORT}

@@ -629,3 +629,49 @@ class UnmaskGrantRow(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoke_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+# -- violations (issue 6, item 5): the review workflow of average-speed violations ---------------
+class ViolationRow(Base):
+    """One ``speed_violation`` event under review: pending, then confirmed or rejected by an officer.
+
+    Written by the event writer's projection in the event's transaction, with the hashes of its
+    evidence taken then (payload and every picture), so a later change to either shows.
+    """
+
+    __tablename__ = "violations"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # the speed_violation event's id
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    section: Mapped[str] = mapped_column(String(64), index=True)
+    plate: Mapped[str] = mapped_column(String(24))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the exit read's time
+    entry_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entry_camera: Mapped[str] = mapped_column(String(64))
+    exit_camera: Mapped[str] = mapped_column(String(64))
+    speed_kmh: Mapped[float] = mapped_column(Float)
+    limit_kmh: Mapped[float] = mapped_column(Float)
+    tolerance_kmh: Mapped[float] = mapped_column(Float)
+    over_kmh: Mapped[float] = mapped_column(Float)
+    length_m: Mapped[float] = mapped_column(Float)
+    clock_trusted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: no clock data yet
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | confirmed | rejected
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    media_sha256: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name -> sha256 (None: missing)
+    evidence_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SectionPassageRow(Base):
+    """Passages through one road section in one UTC hour: the denominator of the speeding share.
+
+    Counts only, no plates: a lawful driver's passage leaves no personal record here.
+    """
+
+    __tablename__ = "section_passages"
+    section: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    passages: Mapped[int] = mapped_column(Integer, default=0)

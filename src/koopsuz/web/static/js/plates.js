@@ -4,6 +4,8 @@
 // audits every search either way). A plate's reads are drawn as its route on an offline map
 // (oblast boundaries from /api/geo/regions, no tiles): a line in time order and numbered stops.
 // The Violations tab lists recent average-speed violations with both plate crops and clips.
+// Each shows its review status; an officer with "violations.review" confirms it or rejects it with
+// a reason, and a confirmed one links its notice (PDF).
 // Leaflet (window.L) is loaded by plates.html from the vendored copy.
 
 import { startApp } from "./app.js";
@@ -25,11 +27,12 @@ const FORMAT_KEYS = {
   free: "plates.format.free",
 };
 const DIRECTION_KEYS = { towards: "plates.direction.towards", away: "plates.direction.away" };
+const REVIEW_KEYS = { pending: "plates.vi_status.pending", confirmed: "plates.vi_status.confirmed", rejected: "plates.vi_status.rejected" };
 const HINT_KEYS = { plate: "plates.hint.plate", pattern: "plates.hint.pattern", near: "plates.hint.near" };
 const FIELDS = { plate: "plates.query", pattern: "plates.query", near: "plates.query", from: "plates.from", to: "plates.to", legal_basis_id: "plates.basis", max_distance: "plates.max_distance" };
 
 const $ = (id) => document.getElementById(id);
-const state = { cameras: new Map(), sections: new Map(), bases: null, last: null, map: null, routeLayer: null, violations: new Set() };
+const state = { cameras: new Map(), sections: new Map(), bases: null, last: null, map: null, routeLayer: null, violations: new Set(), review: new Map() };
 
 export function formatLabel(f) {
   return FORMAT_KEYS[f] ? t(FORMAT_KEYS[f]) : String(f || "—");
@@ -273,6 +276,53 @@ function passageSide(ev, side, label) {
   );
 }
 
+/** Status, clock note and, for a reviewer, confirm / reject (with a reason) or the notice link. */
+function reviewPanel(id) {
+  const v = state.review.get(id);
+  const status = v && REVIEW_KEYS[v.status] ? v.status : "pending"; // a fresh one from the feed is pending
+  const box = h(
+    "div",
+    { class: "vi-review", dataset: { testid: "vi-review", status } },
+    h("span", { class: `badge vi-status vi-${status}`, "data-testid": "vi-status" }, t(REVIEW_KEYS[status])),
+  );
+  if (v && v.clock_trusted === false) box.append(h("span", { class: "muted small", "data-testid": "vi-clock" }, t("plates.vi_clock_untrusted")));
+  else if (v && v.clock_trusted === null && status !== "rejected") box.append(h("span", { class: "muted small", "data-testid": "vi-clock" }, t("plates.vi_clock_unknown")));
+  if (v && v.reviewed_by) box.append(h("span", { class: "muted small" }, t("plates.vi_reviewed_by", { who: v.reviewed_by })));
+  if (status === "rejected") box.append(h("span", { class: "small", "data-testid": "vi-reason" }, v.reason || ""));
+  if (status === "confirmed" && v.notice && can("violations.review")) {
+    box.append(h("a", { href: v.notice, download: "", "data-testid": "vi-notice" }, t("plates.vi_notice")));
+  }
+  if (status === "pending" && can("violations.review")) {
+    const reason = h("input", { type: "text", maxlength: 1000, placeholder: t("plates.vi_reason"), "aria-label": t("plates.vi_reason"), "data-testid": "vi-reason-input" });
+    const confirm = h("button", { type: "button", class: "btn primary", "data-testid": "vi-confirm" }, t("plates.vi_confirm"));
+    const reject = h("button", { type: "button", class: "btn", "data-testid": "vi-reject" }, t("plates.vi_reject"));
+    confirm.addEventListener("click", () => review(id, "confirm", {}, box));
+    reject.addEventListener("click", () => {
+      if (reason.value.trim().length < 3) {
+        toast(t("plates.vi_reason_required"), { error: true });
+        reason.focus();
+        return;
+      }
+      review(id, "reject", { reason: reason.value.trim() }, box);
+    });
+    box.append(reason, confirm, reject);
+  }
+  return box;
+}
+
+async function review(id, act, body, box) {
+  for (const b of box.querySelectorAll("button")) b.disabled = true;
+  try {
+    const v = await api(`/api/violations/${encodeURIComponent(id)}/${act}`, { method: "POST", body });
+    state.review.set(id, v);
+    box.replaceWith(reviewPanel(id));
+    toast(t(act === "confirm" ? "plates.vi_confirmed" : "plates.vi_rejected"));
+  } catch (err) {
+    for (const b of box.querySelectorAll("button")) b.disabled = false;
+    toast(t("common.error", { detail: plainError(err) }), { error: true });
+  }
+}
+
 function renderViolation(ev, fresh = false) {
   const p = ev.payload || {};
   const sec = state.sections.get(p.section);
@@ -291,16 +341,19 @@ function renderViolation(ev, fresh = false) {
       p.length_m ? h("span", { class: "muted small" }, t("plates.section_facts", { km: (p.length_m / 1000).toFixed(2), s: p.seconds ?? "—" })) : null,
     ),
     h("div", { class: "vi-sides" }, passageSide(ev, "entry", t("plates.entry")), passageSide(ev, "exit", t("plates.exit"))),
+    reviewPanel(ev.id),
   );
 }
 
 async function loadViolations(feed) {
   try {
-    const [events, sections] = await Promise.all([
+    const [events, sections, reviews] = await Promise.all([
       api(`/api/events?kind=speed_violation&limit=${VIOLATIONS_MAX}`),
       api("/api/sections").catch(() => []),
+      api("/api/violations").catch(() => ({ violations: [] })),
     ]);
     for (const s of sections) state.sections.set(s.id, s);
+    for (const v of reviews.violations) state.review.set(v.id, v);
     for (const ev of events) state.violations.add(ev.id);
     $("vi-list").replaceChildren(...events.map((ev) => renderViolation(ev)));
   } catch (err) {
