@@ -18,6 +18,7 @@ from fpdf import FPDF
 from koopsuz.services.transparency_pdf import FONT, FONT_BOLD
 
 TZ = ZoneInfo("Asia/Bishkek")
+LABEL_W = 88  # mm: the longest Russian / English label on one line
 
 
 def bishkek(ts: str) -> str:
@@ -58,7 +59,7 @@ def render_notice(
     pdf.cell(0, 5, label("Нарушение №", "Violation no.") + f" {v['id']}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_font(family, "", 10)
-    pdf.cell(70, 9, label("Госномер", "Plate"))
+    pdf.cell(LABEL_W, 9, label("Госномер", "Plate"))
     pdf.set_font("courier", "B", 18)
     pdf.cell(0, 9, v["plate"], new_x="LMARGIN", new_y="NEXT")
     length_km = v["length_m"] / 1000
@@ -80,9 +81,9 @@ def render_notice(
     )
     for (ru, en), value in rows:
         pdf.set_font(family, "", 9)
-        pdf.cell(70, 6, label(ru, en), border="B")
+        pdf.cell(LABEL_W, 6, label(ru, en), border="B")
         pdf.set_font(family, "B", 9)
-        pdf.multi_cell(0, 6, value, border="B", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, value, border="B", align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     top = pdf.get_y()
     for i, (side, ru, en) in enumerate((("entry", "Въезд", "Entry"), ("exit", "Выезд", "Exit"))):
