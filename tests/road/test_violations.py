@@ -212,3 +212,10 @@ def test_altered_evidence_or_an_untrusted_clock_cannot_be_confirmed(client: Test
     assert r.status_code == 409 and "clock" in r.json()["detail"]
     refused = [a for a in system.audit.search(Scope.national(), action="violation.confirm") if a.outcome == "refused"]
     assert len(refused) == 3
+
+    # a malformed violation still gets stored and reviewed; it never fails the writer's batch
+    odd = Event(kind="speed_violation", region="KG-Y", camera="yk-cam-2", ts=t0,
+                payload={"section": SECTION["id"], "plate": "01 777 GGG", "speed_kmh": "fast", "entry": "nowhere"})
+    system.writer.write_now([odd])
+    v = client.get(f"/api/violations/{odd.id}").json()
+    assert (v["status"], v["speed_kmh"], v["entry"]["camera"]) == ("pending", 0.0, "")

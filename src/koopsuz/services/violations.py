@@ -79,10 +79,16 @@ def evidence_hash(event_id: str, payload: dict[str, Any], media: dict[str, Any],
     return sha256(canonical({"event": event_id, "payload": payload, "media": media, "media_sha256": hashes}))
 
 
+def side_of(payload: dict[str, Any], side: str) -> dict[str, Any]:
+    """The payload's ``entry`` or ``exit`` read; empty when missing or malformed."""
+    value = payload.get(side)
+    return value if isinstance(value, dict) else {}
+
+
 def clock_trust(payload: dict[str, Any]) -> bool | None:
     """False when the event says either camera's clock was untrusted, True only when both were
     checked and trusted, else None: no clock-offset data, and no measure is invented for it."""
-    sides = [(payload.get(side) or {}).get("clock_trusted") for side in ("entry", "exit")]
+    sides = [side_of(payload, side).get("clock_trusted") for side in ("entry", "exit")]
     overall = payload.get("clock_trusted")
     if overall is False or False in sides:
         return False
@@ -104,11 +110,11 @@ class ViolationService:
             if e.kind != "speed_violation":
                 continue
             p = json.loads(canonical(e.payload))  # the payload as it will read back from the store
-            entry, exit_ = p.get("entry") or {}, p.get("exit") or {}
+            entry, exit_ = side_of(p, "entry"), side_of(p, "exit")
             hashes = {k: self._file_hash(v) for k, v in sorted(e.media.items()) if is_picture(k)}
             try:
                 entry_ts = utc(datetime.fromisoformat(str(entry.get("ts"))))
-            except ValueError:
+            except ValueError:  # a malformed event must not fail the writer's batch: shown as is, for review
                 entry_ts = e.ts
             session.add(
                 ViolationRow(
@@ -120,11 +126,11 @@ class ViolationService:
                     entry_ts=entry_ts,
                     entry_camera=str(entry.get("camera") or "")[:64],
                     exit_camera=str(exit_.get("camera") or e.camera or "")[:64],
-                    speed_kmh=float(p.get("speed_kmh") or 0.0),
-                    limit_kmh=float(p.get("limit_kmh") or 0.0),
-                    tolerance_kmh=float(p.get("tolerance_kmh") or 0.0),
-                    over_kmh=float(p.get("over_kmh") or 0.0),
-                    length_m=float(p.get("length_m") or 0.0),
+                    speed_kmh=_num(p.get("speed_kmh")),
+                    limit_kmh=_num(p.get("limit_kmh")),
+                    tolerance_kmh=_num(p.get("tolerance_kmh")),
+                    over_kmh=_num(p.get("over_kmh")),
+                    length_m=_num(p.get("length_m")),
                     clock_trusted=clock_trust(p),
                     status="pending",
                     payload_sha256=sha256(canonical(p)),
@@ -178,7 +184,8 @@ class ViolationService:
             row = self._scoped(s, who, violation_id)
             event = EventRepo(s).get(row.id)
             p = event.payload if event else {}
-            read_ids = [(p.get(side) or {}).get("read") for side in ("entry", "exit")]
+            read_ids = [side_of(p, side).get("read") for side in ("entry", "exit")]
+            read_ids = [i if isinstance(i, str) else None for i in read_ids]
             reads = {r.id: r for r in s.execute(select(PlateReadRow).where(PlateReadRow.id.in_(
                 [i for i in read_ids if i]))).scalars()}
             cams = {c.id: c for c in s.execute(select(CameraRow).where(CameraRow.id.in_(
@@ -192,7 +199,7 @@ class ViolationService:
         }
         out["pictures"] = {k: f"/api/events/{row.id}/{k}.jpg" for k in (event.media if event else {}) if is_picture(k)}
         out["clips"] = {
-            "entry": _clip(row.entry_camera, (p.get("entry") or {}).get("clip"), row.entry_ts),
+            "entry": _clip(row.entry_camera, side_of(p, "entry").get("clip"), row.entry_ts),
             "exit": _clip(row.exit_camera, event.media.get("clip") if event else None, row.ts),
         }
         out["vehicle"], out["colour"] = p.get("vehicle"), p.get("colour")
@@ -404,6 +411,14 @@ def violation_json(r: ViolationRow, section_name: str | None = None) -> dict[str
         "evidence_sha256": r.evidence_sha256,
         "notice": f"/api/violations/{r.id}/notice.pdf" if r.status == "confirmed" else None,
     }
+
+
+def _num(value: Any) -> float:
+    """A payload number; 0 for anything else, so one malformed event cannot fail the writer's batch."""
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _section_names(s: Session, ids: set[str]) -> dict[str, str]:
