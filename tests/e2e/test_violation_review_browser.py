@@ -17,6 +17,7 @@ import pytest
 from koopsuz.domain.events import Event, Severity, new_id
 from koopsuz.security.principal import Scope
 from koopsuz.store.tables import ViolationRow
+from tests.conftest import PASSWORD
 from tests.e2e.test_browser import Page, Target, browser, wait_for  # noqa: F401  (browser is a fixture)
 from tests.e2e.test_watchlists_browser import sign_in, tabs, target  # noqa: F401  (fixtures)
 from tests.road.test_violations import SECTION, add_road, jpeg, pdf_text
@@ -49,11 +50,17 @@ def test_a_head_rejects_one_confirms_one_and_downloads_the_notice(
     add_road(system)
     now = datetime.now(UTC)
     fine = seed(system, "01 777 KGA", now - timedelta(minutes=20))
+    old = seed(system, "01 555 KGC", now - timedelta(days=40))  # older than the list's default 30 days
+    system.violations.confirm(system.users.authenticate("yk.head", PASSWORD), old.id)
     misread = seed(system, "01 888 KGB", now - timedelta(minutes=10))
     tab = tabs()
     page = tab.page
     sign_in(tab, "regional_head", "/plates?tab=violations")
     page.locator('[data-testid="tab-violations"][data-ready="true"]').wait_for()
+    # reviewed weeks ago: shown as reviewed, with its notice, not offered for review again
+    reviewed = page.locator(f'[data-testid="vi-item"][data-event-id="{old.id}"]')
+    assert reviewed.get_by_test_id("vi-review").get_attribute("data-status") == "confirmed"
+    assert reviewed.get_by_test_id("vi-confirm").count() == 0 and reviewed.get_by_test_id("vi-notice").count() == 1
 
     # rejecting needs a reason: nothing is sent without one
     item = page.locator(f'[data-testid="vi-item"][data-event-id="{misread.id}"]')
@@ -91,3 +98,4 @@ def test_a_head_rejects_one_confirms_one_and_downloads_the_notice(
 
     actions = {a.action for a in system.audit.search(Scope.national(), actor="yk.head", action="violation.*")}
     assert actions == {"violation.reject", "violation.confirm", "violation.notice"}
+    assert len(system.audit.search(Scope.national(), actor="yk.head", action="violation.confirm")) == 2

@@ -347,13 +347,18 @@ function renderViolation(ev, fresh = false) {
 
 async function loadViolations(feed) {
   try {
-    const [events, sections, reviews] = await Promise.all([
+    const [events, sections] = await Promise.all([
       api(`/api/events?kind=speed_violation&limit=${VIOLATIONS_MAX}`),
       api("/api/sections").catch(() => []),
-      api("/api/violations").catch(() => ({ violations: [] })),
     ]);
     for (const s of sections) state.sections.set(s.id, s);
-    for (const v of reviews.violations) state.review.set(v.id, v);
+    if (events.length) {
+      // the review state of every violation listed: from just before the oldest one shown
+      const oldest = Math.min(...events.map((ev) => Date.parse(ev.ts)));
+      const q = new URLSearchParams({ from: new Date(oldest - 1000).toISOString() });
+      const reviews = await api(`/api/violations?${q}`).catch(() => ({ violations: [] }));
+      for (const v of reviews.violations) state.review.set(v.id, v);
+    }
     for (const ev of events) state.violations.add(ev.id);
     $("vi-list").replaceChildren(...events.map((ev) => renderViolation(ev)));
   } catch (err) {
