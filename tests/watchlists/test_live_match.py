@@ -208,3 +208,20 @@ def _blank_jpeg() -> bytes:
     ok, buf = cv2.imencode(".jpg", np.full((240, 320, 3), 120, np.uint8))
     assert ok
     return buf.tobytes()
+
+
+def test_a_search_over_recordings_shows_progress_and_can_be_cancelled(live: System) -> None:
+    investigator = live.users.authenticate("yk.investigator", "pw-investigator-1")
+    basis = next(b["id"] for b in live.legal.search(investigator, case_number="CC-2026-55"))
+    s = search(live, "yk.investigator", "pw-investigator-1", "obama2", basis, minutes=30)
+    live.face_search.cancel(investigator, s["id"])
+    assert live.face_search.wait_idle(60)
+    done = live.face_search.get(investigator, s["id"])
+    assert done["status"] == "cancelled", done["status"]
+    assert done["detail"]["segments_done"] < done["detail"]["segments_total"]
+    other = live.users.authenticate("yk.investigator2", "pw-investigator-2")
+    from koopsuz.services.errors import NotFound
+
+    with pytest.raises(NotFound):
+        live.face_search.cancel(other, s["id"])  # not even visible to another investigator
+    assert [e.target_id for e in live.audit.search(Scope.national(), action="faces.search.cancel")] == [s["id"]]
