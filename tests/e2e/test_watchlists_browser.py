@@ -284,7 +284,7 @@ def test_face_search_runs_to_done_and_a_face_match_alert_shows_both_faces(
     page.get_by_test_id("fs-form").wait_for()
     wait_for(lambda: page.get_by_test_id("fs-basis").input_value() == basis["id"], 10, "the basis select")
     page.get_by_test_id("fs-file").set_input_files(str(PHOTOS["obama"]))
-    assert page.get_by_test_id("fs-preview").is_visible()
+    page.get_by_test_id("fs-preview").wait_for(state="visible", timeout=10_000)  # decoded asynchronously
     page.get_by_test_id("fs-region-KG-Y").check()
     tab.shot("face-search-form")
     start_local = page.get_by_test_id("fs-start").input_value()  # Bishkek wall-clock time, "YYYY-MM-DDTHH:MM"

@@ -233,19 +233,19 @@ class PlateStage:
 
     def _crossing(self, v: _Vehicle) -> float | None:
         """When the plate's centre crossed the timing line (a fixed image row), interpolated between
-        the two reads either side of it (or extrapolated back at most two looks before the first
+        the two reads either side of it (or extrapolated back at most a second before the first
         read, when the plate became readable just past the line); None before it has."""
         y_line = self._line * self._main_h
         for (t1, _x1, y1), (t2, _x2, y2) in zip(v.path, v.path[1:], strict=False):
             if (y1 - y_line) * (y2 - y_line) <= 0 and y1 != y2:
                 return t1 + (y_line - y1) / (y2 - y1) * (t2 - t1)
         # first read just past the line (the plate became readable there): the crossing is extrapolated
-        # back along the first two reads, if it lies within one look of the first read
+        # back along the first two reads, if it lies within a second of the first read
         if len(v.path) >= 2:
             (t1, _x1, y1), (t2, _x2, y2) = v.path[0], v.path[1]
             if y1 != y2 and t2 > t1 and (y2 - y1) * (y1 - y_line) > 0:
                 t = t1 + (y_line - y1) / (y2 - y1) * (t2 - t1)
-                if t1 - 2 * self._interval <= t <= t1:
+                if t1 - 1.0 <= t <= t1:
                     return t
         return None
 
