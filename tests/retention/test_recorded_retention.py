@@ -215,6 +215,7 @@ def test_disk_full_sheds_oldest_then_gaps_only_when_all_is_locked(sim: Any, tmp_
             with system.db.session() as s:
                 shed_count = s.query(RetentionRunRow).filter(RetentionRunRow.deleted_segments > 0).count()
             assert shed_count >= 1
-            assert events(system, "recording_gap")  # operators are told the recorder stopped
+            # operators are told the recorder stopped (the event is written by the writer's thread)
+            wait_until(lambda: events(system, "recording_gap"), 15, "the recording_gap event")
         finally:
             system.stop()
