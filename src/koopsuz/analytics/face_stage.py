@@ -170,7 +170,7 @@ class FaceStage:
                 continue
             self.usable += 1
             emb = self._engine.embed(crop, face)
-            jpeg = _face_jpeg(crop, face)
+            jpeg = face_crop_jpeg(crop, face.box)
             state = self._tracks.setdefault(tr.id, _TrackFaces(uids.get(tr.id)))
             matches = self._search(emb, ctx.camera)
             state.best.append(SeenFace(q.score, matches[0].similarity if matches else 0.0, emb, jpeg, t))
@@ -291,13 +291,13 @@ class FaceStage:
         return event
 
 
-def _face_jpeg(crop: np.ndarray, face: Face) -> bytes:
+def face_crop_jpeg(image: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
     """The face with a margin, at least 160 px tall so an operator can compare it by eye."""
-    x, y, w, h = face.box
+    x, y, w, h = box
     m = 0.35
     x0, y0 = max(0, round(x - m * w)), max(0, round(y - m * h))
-    x1, y1 = min(crop.shape[1], round(x + w * (1 + m))), min(crop.shape[0], round(y + h * (1 + m)))
-    img = crop[y0:y1, x0:x1]
+    x1, y1 = min(image.shape[1], round(x + w * (1 + m))), min(image.shape[0], round(y + h * (1 + m)))
+    img = image[y0:y1, x0:x1]
     if img.shape[0] < 160:
         f = 160 / img.shape[0]
         img = cv2.resize(img, (round(img.shape[1] * f), 160), interpolation=cv2.INTER_CUBIC)

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import av
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 
+from koopsuz.analytics.face_stage import face_crop_jpeg
 from koopsuz.domain.events import new_id
 from koopsuz.domain.face_policy import policy_for
 from koopsuz.domain.legal import Purpose
@@ -347,7 +347,7 @@ class FaceSearchService:
                             sim = float(engine.embed(img, face) @ probe)
                             if sim >= threshold:
                                 ts = seg_start + timedelta(seconds=float((packet.pts - first) * tb))
-                                out.append((ts, _crop_jpeg(img, face.box), sim))
+                                out.append((ts, face_crop_jpeg(img, face.box), sim))
         except (OSError, av.error.FFmpegError) as exc:
             log.warning("face search: cannot read %s: %s", seg, exc)
         return out
@@ -379,12 +379,3 @@ class FaceSearchService:
             if row is not None:
                 for k, v in fields.items():
                     setattr(row, k, v)
-
-
-def _crop_jpeg(img: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
-    x, y, w, h = box
-    m = 0.35
-    x0, y0 = max(0, round(x - m * w)), max(0, round(y - m * h))
-    x1, y1 = min(img.shape[1], round(x + w * (1 + m))), min(img.shape[0], round(y + h * (1 + m)))
-    ok, buf = cv2.imencode(".jpg", img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return buf.tobytes() if ok else b""

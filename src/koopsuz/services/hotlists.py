@@ -23,6 +23,7 @@ from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.errors import Forbidden, Invalid, NotFound, invalid
 from koopsuz.services.legal_basis import utc
+from koopsuz.services.list_scope import edits, sees
 from koopsuz.store.db import Database
 from koopsuz.store.tables import HotlistEntryRow, HotlistRow
 
@@ -120,7 +121,7 @@ class HotlistService:
                     .group_by(HotlistEntryRow.hotlist_id)
                 ).all()
             )
-        return [list_json(r, int(counts.get(r.id, 0))) for r in rows if _sees(who, r.region)]
+        return [list_json(r, int(counts.get(r.id, 0))) for r in rows if sees(who, r.region)]
 
     # -- entries -------------------------------------------------------------------------------
     def entries(self, who: Principal, hotlist_id: str, *, active_only: bool = False) -> list[dict[str, Any]]:
@@ -245,10 +246,10 @@ class HotlistService:
     def _list(self, who: Principal, hotlist_id: str, *, edit: bool = False) -> HotlistRow:
         with self._db.session() as s:
             row = s.get(HotlistRow, hotlist_id)
-        if row is None or not _sees(who, row.region):
+        if row is None or not sees(who, row.region):
             self._audit.record(who, "access.denied", target_type="hotlist", target_id=hotlist_id, outcome="denied")
             raise NotFound(f"no hotlist {hotlist_id!r} in your scope")
-        if edit and not (who.scope.is_national if row.region is None else who.scope.allows(row.region)):
+        if edit and not edits(who, row.region):
             self._audit.record(who, "access.denied", target_type="hotlist", target_id=hotlist_id, outcome="denied")
             raise Forbidden("a national list is changed by national officers only")
         return row
@@ -257,7 +258,3 @@ class HotlistService:
     def _may(who: Principal, permission: Permission) -> None:
         if not who.can(permission):
             raise Forbidden(f"role {who.role} may not {permission}")
-
-
-def _sees(who: Principal, region: str | None) -> bool:
-    return region is None or who.scope.allows(region)

@@ -30,6 +30,7 @@ from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.errors import Forbidden, Invalid, NotFound, invalid
 from koopsuz.services.legal_basis import LegalBasisService, utc
+from koopsuz.services.list_scope import edits, sees
 from koopsuz.store.db import Database
 from koopsuz.store.tables import WatchlistEntryRow, WatchlistPhotoRow, WatchlistRow
 
@@ -148,7 +149,7 @@ class WatchlistService:
                     select(WatchlistEntryRow.watchlist_id, func.count()).group_by(WatchlistEntryRow.watchlist_id)
                 ).all()
             )
-        return [list_json(r, int(counts.get(r.id, 0))) for r in rows if self._sees(who, r.region)]
+        return [list_json(r, int(counts.get(r.id, 0))) for r in rows if sees(who, r.region)]
 
     # -- entries -------------------------------------------------------------------------------
     def add_entry(self, who: Principal, watchlist_id: str, body: Any) -> dict[str, Any]:
@@ -367,21 +368,13 @@ class WatchlistService:
         if not who.can(permission):
             raise Forbidden(f"role {who.role} may not {permission}")
 
-    @staticmethod
-    def _sees(who: Principal, region: str | None) -> bool:
-        return region is None or who.scope.allows(region)
-
-    @staticmethod
-    def _edits(who: Principal, region: str | None) -> bool:
-        return who.scope.is_national if region is None else who.scope.allows(region)
-
     def _list(self, who: Principal, watchlist_id: str, *, edit: bool = False) -> WatchlistRow:
         with self._db.session() as s:
             row = s.get(WatchlistRow, watchlist_id)
-        if row is None or not self._sees(who, row.region):
+        if row is None or not sees(who, row.region):
             self._denied(who, "watchlist", watchlist_id, row.region if row else None)
             raise NotFound(f"no watchlist {watchlist_id!r} in your scope")
-        if edit and not self._edits(who, row.region):
+        if edit and not edits(who, row.region):
             self._denied(who, "watchlist", watchlist_id, row.region)
             raise Forbidden("a national list is changed by national officers only")
         return row
@@ -389,10 +382,10 @@ class WatchlistService:
     def _entry(self, who: Principal, entry_id: str, *, edit: bool = False) -> WatchlistEntryRow:
         with self._db.session() as s:
             row = s.get(WatchlistEntryRow, entry_id)
-        if row is None or not self._sees(who, row.region):
+        if row is None or not sees(who, row.region):
             self._denied(who, "watchlist_entry", entry_id, row.region if row else None)
             raise NotFound(f"no watchlist entry {entry_id!r} in your scope")
-        if edit and not self._edits(who, row.region):
+        if edit and not edits(who, row.region):
             self._denied(who, "watchlist_entry", entry_id, row.region)
             raise Forbidden("entries of a national list are changed by national officers only")
         return row
