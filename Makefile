@@ -6,6 +6,9 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check src tests bench
+	# dependency audit against PyPI's vulnerability data; fails on a known vulnerability, warns loudly (never
+	# passes silently) when the data cannot be reached: see scripts/pip_audit.py
+	.venv/bin/python scripts/pip_audit.py
 	.venv/bin/python -m pytest -q -ra --junitxml=artifacts/junit.xml
 	# the same store tests again on a PostgreSQL the suite starts itself (scale-out store, ~20 s)
 	.venv/bin/python -m pytest -q -ra --pg -p no:cacheprovider --junitxml=artifacts/junit-pg.xml \
