@@ -40,6 +40,7 @@ X264 = {"preset": "veryfast", "tune": "zerolatency", "profile": "baseline"}
 # decodes to identical frames except for a faint pulse at each keyframe, like a good real camera.
 QP = {"main": 26, "sub": 24}
 Progress = Callable[[str, int], None]
+PTZ_FIELDS = {"ptz", "onvif_port", "onvif_user", "onvif_password"}  # not in the cache key: no loop is drawn for them
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ class RenderedCamera:
     sub: Stream
     truth: dict[str, Any]
     path: Path
+    ptz: SimCamera | None = None  # a PTZ camera: no loop, the server draws its view live (koopsuz.sim.ptz)
 
 
 def cache_key(scenario: Scenario, cam: SimCamera, faces: list[FacePhoto]) -> str:
@@ -73,7 +75,7 @@ def cache_key(scenario: Scenario, cam: SimCamera, faces: list[FacePhoto]) -> str
         "fps": scenario.fps,
         "loop": scenario.loop_seconds,
         "gop": scenario.gop_seconds,
-        "camera": cam.model_dump(mode="json"),
+        "camera": cam.model_dump(mode="json", exclude=PTZ_FIELDS),
         "faces": [f.path.name for f in faces],
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
@@ -93,14 +95,24 @@ def render_scenario(
     todo: list[tuple[SimCamera, Path]] = []
     for cam in scenario.cameras:
         target = cache / cache_key(scenario, cam, faces)
-        if not (target / "meta.json").exists():
+        if not cam.ptz and not (target / "meta.json").exists():
             todo.append((cam, target))
     if len(todo) == 1 or workers == 1:  # no process start-up cost for small jobs (tests)
         for cam, target in todo:
             render_camera(scenario, cam, target, Path(faces_dir))
     elif todo:
         _render_many(scenario, todo, Path(faces_dir), workers, progress)
-    return {cam.id: load_rendered(cache / cache_key(scenario, cam, faces)) for cam in scenario.cameras}
+    return {
+        cam.id: live_camera(scenario, cam) if cam.ptz else load_rendered(cache / cache_key(scenario, cam, faces))
+        for cam in scenario.cameras
+    }
+
+
+def live_camera(scenario: Scenario, cam: SimCamera) -> RenderedCamera:
+    """A PTZ camera: nothing cached (its picture follows the head); the seed goes along for its panorama."""
+    empty = {name: Stream(w, h, [], []) for name, (w, h) in (("main", (W, H)), ("sub", (SUB_W, SUB_H)))}
+    truth = {"actors": [], "seed": scenario.seed, "gop_frames": scenario.gop_frames}
+    return RenderedCamera(cam.id, scenario.fps, 1, empty["main"], empty["sub"], truth, Path("."), cam)
 
 
 def _render_many(

@@ -58,6 +58,8 @@ class _Camera:
     cut: CutMode | None = None
     clients: set[Any] = field(default_factory=set)
     pushed: int = 0
+    live: Any = None  # koopsuz.sim.ptz.LiveView of a PTZ camera (encoded live, not from a loop)
+    onvif: Any = None  # koopsuz.sim.onvif.OnvifDevice serving its ONVIF services
 
 
 class SimServer:
@@ -94,6 +96,7 @@ class SimServer:
             self._cams[cam_id] = _Camera(rc, mounts, _events(rc))
             for m in mounts:
                 self._by_path[m.path] = m
+        self.ptz_heads: dict[str, Any] = {}  # camera id -> koopsuz.sim.ptz.PtzHead (tests read its position)
         self._truth: deque[dict[str, Any]] = deque(maxlen=200_000)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -133,6 +136,7 @@ class SimServer:
         if self.truth_path:
             self.truth_path.parent.mkdir(parents=True, exist_ok=True)
             self._truth_file = open(self.truth_path, "w", encoding="utf-8")  # noqa: SIM115
+        self._start_ptz()
         self.started_at = time.time()
         self._spawn(self._loop.run, "sim-glib")
         self._spawn(self._pace, "sim-pacer")
@@ -151,6 +155,9 @@ class SimServer:
         self._stop.set()
         if self._control:
             self._control.stop()
+        for cam in self._cams.values():
+            if cam.onvif is not None:
+                cam.onvif.stop()
         self._call(self._close_all)
         self._loop.quit()
         for t in self._threads:
@@ -179,6 +186,7 @@ class SimServer:
                     "frames_pushed": cam.pushed,
                     "main_url": self.url(cam_id, "main"),
                     "sub_url": self.url(cam_id, "sub"),
+                    **({"ptz": True, "onvif_url": cam.onvif.url} if cam.onvif is not None else {}),
                 }
                 for cam_id, cam in self._cams.items()
             ]
@@ -327,7 +335,60 @@ class SimServer:
                     log.exception("simulator: frame %d of %s failed", k, cam_id)
             k += 1
 
+    def _start_ptz(self) -> None:
+        """Panorama, head, live encoder and ONVIF device for every PTZ camera (see koopsuz.sim.ptz)."""
+        from koopsuz.sim.onvif import OnvifDevice
+        from koopsuz.sim.ptz import LiveView, PtzHead, build_panorama
+
+        for cam_id, cam in self._cams.items():
+            spec = cam.rendered.ptz
+            if spec is None:
+                continue
+            head = PtzHead()
+            pano = build_panorama(spec.scene, spec.light, int(cam.rendered.truth.get("seed", 1)), cam_id.upper())
+            sizes = {m.name: (m.stream.width, m.stream.height) for m in cam.mounts}
+            cam.live = LiveView(head, pano, self.fps, int(cam.rendered.truth.get("gop_frames", self.fps)), sizes)
+            cam.onvif = OnvifDevice(
+                cam_id,
+                head,
+                lambda profile, c=cam_id: self.url(c, profile),
+                spec.onvif_user,
+                spec.onvif_password,
+                self.host,
+                spec.onvif_port or 0,
+            )
+            cam.onvif.start()
+            self.ptz_heads[cam_id] = head
+            log.info("PTZ camera %s: ONVIF at %s", cam_id, cam.onvif.url)
+
+    def _tick_live(self, cam: _Camera, targets: list[tuple[_Mount, list[Any]]]) -> None:
+        """A PTZ camera's frame: encoded now from where the head points; nothing when nobody watches."""
+        for m, state in targets:
+            if state[3] and not state[2]:
+                self._hold(m, state)
+        if not targets:
+            cam.live.idle()
+            return
+        units = cam.live.units(want_key=any(state[1] for _m, state in targets))
+        for m, state in targets:
+            data, key = units[m.name]
+            if state[1] and not key:
+                continue
+            state[1] = False
+            buf = Gst.Buffer.new_wrapped_bytes(GLib.Bytes.new(data))
+            buf.duration = Gst.SECOND // self.fps
+            state[0].push_buffer(buf)
+        cam.pushed += 1
+
     def _tick(self, cam_id: str, cam: _Camera, k: int) -> None:
+        if cam.live is not None:
+            with self._lock:
+                targets = [(m, s) for m in cam.mounts for s in m.sources.values()] if cam.cut is None else []
+                # a held media with nobody watching costs no encoding; one still preparing needs its first frames
+                if not cam.clients and all(s[3] for _m, s in targets):
+                    targets = []
+            self._tick_live(cam, targets)
+            return
         frames = cam.rendered.frames
         idx, loop = k % frames, k // frames
         with self._lock:

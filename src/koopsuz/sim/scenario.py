@@ -91,6 +91,13 @@ class SimCamera(_Strict):
     schedule: list[ScheduledActor] | None = None
     people: int | None = Field(default=None, ge=0, le=200)
     vehicles: int | None = Field(default=None, ge=0, le=200)
+    ptz: bool = Field(
+        default=False,
+        description="a PTZ dome: live view over a 360-degree panorama, driven through its ONVIF service",
+    )
+    onvif_port: int | None = Field(default=None, ge=0, le=65535, description="ONVIF HTTP port (PTZ; None = free)")
+    onvif_user: str = Field(default="admin", min_length=1, max_length=64)
+    onvif_password: str = Field(default="admin", min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _one_way(self) -> SimCamera:
