@@ -148,6 +148,20 @@ OTHER = {
     "/api/auth/login",
     "/api/auth/logout",
     "/api/auth/me",
+# PTZ: every route asks the registry for the camera with ``ptz.control`` (another region's: 403,
+# audited); moves hold a lease per camera, a second operator gets 409 (tests/ptz/test_ptz_api.py).
+PTZ = {
+    "/api/cameras/{camera_id}/ptz",
+    "/api/cameras/{camera_id}/ptz/move",
+    "/api/cameras/{camera_id}/ptz/stop",
+    "/api/cameras/{camera_id}/ptz/release",
+    "/api/cameras/{camera_id}/ptz/presets",
+    "/api/cameras/{camera_id}/ptz/presets/{token}",
+    "/api/cameras/{camera_id}/ptz/preset/{token}",
+    "/api/cameras/{camera_id}/ptz/tours",
+    "/api/cameras/{camera_id}/ptz/tours/stop",
+    "/api/cameras/{camera_id}/ptz/tours/{tour_id}/start",
+}
     "/api/geo/regions",
     "/api/system/health",
     # public like health: probes cannot sign in; it names checks and counts, no camera, region or event
@@ -184,7 +198,7 @@ def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
     known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
-    known |= COMMAND | PRIVACY | VIOLATIONS
+    known |= COMMAND | PRIVACY | VIOLATIONS | PTZ
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     routes = [r for r in all_routes(app) if isinstance(r, APIRoute | APIWebSocketRoute)]
     paths = {r.path for r in routes if r.path.startswith("/api")}

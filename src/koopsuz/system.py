@@ -36,6 +36,7 @@ from koopsuz.services.plate_reads import PlateSearchService, project_plate_reads
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
+from koopsuz.services.ptz import PtzService
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
@@ -115,6 +116,7 @@ class System:
         self.transparency = TransparencyService(self.db, self.incidents)
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
+        self.ptz = PtzService(self.db, self.audit, self.registry)  # PTZ moves, presets, tours over ONVIF (issue 7)
         self.face_observations = FaceObservations(self.db, settings.data_dir / "faces")
         self.face_search = FaceSearchService(
             self.db,
@@ -212,6 +214,7 @@ class System:
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
         self.evidence.stop()
+        self.ptz.close()  # tours and ONVIF connections (started by requests, not by start())
         self.face_search.stop()
         if self._started:
             self.audit_sealer.stop()

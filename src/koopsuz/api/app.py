@@ -23,6 +23,7 @@ from koopsuz.api.routers import incidents as incidents_router
 from koopsuz.api.routers import plates as plates_router
 from koopsuz.api.routers import privacy as privacy_router
 from koopsuz.api.routers import storage as storage_router
+from koopsuz.api.routers import ptz as ptz_router
 from koopsuz.api.routers import system as system_router
 from koopsuz.api.routers import transparency as transparency_router
 from koopsuz.api.routers import violations as violations_router
@@ -81,6 +82,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(privacy_router.router)  # privacy masks: unmask grants, masked copies (issue 8)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
+    app.include_router(ptz_router.router)  # PTZ moves, presets and tours over ONVIF (issue 7)
         app.include_router(pages.router)
     except ModuleNotFoundError:
         log.warning("web pages are not installed; serving the API only")

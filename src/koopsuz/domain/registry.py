@@ -119,6 +119,12 @@ class Camera(Strict):
     )
     ptz: bool = False
     zoom_max: float | None = Field(default=None, ge=1.0, le=100.0)
+    onvif_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=500,
+        description="ONVIF device service with credentials, http://user:pass@host:port/onvif/device_service (PTZ)",
+    )
     profile: Literal["motion", "people", "faces", "plates", "traffic"] = "motion"
     enabled: bool = True
     motion: MotionSettings = Field(default_factory=MotionSettings)
@@ -147,6 +153,8 @@ class Camera(Strict):
     def _zoom_needs_ptz(self) -> Camera:
         if self.zoom_max is not None and not self.ptz:
             raise ValueError("zoom_max is set but ptz is false")
+        if self.onvif_url is not None and not self.ptz:
+            raise ValueError("onvif_url is set but ptz is false (only PTZ cameras are driven over ONVIF)")
         return self
 
 

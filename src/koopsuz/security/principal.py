@@ -46,10 +46,11 @@ class Permission(StrEnum):
     PRIVACY_UNMASK = "privacy.unmask"  # ask to see a camera without its privacy masks (legal basis, 2nd officer)
     PRIVACY_UNMASK_APPROVE = "privacy.unmask.approve"  # the second officer: approve, refuse or revoke an unmask
     VIOLATIONS_REVIEW = "violations.review"  # confirm or reject a speed violation, print its notice
+    PTZ_CONTROL = "ptz.control"  # pan, tilt, zoom, presets and tours of PTZ cameras (one operator at a time)
 
 
 _P = Permission
-_COMMAND = frozenset({_P.INCIDENTS_READ, _P.INCIDENTS_MANAGE, _P.UNITS_MANAGE})
+_COMMAND = frozenset({_P.INCIDENTS_READ, _P.INCIDENTS_MANAGE, _P.UNITS_MANAGE, _P.PTZ_CONTROL})
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(_P),
     Role.NATIONAL_OPERATOR: frozenset(

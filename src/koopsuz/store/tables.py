@@ -58,6 +58,7 @@ class CameraRow(Base):
     fov: Mapped[float | None] = mapped_column(Float, nullable=True)
     ptz: Mapped[bool] = mapped_column(Boolean, default=False)
     zoom_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    onvif_url: Mapped[str | None] = mapped_column(String(500), nullable=True)  # migration 0014
     profile: Mapped[str] = mapped_column(String(32), default="motion")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     motion: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -675,3 +676,16 @@ class SectionPassageRow(Base):
     hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     region: Mapped[str] = mapped_column(String(8), index=True)
     passages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PtzTourRow(Base):
+    """A patrol tour of a PTZ camera: presets visited in turn, each held for its dwell (migration 0014)."""
+
+    __tablename__ = "ptz_tours"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    region: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(100))
+    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"preset": token, "dwell_s": seconds}]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

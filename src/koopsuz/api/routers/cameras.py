@@ -18,7 +18,7 @@ Writer = Annotated[Principal, Depends(require(Permission.CAMERAS_WRITE))]
 
 
 def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Principal) -> dict[str, Any]:
-    out: dict[str, Any] = camera_model(row).model_dump(mode="json", exclude={"main_url", "sub_url"})
+    out: dict[str, Any] = camera_model(row).model_dump(mode="json", exclude={"main_url", "sub_url", "onvif_url"})
     out |= {
         "site_name": site.name if site else None,
         "site_type": site.type if site else None,
@@ -30,6 +30,7 @@ def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Princ
     if who.can(Permission.CAMERAS_WRITE):
         out["main_url"] = redact_url(row.main_url)
         out["sub_url"] = redact_url(row.sub_url)
+        out["onvif_url"] = redact_url(row.onvif_url) if row.onvif_url else None
     return out
 
 

@@ -1,0 +1,497 @@
+"""PTZ control: operators turn, zoom and recall presets on PTZ cameras through ONVIF, one at a time.
+
+The camera is driven with a real ONVIF client (``onvif-zeep-async``: Device for discovery, Media
+for the profile and its PTZ configuration, PTZ for moves, status and presets), so what works
+against the simulator works against a dome on a pole. Two operators steering one camera would
+fight each other unknowingly, so control is a lease: the first mover holds the camera for
+``lease_s`` seconds after their last command; anyone else gets 409 with who holds it and until
+when; a supervisor (regional head, admin) may take over, which is audited as such. Every move,
+preset change and tour is audited. A patrol tour visits presets in turn, each held for its dwell,
+as a background task of the API process; any manual move or stop ends it.
+
+Leases and running tours live in this process (the embedded deployment; the scale-out API would
+hold them in the store with the same rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from ulid import ULID
+
+from koopsuz.security.audit import AuditLog
+from koopsuz.security.principal import Permission, Principal, Role
+from koopsuz.services.errors import Conflict, Invalid, NotFound, ServiceError, invalid
+from koopsuz.services.registry import RegistryService
+from koopsuz.store.db import Database
+from koopsuz.store.tables import CameraRow, PtzTourRow
+
+log = logging.getLogger(__name__)
+SUPERVISORS = frozenset({Role.ADMIN, Role.REGIONAL_HEAD})
+CALL_TIMEOUT_S = 5.0
+
+
+class CameraUnreachable(ServiceError):
+    """The camera's ONVIF service did not answer or refused: 502, with what to check."""
+
+    status = 502
+
+
+class MoveRequest(BaseModel):
+    """One move. ``continuous``: velocities -1..1 until stop or ``timeout_s``; ``relative``: steps
+    in the generic spaces (pan/tilt -1..1 = a half turn, zoom -1..1 of the range); ``absolute``:
+    positions (pan/tilt -1..1, zoom 0..1 = 1x..max)."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["continuous", "relative", "absolute"]
+    pan: float | None = Field(default=None, ge=-1.0, le=1.0)
+    tilt: float | None = Field(default=None, ge=-1.0, le=1.0)
+    zoom: float | None = Field(default=None, ge=-1.0, le=1.0)
+    timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
+    speed: float = Field(default=1.0, gt=0.0, le=1.0)
+    take_over: bool = False
+
+
+class TourStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    preset: str = Field(min_length=1, max_length=64)
+    dwell_s: float = Field(ge=1.0, le=3600.0)
+
+
+class TourRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    steps: list[TourStep] = Field(min_length=1, max_length=64)
+
+
+@dataclass
+class Lease:
+    username: str
+    full_name: str
+    until: float
+
+
+class _Onvif:
+    """One camera's ONVIF connection: discovered once, then PTZ calls on its first PTZ profile."""
+
+    def __init__(self, url: str) -> None:
+        u = urlsplit(url)
+        if not u.hostname:
+            raise Invalid(f"onvif_url {url!r} has no host")
+        self.where = f"{u.hostname}:{u.port or 80}"
+        self._args = (u.hostname, u.port or 80, unquote(u.username or ""), unquote(u.password or ""))
+        self.cam: Any = None
+        self.ptz: Any = None
+        self.profile = ""
+
+    async def ready(self) -> _Onvif:
+        if self.ptz is None:
+            from onvif import ONVIFCamera
+
+            cam = ONVIFCamera(*self._args, no_cache=True)
+            try:
+                await cam.update_xaddrs()
+                media = await cam.create_media_service()
+                profiles = await media.GetProfiles()
+                with_ptz = [p for p in profiles if getattr(p, "PTZConfiguration", None) is not None]
+                if not with_ptz:
+                    raise Invalid(f"the camera at {self.where} has no media profile with a PTZ configuration")
+                self.profile = with_ptz[0].token
+                self.ptz = await cam.create_ptz_service()
+                self.cam = cam
+            except BaseException:
+                await cam.close()
+                raise
+        return self
+
+    async def call(self, op: str, params: dict[str, Any]) -> Any:
+        return await getattr(self.ptz, op)({"ProfileToken": self.profile, **params})
+
+    async def close(self) -> None:
+        if self.cam is not None:
+            await self.cam.close()
+        self.cam = self.ptz = None
+
+
+class PtzService:
+    def __init__(
+        self, db: Database, audit: AuditLog, registry: RegistryService, lease_s: float = 30.0, clock: Any = time.time
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._registry = registry
+        self.lease_s = lease_s
+        self._clock = clock
+        self._leases: dict[str, Lease] = {}
+        self._conns: dict[str, _Onvif] = {}
+        self._tours: dict[str, tuple[str, asyncio.Task[None]]] = {}  # camera -> (tour id, task)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+
+    # ------------------------------------------------- the ONVIF event loop
+    def _run(self, coro: Any) -> Any:
+        """Run ``coro`` on this service's own event loop (one thread) and wait for it.
+
+        The ONVIF client's HTTP sessions belong to the loop that made them, and tours are tasks
+        that outlive a request; one loop owned here keeps both independent of whichever server,
+        test client or CLI calls the service.
+        """
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="ptz-onvif", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=CALL_TIMEOUT_S * 4)
+
+    def move(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._move(*args, **kwargs))
+
+    def stop(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._stop(*args, **kwargs))
+
+    def status(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._status(*args, **kwargs))
+
+    def presets(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._presets(*args, **kwargs))
+
+    def set_preset(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._set_preset(*args, **kwargs))
+
+    def goto_preset(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._goto_preset(*args, **kwargs))
+
+    def remove_preset(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._remove_preset(*args, **kwargs))
+
+    def save_tour(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._save_tour(*args, **kwargs))
+
+    def start_tour(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._start_tour(*args, **kwargs))
+
+    def stop_tour(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._stop_tour(*args, **kwargs))
+
+    def close(self) -> None:
+        """Stop tours, close connections and the loop (System.stop)."""
+        if self._loop is None:
+            return
+        try:
+            self._run(self._close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop = None
+
+    # --------------------------------------------------------------- guards
+    def camera(self, who: Principal, camera_id: str) -> CameraRow:
+        """The camera if ``who`` may steer it: in scope, PTZ, with an ONVIF address."""
+        row = self._registry.camera(who, camera_id, Permission.PTZ_CONTROL)
+        if not row.ptz:
+            raise Invalid(f"camera {camera_id} is a fixed camera; only PTZ cameras can be moved")
+        if not row.onvif_url:
+            raise Invalid(f"camera {camera_id} has no onvif_url; an administrator must set its ONVIF address")
+        return row
+
+    def lease(self, camera_id: str) -> Lease | None:
+        held = self._leases.get(camera_id)
+        return held if held and held.until > self._clock() else None
+
+    def _take(self, who: Principal, row: CameraRow, take_over: bool, ip: str | None) -> None:
+        held = self.lease(row.id)
+        if held and held.username != who.username:
+            if not take_over or who.role not in SUPERVISORS:
+                until = datetime.fromtimestamp(held.until, UTC).strftime("%H:%M:%S")
+                self._audit.record(
+                    who, "ptz.locked", target_type="camera", target_id=row.id, region=row.region,
+                    outcome="denied", detail={"held_by": held.username}, ip=ip,
+                )  # fmt: skip
+                hint = " (send take_over to take it)" if who.role in SUPERVISORS else " (a supervisor may take over)"
+                raise Conflict(
+                    f"camera {row.id} is being moved by {held.full_name} ({held.username}) until {until} UTC{hint}"
+                )
+            self._audit.record(
+                who, "ptz.takeover", target_type="camera", target_id=row.id, region=row.region,
+                detail={"from": held.username}, ip=ip,
+            )  # fmt: skip
+        self._leases[row.id] = Lease(who.username, who.full_name, self._clock() + self.lease_s)
+
+    async def _conn(self, row: CameraRow) -> _Onvif:
+        conn = self._conns.get(row.id)
+        if conn is None:
+            conn = self._conns[row.id] = _Onvif(row.onvif_url or "")
+        try:
+            return await asyncio.wait_for(conn.ready(), CALL_TIMEOUT_S * 2)
+        except ServiceError:
+            raise
+        except Exception as exc:
+            self._conns.pop(row.id, None)
+            await conn.close()
+            raise CameraUnreachable(
+                f"camera {row.id} does not answer over ONVIF at {conn.where}: {_why(exc)}; check it is on the "
+                "network and its onvif_url credentials"
+            ) from None
+
+    async def _call(self, row: CameraRow, op: str, params: dict[str, Any] | None = None) -> Any:
+        conn = await self._conn(row)
+        try:
+            return await asyncio.wait_for(conn.call(op, params or {}), CALL_TIMEOUT_S)
+        except Exception as exc:
+            fault = type(exc).__name__ == "Fault"
+            if not fault:  # a broken connection: reconnect next time
+                self._conns.pop(row.id, None)
+                await conn.close()
+            raise CameraUnreachable(f"camera {row.id} refused {op}: {_why(exc)}") from None
+
+    # --------------------------------------------------------------- moving
+    async def _move(
+        self, who: Principal, camera_id: str, body: dict[str, Any], ip: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            req = MoveRequest.model_validate(body)
+        except ValidationError as exc:
+            raise invalid(exc) from None
+        if req.pan is None and req.tilt is None and req.zoom is None:
+            raise Invalid("give at least one of pan, tilt, zoom")
+        if req.mode == "absolute" and req.zoom is not None and req.zoom < 0:
+            raise Invalid("absolute zoom is 0..1 (0 = widest, 1 = full zoom)")
+        row = self.camera(who, camera_id)
+        self._take(who, row, req.take_over, ip)
+        await self._cancel_tour(row.id)
+        vec: dict[str, Any] = {}
+        if req.pan is not None or req.tilt is not None:
+            vec["PanTilt"] = {"x": req.pan or 0.0, "y": req.tilt or 0.0}
+        if req.zoom is not None:
+            vec["Zoom"] = {"x": req.zoom}
+        if req.mode == "continuous":
+            await self._call(row, "ContinuousMove", {"Velocity": vec, "Timeout": f"PT{req.timeout_s:g}S"})
+        else:
+            speed = {"PanTilt": {"x": req.speed, "y": req.speed}, "Zoom": {"x": req.speed}}
+            op, key = ("RelativeMove", "Translation") if req.mode == "relative" else ("AbsoluteMove", "Position")
+            if req.mode == "absolute" and "PanTilt" in vec and (req.pan is None or req.tilt is None):
+                now = await self._status(who, camera_id, audit=False)
+                vec["PanTilt"] = {"x": _or(req.pan, now["pan"]), "y": _or(req.tilt, now["tilt"])}
+            await self._call(row, op, {key: vec, "Speed": speed})
+        self._audit.record(
+            who, "ptz.move", target_type="camera", target_id=row.id, region=row.region,
+            detail=req.model_dump(exclude={"take_over"}), ip=ip,
+        )  # fmt: skip
+        return self._held(row.id)
+
+    async def _stop(self, who: Principal, camera_id: str, ip: str | None = None) -> dict[str, Any]:
+        row = self.camera(who, camera_id)
+        self._take(who, row, False, ip)
+        stopped = await self._cancel_tour(row.id)
+        await self._call(row, "Stop", {"PanTilt": True, "Zoom": True})
+        self._audit.record(
+            who, "ptz.stop", target_type="camera", target_id=row.id, region=row.region,
+            detail={"tour_stopped": stopped}, ip=ip,
+        )  # fmt: skip
+        return self._held(row.id)
+
+    def release(self, who: Principal, camera_id: str) -> dict[str, Any]:
+        row = self.camera(who, camera_id)
+        held = self.lease(row.id)
+        if held and held.username == who.username:
+            self._leases.pop(row.id, None)
+        return self._held(row.id)
+
+    async def _status(self, who: Principal, camera_id: str, audit: bool = True) -> dict[str, Any]:
+        row = self.camera(who, camera_id)
+        st = await self._call(row, "GetStatus")
+        pos, moving = st.Position, st.MoveStatus
+        return {
+            "pan": float(pos.PanTilt.x) if pos is not None and pos.PanTilt is not None else None,
+            "tilt": float(pos.PanTilt.y) if pos is not None and pos.PanTilt is not None else None,
+            "zoom": float(pos.Zoom.x) if pos is not None and pos.Zoom is not None else None,
+            "moving": bool(moving is not None and "MOVING" in (str(moving.PanTilt), str(moving.Zoom))),
+            **self._held(row.id),
+        }
+
+    def _held(self, camera_id: str) -> dict[str, Any]:
+        held = self.lease(camera_id)
+        tour = self._tours.get(camera_id)
+        return {
+            "camera": camera_id,
+            "controlled_by": held.username if held else None,
+            "controlled_until": datetime.fromtimestamp(held.until, UTC).isoformat() if held else None,
+            "tour": tour[0] if tour and not tour[1].done() else None,
+        }
+
+    # -------------------------------------------------------------- presets
+    async def _presets(self, who: Principal, camera_id: str) -> list[dict[str, Any]]:
+        row = self.camera(who, camera_id)
+        out = []
+        for p in await self._call(row, "GetPresets") or []:
+            pos = p.PTZPosition
+            out.append(
+                {
+                    "token": p.token,
+                    "name": p.Name or p.token,
+                    "pan": float(pos.PanTilt.x) if pos is not None and pos.PanTilt is not None else None,
+                    "tilt": float(pos.PanTilt.y) if pos is not None and pos.PanTilt is not None else None,
+                    "zoom": float(pos.Zoom.x) if pos is not None and pos.Zoom is not None else None,
+                }
+            )
+        return out
+
+    async def _set_preset(self, who: Principal, camera_id: str, name: str, ip: str | None = None) -> dict[str, Any]:
+        name = (name or "").strip()
+        if not 1 <= len(name) <= 64:
+            raise Invalid("a preset needs a name of 1 to 64 characters")
+        row = self.camera(who, camera_id)
+        self._take(who, row, False, ip)
+        token = await self._call(row, "SetPreset", {"PresetName": name})
+        self._audit.record(
+            who, "ptz.preset.set", target_type="camera", target_id=row.id, region=row.region,
+            detail={"token": str(token), "name": name}, ip=ip,
+        )  # fmt: skip
+        return {"token": str(token), "name": name}
+
+    async def _goto_preset(
+        self, who: Principal, camera_id: str, token: str, take_over: bool = False, ip: str | None = None
+    ) -> dict[str, Any]:
+        row = self.camera(who, camera_id)
+        self._take(who, row, take_over, ip)
+        await self._cancel_tour(row.id)
+        await self._goto(row, token)
+        self._audit.record(
+            who, "ptz.preset.goto", target_type="camera", target_id=row.id, region=row.region,
+            detail={"token": token}, ip=ip,
+        )  # fmt: skip
+        return self._held(row.id)
+
+    async def _goto(self, row: CameraRow, token: str) -> None:
+        known = {p.token for p in await self._call(row, "GetPresets") or []}
+        if token not in known:
+            raise NotFound(f"camera {row.id} has no preset {token!r}; GET its presets for the tokens")
+        await self._call(row, "GotoPreset", {"PresetToken": token})
+
+    async def _remove_preset(self, who: Principal, camera_id: str, token: str, ip: str | None = None) -> None:
+        row = self.camera(who, camera_id)
+        self._take(who, row, False, ip)
+        known = {p.token for p in await self._call(row, "GetPresets") or []}
+        if token not in known:
+            raise NotFound(f"camera {row.id} has no preset {token!r}")
+        await self._call(row, "RemovePreset", {"PresetToken": token})
+        self._audit.record(
+            who, "ptz.preset.remove", target_type="camera", target_id=row.id, region=row.region,
+            detail={"token": token}, ip=ip,
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- tours
+    def tours(self, who: Principal, camera_id: str) -> list[dict[str, Any]]:
+        row = self.camera(who, camera_id)
+        with self._db.session() as s:
+            rows = s.scalars(select(PtzTourRow).where(PtzTourRow.camera == row.id).order_by(PtzTourRow.name)).all()
+        running = self._held(row.id)["tour"]
+        return [_tour_json(t, running) for t in rows]
+
+    async def _save_tour(self, who: Principal, camera_id: str, body: dict[str, Any], ip: str | None = None) -> dict:
+        try:
+            req = TourRequest.model_validate(body)
+        except ValidationError as exc:
+            raise invalid(exc) from None
+        row = self.camera(who, camera_id)
+        known = {p.token for p in await self._call(row, "GetPresets") or []}
+        missing = sorted({s.preset for s in req.steps} - known)
+        if missing:
+            raise Invalid(f"camera {row.id} has no preset(s) {', '.join(missing)}; set them first")
+        tour = PtzTourRow(
+            id=str(ULID()), camera=row.id, region=row.region, name=req.name,
+            steps=[s.model_dump() for s in req.steps], created_by=who.username, created_at=datetime.now(UTC),
+        )  # fmt: skip
+        with self._db.transaction() as s:
+            s.add(tour)
+        self._audit.record(
+            who, "ptz.tour.save", target_type="camera", target_id=row.id, region=row.region,
+            detail={"tour": tour.id, "name": req.name, "steps": tour.steps}, ip=ip,
+        )  # fmt: skip
+        return _tour_json(tour, None)
+
+    async def _start_tour(
+        self, who: Principal, camera_id: str, tour_id: str, take_over: bool = False, ip: str | None = None
+    ) -> dict[str, Any]:
+        row = self.camera(who, camera_id)
+        with self._db.session() as s:
+            tour = s.get(PtzTourRow, tour_id)
+        if tour is None or tour.camera != row.id:
+            raise NotFound(f"camera {row.id} has no tour {tour_id!r}")
+        self._take(who, row, take_over, ip)
+        await self._cancel_tour(row.id)
+        await self._conn(row)
+        task = asyncio.create_task(self._run_tour(row, tour.steps, who), name=f"ptz-tour-{row.id}")
+        self._tours[row.id] = (tour.id, task)
+        self._audit.record(
+            who, "ptz.tour.start", target_type="camera", target_id=row.id, region=row.region,
+            detail={"tour": tour.id, "name": tour.name}, ip=ip,
+        )  # fmt: skip
+        return self._held(row.id)
+
+    async def _run_tour(self, row: CameraRow, steps: list[dict[str, Any]], who: Principal) -> None:
+        """Visit each preset, hold it for its dwell, round and round; keeps the lease while it runs."""
+        try:
+            while True:
+                for step in steps:
+                    held = self._leases.get(row.id)
+                    if held and held.username == who.username:
+                        held.until = max(held.until, self._clock() + float(step["dwell_s"]) + self.lease_s)
+                    await self._call(row, "GotoPreset", {"PresetToken": step["preset"]})
+                    await asyncio.sleep(float(step["dwell_s"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("PTZ tour on %s stopped: %s", row.id, exc)
+
+    async def _cancel_tour(self, camera_id: str) -> bool:
+        tour = self._tours.pop(camera_id, None)
+        if tour is None or tour[1].done():
+            return False
+        tour[1].cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await tour[1]
+        return True
+
+    async def _stop_tour(self, who: Principal, camera_id: str, ip: str | None = None) -> dict[str, Any]:
+        row = self.camera(who, camera_id)
+        self._take(who, row, False, ip)
+        stopped = await self._cancel_tour(row.id)
+        if stopped:
+            self._audit.record(who, "ptz.tour.stop", target_type="camera", target_id=row.id, region=row.region, ip=ip)
+        return self._held(row.id)
+
+    async def _close(self) -> None:
+        for cam in list(self._tours):
+            await self._cancel_tour(cam)
+        for conn in list(self._conns.values()):
+            await conn.close()
+        self._conns.clear()
+
+
+def _tour_json(t: PtzTourRow, running: str | None) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "camera": t.camera,
+        "name": t.name,
+        "steps": t.steps,
+        "created_by": t.created_by,
+        "running": running == t.id,
+    }
+
+
+def _or(v: float | None, default: float | None) -> float:
+    return float(v if v is not None else default or 0.0)
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if not isinstance(exc, asyncio.TimeoutError | TimeoutError) else f"no answer in {CALL_TIMEOUT_S:g} s"
