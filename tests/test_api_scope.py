@@ -132,6 +132,11 @@ COMMAND = {
     "/api/units/{unit_id}/position",
     "/api/units/{unit_id}/status",
     "/api/stats/response",
+    # accountability dashboard: a regional caller's own region only (another: 403, audited), the
+    # country and the ranking for national callers; exports audited (tests/dashboard/test_api.py)
+    "/api/dashboard",
+    "/api/dashboard.csv",
+    "/api/dashboard.pdf",
 }
 # Privacy masks: an unmask request is scoped by its camera (another region's: 403, audited); a
 # decision or revocation by the request's region; the list cut to the caller's regions

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     ready_max_outbox: int = Field(default=10_000, ge=1, description="/api/system/ready fails past this outbox")
     worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="default: host-pid")
     lease_s: float = Field(default=6.0, ge=1, le=60, description="camera lease life; a dead worker's move after it")
+    regional_domains: str = Field(
+        default="",
+        description="national hub: JetStream domains of the regional leaf nodes its stream sources (issyk-kul,chuy)",
+    )
     deployment: Path | None = Field(default=None, description="deployment YAML loaded at start")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

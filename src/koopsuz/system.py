@@ -21,6 +21,7 @@ from koopsuz.security.audit import AuditLog
 from koopsuz.security.signing import InstallationKey
 from koopsuz.services.alert_queue import AlertQueueService
 from koopsuz.services.audit_sealer import AuditSealer
+from koopsuz.services.dashboard import DashboardService
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
@@ -114,6 +115,7 @@ class System:
         self.units = UnitService(self.db, self.audit)
         self.incidents = IncidentService(self.db, self.audit, self.alert_queue, self.units, self.users)
         self.transparency = TransparencyService(self.db, self.incidents)
+        self.dashboard = DashboardService(self.db, self.audit)  # accountability figures per region (issue 7)
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
         self.ptz = PtzService(self.db, self.audit, self.registry)  # PTZ moves, presets, tours over ONVIF (issue 7)

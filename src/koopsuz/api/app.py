@@ -16,6 +16,7 @@ from koopsuz import __version__
 from koopsuz.api import security_headers
 from koopsuz.api.deps import Sessions
 from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
+from koopsuz.api.routers import dashboard as dashboard_router
 from koopsuz.api.routers import evidence as evidence_router
 from koopsuz.api.routers import evidence_locks as locks_router
 from koopsuz.api.routers import faces as faces_router
@@ -75,6 +76,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(watchlists_router.router)  # legal bases and face watchlists (issues 5, 8)
     app.include_router(faces_router.router)  # face searches by photo (issue 5)
     app.include_router(incidents_router.router)  # command centres: queue, incidents, units (issue 7)
+    app.include_router(dashboard_router.router)  # accountability dashboard, CSV and PDF (issue 7)
     app.include_router(plates_router.router)  # plate reads, hotlists, sections (issue 6)
     app.include_router(violations_router.router)  # speed violations: review, notice, statistics (issue 6)
     app.include_router(system_router.router)  # readiness and Prometheus metrics (issue 9)

@@ -1,18 +1,15 @@
 """The transparency report as a one-page PDF (fpdf2), in Russian and English side by side.
 
-DejaVu Sans (Debian's fonts-dejavu-core, installed by ``make setup``) carries Cyrillic; without it
-the report falls back to the core Helvetica font and English only, rather than failing.
+Font, rows and fallback (English in Helvetica where DejaVu Sans is missing) are ``pdf_common``'s.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
+from koopsuz.services.pdf_common import FONT, FONT_BOLD, new_document
 
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-FONT_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+__all__ = ["FONT", "FONT_BOLD", "ROWS", "render_pdf", "value_text"]  # FONT*: violation_notice imports them here
 
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("cameras", "Камеры", "Cameras"),
@@ -45,46 +42,26 @@ def value_text(report: dict[str, Any], key: str) -> str:
 
 
 def render_pdf(report: dict[str, Any]) -> bytes:
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_page()
-    unicode = FONT.is_file()
-    if unicode:
-        pdf.add_font("dejavu", "", str(FONT))
-        pdf.add_font("dejavu", "B", str(FONT_BOLD if FONT_BOLD.is_file() else FONT))
-    family = "dejavu" if unicode else "helvetica"
+    doc = new_document()
+    pdf, unicode = doc.pdf, doc.unicode
     names = report["region_name"]
-    pdf.set_font(family, "B", 15)
     title = "Koopsuz: отчёт о прозрачности / transparency report" if unicode else "Koopsuz transparency report"
-    pdf.cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, "", 11)
+    doc.line(title, size=15, bold=True, h=9)
     where = f"{names['ru']} / {names['en']} ({report['region']})" if unicode else f"{names['en']} ({report['region']})"
-    pdf.cell(0, 7, f"{where}, {report['month']}", new_x="LMARGIN", new_y="NEXT")
+    doc.line(f"{where}, {report['month']}", size=11)
     pdf.ln(3)
     for key, ru, en in ROWS:
-        pdf.set_font(family, "", 10)
-        label = f"{ru} / {en}" if unicode else en
-        pdf.cell(140, 7, label, border="B")
-        pdf.set_font(family, "B", 10)
-        pdf.cell(0, 7, value_text(report, key), border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+        doc.row(doc.label(ru, en), value_text(report, key))
     pdf.ln(4)
-    pdf.set_font(family, "B", 10)
-    pdf.cell(0, 7, "Камеры по типам объектов / Cameras by site type" if unicode else "Cameras by site type",
-             new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, "", 10)
+    doc.line(doc.label("Камеры по типам объектов", "Cameras by site type"), bold=True)
     for site_type, n in report["cameras_by_site_type"].items():
-        pdf.cell(140, 6, site_type)
-        pdf.cell(0, 6, str(n), align="R", new_x="LMARGIN", new_y="NEXT")
+        doc.row(site_type, str(n), h=6, label_w=140)
     pdf.ln(3)
-    pdf.set_font(family, "B", 10)
-    pdf.cell(0, 7, "Время реагирования, с (медиана) / Response times, s (median)" if unicode else "Response times, s",
-             new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, "", 10)
+    doc.line(doc.label("Время реагирования, с (медиана)", "Response times, s (median)"), bold=True)
     for k, v in report["response_times_s"].items():
         median = v.get("median_s") if isinstance(v, dict) else None
-        pdf.cell(140, 6, k.replace("_", " "))
-        pdf.cell(0, 6, "-" if median is None else f"{median:.0f}", align="R", new_x="LMARGIN", new_y="NEXT")
+        doc.row(k.replace("_", " "), "-" if median is None else f"{median:.0f}", h=6)
     pdf.ln(4)
-    pdf.set_font(family, "", 8)
+    doc.font(8)
     pdf.multi_cell(0, 4, f"{report['note']} Generated {report['generated_at']}.")
     return bytes(pdf.output())

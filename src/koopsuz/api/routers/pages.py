@@ -242,6 +242,15 @@ def command_page(request: Request, principal: OptionalPrincipal) -> Response:
     return _render(request, "command.html", principal, page="command", title_key="nav.command")
 
 
+@router.get("/dashboard", name="page_dashboard")
+def dashboard_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Accountability figures with charts, a period and (nationally) a region picker, CSV and PDF."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.STATS_READ,), "the dashboard")
+    return _render(request, "dashboard.html", principal, page="dashboard", title_key="nav.dashboard")
+
+
 @router.get("/lang/{code}", name="set_language")
 def set_language(code: str, next: str | None = None) -> Response:
     """Remember the operator's language in the ``koopsuz_lang`` cookie and go back."""
