@@ -43,6 +43,7 @@ app.add_typer(locks_cli.app, name="lock")
 app.add_typer(importlib.import_module("koopsuz.commands.evidence").app, name="evidence")
 app.add_typer(importlib.import_module("koopsuz.commands.face").app, name="face")
 app.add_typer(importlib.import_module("koopsuz.commands.plate").app, name="plate")
+app.add_typer(importlib.import_module("koopsuz.commands.federation").app, name="federation")
 app.registered_commands += importlib.import_module("koopsuz.commands.scaleout").app.registered_commands  # worker, api
 console = Console()
 err = Console(stderr=True)

@@ -46,9 +46,14 @@ class Settings(BaseSettings):
     # object detection (cameras whose profile is not "motion")
     detector: str = Field(default="ssd_mobilenet", pattern="^(ssd_mobilenet|yolo_onnx)$")
     detector_model: Path | None = Field(default=None, description="model file; default: the packaged SSD")
-    detector_threads: int = Field(default=0, ge=0, le=64, description="inference threads; 0 = one per core")
+    detector_threads: int = Field(
+        default=0, ge=0, le=64, description="threads per inference; 0 = the cores shared among the copies"
+    )
+    detector_copies: int = Field(
+        default=0, ge=0, le=16, description="detector copies inferring side by side; 0 = one per core"
+    )
     detector_confidence: float = Field(default=0.25, gt=0, lt=1)
-    detector_max_lag_s: float = Field(default=1.0, gt=0, le=30, description="skip detection this far behind")
+    detector_max_lag_s: float = Field(default=0.5, gt=0, le=30, description="skip detection this far behind")
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_attempts_per_minute: int = Field(default=20, ge=1, le=10_000, description="failed, per client address")
     login_lockout_s: float = Field(default=300.0, ge=0)

@@ -7,7 +7,9 @@ from typing import Protocol
 
 from koopsuz.domain.events import Event
 
-Handler = Callable[[str, Event], None]
+# A handler may return a concurrent.futures.Future: the JetStream adapter then acknowledges the message
+# when it completes without error (a writer that commits in batches acks only what it stored).
+Handler = Callable[[str, Event], object]
 
 
 class Subscription(Protocol):

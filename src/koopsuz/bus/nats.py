@@ -23,11 +23,12 @@ a durable one keeps its position on the server.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -60,6 +61,7 @@ class NatsOptions:
     publish_timeout_s: float = 2.0
     connect_timeout_s: float = 5.0  # at start only: later outages are retried for ever
     replicas: int = 1
+    ack_wait_s: float = 30.0  # a consumer that died holding messages: others get them again after this
 
     @classmethod
     def from_url(cls, url: str) -> NatsOptions:
@@ -80,6 +82,7 @@ class NatsOptions:
                 publish_timeout_s=float(q.get("timeout_s", 2.0)),
                 connect_timeout_s=float(q.get("connect_timeout_s", 5.0)),
                 replicas=int(q.get("replicas", 1)),
+                ack_wait_s=float(q.get("ack_wait_s", 30.0)),
             )
         except ValueError as exc:
             raise ValueError(f"bad option in NATS URL {url!r}: {exc}") from exc
@@ -191,6 +194,10 @@ class NatsBus:
             self._subs.append(sub)
         return sub
 
+    def call(self, fn: Callable[[Any, Any], Coroutine[Any, Any, T]], timeout: float = 10.0) -> T:
+        """Run ``fn(nc, js)`` on the bus's loop and return its result (admin work: bus/federation.py)."""
+        return self._call(fn(self._nc, self._js), timeout)
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             subs = list(self._subs)
@@ -281,6 +288,9 @@ class NatsBus:
         try:
             await self._js.add_stream(cfg)
         except BadRequestError:  # exists with other limits: bring it to ours
+            # keeping the regional sources bus/federation.py gave it (a hub's stream): they are not ours to drop
+            with contextlib.suppress(Exception):
+                cfg.sources = (await self._js.stream_info(o.stream)).config.sources
             await self._js.update_stream(cfg)
 
     async def _publish(self, event: Event, timeout: float) -> api.PubAck:
@@ -296,7 +306,9 @@ class NatsBus:
         return list(await asyncio.gather(*(self._publish(e, timeout) for e in events)))
 
     async def _bind(self, sub: _NatsSub, *, fresh: bool) -> None:
-        cfg = api.ConsumerConfig(filter_subject=sub.pattern, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=30)
+        cfg = api.ConsumerConfig(
+            filter_subject=sub.pattern, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=self.options.ack_wait_s
+        )
         if sub.durable is None:
             cfg.inactive_threshold = 60.0  # the server forgets an ephemeral consumer whose process died
             if fresh or not sub.last_stream_seq:
@@ -373,14 +385,20 @@ class NatsBus:
                 log.exception("dropping a malformed message on %s", getattr(m, "subject", "?"))
                 self._ack(m)
                 continue
+            receipt: object = None
             try:
-                sub.handler(m.subject, event)  # type: ignore[attr-defined]
+                receipt = sub.handler(m.subject, event)  # type: ignore[attr-defined]
             except Exception:
                 log.exception("bus handler for %s failed on %s", sub.pattern, event.subject)
             sub.delivered += 1
             with contextlib.suppress(Exception):
                 sub.last_stream_seq = m.metadata.sequence.stream  # type: ignore[attr-defined]
-            self._ack(m)
+            if isinstance(receipt, concurrent.futures.Future):
+                # the handler batches its work (the store writer): acknowledge once it is done, so a
+                # process killed before its commit gets the message again instead of losing it
+                receipt.add_done_callback(lambda f, m=m: None if f.cancelled() or f.exception() else self._ack(m))
+            else:
+                self._ack(m)
 
     def _ack(self, m: Any) -> None:
         if self._loop.is_running():

@@ -199,6 +199,16 @@ def writer(
         projections=[lambda s, events: RuleRepo(s).add_crossings(events), project_plate_reads],
     )
     w.start()
+    if settings.regional_domains:  # the national writer on the hub: its stream sources these regions
+        from koopsuz.bus.federation import Federation, parse_domains
+
+        try:  # linked once the durable consumer exists: a region's backlog copied now is not skipped
+            domains = parse_domains(settings.regional_domains)
+            console.print(f"national stream sources the regions: {', '.join(Federation(bus).link(domains))}")
+        except ValueError as exc:
+            w.stop()
+            bus.close()
+            _fail(f"KOOPSUZ_REGIONAL_DOMAINS: {exc}")
     console.print(f"writing {pattern} into {db.engine.url.render_as_string(hide_password=True)}; stop with Ctrl-C")
     try:
         _wait_for_signal()

@@ -6,6 +6,10 @@ follows the bus with this writer: a durable JetStream consumer, so nothing publi
 down is missed; idempotent by event id, so the redeliveries and replays that at-least-once delivery
 brings never show twice. Projections (line-crossing tallies, plate reads) run for new events only,
 in the same transaction, exactly as the embedded writer does.
+
+Each event is handed back to the bus as a Future settled when its batch commits: the JetStream adapter
+acknowledges it only then, so a writer killed with events queued but not yet stored gets them again
+from its durable consumer (exactly once in the store across a crash, not just a clean stop).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 from sqlalchemy import select
 
@@ -46,7 +51,9 @@ class StoreWriter:
         self._durable = durable
         self._projections = list(projections)
         self._batch = batch
-        self._q: queue.Queue[Event] = queue.Queue()
+        self._q: queue.Queue[tuple[Event, Future[None]]] = queue.Queue()
+        self._pending: dict[str, Future[None]] = {}  # queued, not yet committed (by event id)
+        self._pending_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._sub: Subscription | None = None
@@ -63,21 +70,29 @@ class StoreWriter:
         self._stop.set()
         self._thread.join(timeout)
 
-    def _on_event(self, _subject: str, event: Event) -> None:
-        if event.kind != CONFIG_KIND:  # change notices, not events: never stored
-            self._q.put(event)
+    def _on_event(self, _subject: str, event: Event) -> Future[None] | None:
+        if event.kind == CONFIG_KIND:  # change notices, not events: never stored
+            return None
+        with self._pending_lock:  # redelivered while its first copy waits for a commit: one queued copy
+            stored = self._pending.get(event.id)  # (a store down past ack_wait does not pile them up)
+            if stored is not None:
+                return stored
+            stored = self._pending[event.id] = Future()
+        self._q.put((event, stored))
+        return stored
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self._q.empty()):
             try:
-                events = [self._q.get(timeout=0.2)]
+                items = [self._q.get(timeout=0.2)]
             except queue.Empty:
                 continue
-            while len(events) < self._batch:
+            while len(items) < self._batch:
                 try:
-                    events.append(self._q.get_nowait())
+                    items.append(self._q.get_nowait())
                 except queue.Empty:
                     break
+            events = [e for e, _ in items]
             delay = 0.2
             while True:
                 try:
@@ -87,6 +102,11 @@ class StoreWriter:
                     log.error("store writer: %d event(s) not stored (%s); retrying in %.1fs", len(events), exc, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 10.0)
+            with self._pending_lock:
+                for e, _ in items:
+                    self._pending.pop(e.id, None)
+            for _, stored in items:
+                stored.set_result(None)  # committed: the bus may acknowledge it (and its redeliveries) now
 
     def _store(self, events: list[Event]) -> None:
         unique = list({e.id: e for e in events}.values())

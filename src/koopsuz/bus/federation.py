@@ -1,0 +1,140 @@
+"""Regions feeding the capital: the hub's stream *sources* each regional leaf node's stream.
+
+A regional centre runs its own nats-server as a leaf node of the national hub, with its own
+JetStream domain (``issyk-kul``) and its own store. Its workers, writer and command centre talk to
+that leaf only, so they keep working when the link to the capital is down. The national stream
+(``KOOPSUZ`` in domain ``national``) lists every region's stream as a source, reached through the
+region's API prefix ``$JS.<domain>.API``. JetStream itself remembers how far it got in each source:
+when a link returns, the hub resumes from the next sequence and copies what the region stored
+meanwhile, each message once. The national writer then stores from the national stream as usual
+(idempotent by event id), and the national live feed sees regional events through the same stream.
+
+Why sourcing rather than letting the hub stream listen on ``koopsuz.>`` across the link: core NATS
+publishes made while the link is down are lost to the hub, and publishes made while it is up would
+be stored twice (once by each domain's stream). The leaf's remote therefore denies ``koopsuz.>`` and
+``$KV.>`` both ways (docs/deploy.md): only JetStream's own traffic crosses, and a region's stream
+holds that region's events and nothing of the others'.
+
+The hub's sources are owned here; ``NatsBus`` keeps them when it brings the stream's limits to its
+own (a national API or writer restarting never drops a region).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nats.js import api
+
+from koopsuz.bus.nats import NatsBus
+
+_DOMAIN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PREFIX = re.compile(r"^\$JS\.([A-Za-z0-9_-]{1,64})\.API$")
+
+
+def check_domain(domain: str) -> str:
+    """A JetStream domain name as nats-server accepts it in ``jetstream { domain: ... }``."""
+    d = domain.strip()
+    if not _DOMAIN.match(d):
+        raise ValueError(
+            f"JetStream domain {domain!r}: use letters, digits, '-' and '_' only (as in the leaf's"
+            " `jetstream { domain: issyk-kul }`)"
+        )
+    return d
+
+
+def parse_domains(text: str | Sequence[str]) -> list[str]:
+    """``"issyk-kul, chuy"`` (KOOPSUZ_REGIONAL_DOMAINS) or a list: checked, order kept, repeats dropped."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for item in items:
+        if item.strip() and (d := check_domain(item)) not in out:
+            out.append(d)
+    return out
+
+
+def api_prefix(domain: str) -> str:
+    return f"$JS.{check_domain(domain)}.API"
+
+
+def regional_source(domain: str, stream: str) -> api.StreamSource:
+    return api.StreamSource(name=stream, external=api.ExternalStream(api=api_prefix(domain)))
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """How far the national stream is behind one region (from the hub's stream info)."""
+
+    domain: str
+    lag: int  # messages the region holds that the hub has not copied yet (as last seen by the hub)
+    active_s: float | None  # seconds since the hub last heard from the region's stream; None: never
+    error: str | None
+
+    @property
+    def linked(self) -> bool:
+        """Heard from within the last few seconds (the hub's source heartbeats every second or so)."""
+        return self.error is None and self.active_s is not None and self.active_s < 10
+
+
+class Federation:
+    """The hub side: which regional domains the national stream sources, and how far behind each is."""
+
+    def __init__(self, bus: NatsBus) -> None:
+        self._bus = bus
+        self.stream = bus.options.stream
+
+    def link(self, domains: Sequence[str]) -> list[str]:
+        """Make the national stream source exactly these regional domains (a domain missing from the
+        list is unlinked; its events already copied stay). Returns the domains sourced now.
+
+        A region that is unreachable at this moment is linked all the same: the hub starts copying
+        when its leaf node connects."""
+        wanted = parse_domains(domains)
+
+        async def run(_nc: Any, js: Any) -> list[str]:
+            cfg = (await js.stream_info(self.stream)).config
+            others = [s for s in cfg.sources or [] if _domain_of(s) is None]  # sources not made here stay
+            cfg.sources = others + [regional_source(d, self.stream) for d in wanted] or None
+            await js.update_stream(cfg)
+            present = {_domain_of(s) for s in (await js.stream_info(self.stream)).config.sources or []}
+            return [d for d in wanted if d in present]
+
+        return self._bus.call(run)
+
+    def status(self) -> list[SourceState]:
+        async def run(nc: Any, _js: Any) -> dict[str, Any]:
+            # raw stream info: nats-py's StreamSourceInfo drops ``external``, which names the region
+            msg = await nc.request(f"$JS.API.STREAM.INFO.{self.stream}", b"", timeout=5)
+            return json.loads(msg.data)
+
+        info = self._bus.call(run)
+        if "error" in info:
+            raise RuntimeError(f"stream {self.stream}: {info['error'].get('description', info['error'])}")
+        states = []
+        for src in info.get("sources") or []:
+            m = _PREFIX.match((src.get("external") or {}).get("api", ""))
+            if m is None:
+                continue
+            active = src.get("active")  # nanoseconds since last contact; negative or absent: never
+            err = src.get("error")
+            states.append(
+                SourceState(
+                    domain=m.group(1),
+                    lag=int(src.get("lag") or 0),
+                    active_s=active / 1e9 if isinstance(active, int) and active >= 0 else None,
+                    error=(err.get("description") or str(err)) if err else None,
+                )
+            )
+        return sorted(states, key=lambda st: st.domain)  # the server lists them in no set order
+
+
+def _domain_of(source: api.StreamSource) -> str | None:
+    ext = source.external
+    if ext is None:
+        return None
+    api_str = ext.api if isinstance(ext, api.ExternalStream) else (ext or {}).get("api", "")  # type: ignore[union-attr]
+    m = _PREFIX.match(api_str or "")
+    return m.group(1) if m else None

@@ -1,0 +1,102 @@
+"""``koopsuz federation``: the national hub's view of the regional leaf nodes (issue 9, regions).
+
+``link`` makes the national stream source exactly the given regional JetStream domains (or those in
+KOOPSUZ_REGIONAL_DOMAINS); ``status`` shows, per region, whether the hub hears from it and how many
+events it has still to copy. Both talk to the hub named by KOOPSUZ_BUS_URL. See docs/deploy.md for
+the nats-server configurations of hub and leaf.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(help="Regional leaf nodes feeding the national stream (run against the hub).", no_args_is_help=True)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+BusUrl = Annotated[str | None, typer.Option("--bus-url", help="the hub [default: KOOPSUZ_BUS_URL]", show_default=False)]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(1)
+
+
+def _hub(bus_url: str | None):  # type: ignore[no-untyped-def]
+    from koopsuz.bus import make_bus
+    from koopsuz.bus.federation import Federation
+    from koopsuz.bus.nats import NatsBus
+    from koopsuz.config import Settings
+
+    url = bus_url or Settings().bus_url
+    if not url.startswith(("nats://", "tls://")):
+        _fail(f"the federation lives on JetStream: set KOOPSUZ_BUS_URL=nats://hub:4222 (not {url!r})")
+    try:
+        bus = make_bus(url)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    assert isinstance(bus, NatsBus)
+    return bus, Federation(bus)
+
+
+@app.command()
+def link(
+    domains: Annotated[
+        list[str] | None,
+        typer.Argument(help="regional JetStream domains, e.g. issyk-kul chuy [default: KOOPSUZ_REGIONAL_DOMAINS]"),
+    ] = None,
+    bus_url: BusUrl = None,
+) -> None:
+    """Make the national stream source exactly these regions (one left out is unlinked; what it sent stays)."""
+    from koopsuz.bus.federation import parse_domains
+    from koopsuz.config import Settings
+
+    try:
+        wanted = parse_domains(domains if domains else Settings().regional_domains)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    bus, fed = _hub(bus_url)
+    try:
+        linked = fed.link(wanted)
+    except Exception as exc:
+        _fail(f"cannot change the sources of stream {fed.stream}: {exc}")
+        return
+    finally:
+        bus.close()
+    typer.echo(f"stream {fed.stream} sources: {', '.join(linked) if linked else 'no region'}")
+
+
+@app.command()
+def status(
+    bus_url: BusUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per region")] = False,
+) -> None:
+    """Per region: linked or not, seconds since the hub last heard from it, events still to copy."""
+    bus, fed = _hub(bus_url)
+    try:
+        states = fed.status()
+    except Exception as exc:
+        _fail(str(exc))
+        return
+    finally:
+        bus.close()
+    if as_json:
+        for s in states:
+            row = {"domain": s.domain, "linked": s.linked, "lag": s.lag, "active_s": s.active_s, "error": s.error}
+            typer.echo(json.dumps(row))  # not rich: a long line must not wrap
+        return
+    if not states:
+        console.print(f"stream {fed.stream} sources no region (koopsuz federation link issyk-kul ...)")
+        return
+    table = Table("region domain", "linked", "last heard", "to copy", "error")
+    for s in states:
+        heard = "never" if s.active_s is None else f"{s.active_s:.1f} s ago"
+        table.add_row(s.domain, "yes" if s.linked else "no", heard, str(s.lag), escape(s.error or ""))
+    console.print(table)
