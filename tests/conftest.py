@@ -51,6 +51,13 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = 
     raise TimeoutError(f"port {port} did not open within {timeout}s")
 
 
+def csrf_header(page: object) -> dict[str, str]:
+    """The X-CSRF-Token header the pages' fetch helper sends, for API calls a browser test makes with
+    ``page.request`` (the page's cookies): unsafe cookie-authenticated requests are refused without it."""
+    cookies = page.context.cookies()  # type: ignore[attr-defined]
+    return {"X-CSRF-Token": next((c["value"] for c in cookies if c["name"] == "koopsuz_csrf"), "")}
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(

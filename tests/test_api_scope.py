@@ -148,11 +148,6 @@ PRIVACY = {
     "/api/unmask/{grant_id}/reject",
     "/api/unmask/{grant_id}/revoke",
 }
-OTHER = {
-    "/api/transparency",  # public by design: counts per region and month, no personal data
-    "/api/auth/login",
-    "/api/auth/logout",
-    "/api/auth/me",
 # PTZ: every route asks the registry for the camera with ``ptz.control`` (another region's: 403,
 # audited); moves hold a lease per camera, a second operator gets 409 (tests/ptz/test_ptz_api.py).
 PTZ = {
@@ -167,6 +162,11 @@ PTZ = {
     "/api/cameras/{camera_id}/ptz/tours/stop",
     "/api/cameras/{camera_id}/ptz/tours/{tour_id}/start",
 }
+OTHER = {
+    "/api/transparency",  # public by design: counts per region and month, no personal data
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/api/auth/me",
     "/api/geo/regions",
     "/api/system/health",
     # public like health: probes cannot sign in; it names checks and counts, no camera, region or event
@@ -187,6 +187,7 @@ def client(system):
 def login(c: TestClient, username: str) -> None:
     r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
+    c.headers["X-CSRF-Token"] = r.json()["csrf"]  # what the pages' fetch helper sends (cookie sessions)
 
 
 def seed_events(system) -> dict[str, Event]:

@@ -27,6 +27,7 @@ def session(live: LiveSystem, role: str) -> httpx.Client:
     user, pw = live.users[role]
     r = c.post("/api/auth/login", json={"username": user, "password": pw})
     r.raise_for_status()
+    c.headers["X-CSRF-Token"] = r.json()["csrf"]  # cookie sessions echo it, like the pages
     return c
 
 

@@ -78,7 +78,9 @@ def test_each_role_is_refused_exactly_where_the_table_says(system, role: str) ->
     wrong: list[str] = []
     # the system is not started: no camera runs, so live routes answer at once instead of streaming
     with TestClient(create_app(system, start_system=False)) as c:
-        assert c.post("/api/auth/login", json={"username": username, "password": PASSWORD}).status_code == 200
+        r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 200
+        c.headers["X-CSRF-Token"] = r.json()["csrf"]  # cookie sessions echo it, like the pages
         for (method, path), needs in sorted(routes.items()):
             allowed = allowed_roles(needs)
             body = {} if method in ("POST", "PUT", "PATCH") else None

@@ -30,7 +30,7 @@ from koopsuz.api.app import create_app
 from koopsuz.domain.events import Event, Severity, new_id
 from koopsuz.security.principal import Scope
 from koopsuz.services.event_writer import clip_ref
-from tests.conftest import PASSWORD, ROLE_USERS
+from tests.conftest import PASSWORD, ROLE_USERS, csrf_header
 from tests.e2e.test_browser import Page, Target, browser, wait_for  # noqa: F401  (browser is a fixture)
 from tests.e2e.test_watchlists_browser import sign_in, tabs, target  # noqa: F401  (fixtures)
 from tests.test_api_scope import login
@@ -211,6 +211,7 @@ def test_hotlist_csv_import_violation_and_hotlist_alert(
         tab.url("/api/legal-bases"),
         data={"case_number": "CC-2026-9", "kind": "criminal_case", "authority": "Karakol prosecutor",
               "document_ref": "No. 9 of 2026-11-24", "purposes": ["plate_search"], "valid_until": later_basis},
+        headers=csrf_header(page),
     )
     assert r.status == 201, r.text()
     basis = r.json()

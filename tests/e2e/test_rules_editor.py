@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import PASSWORD, ROOT, LiveSystem, _stop, free_port, wait_port
+from ..conftest import PASSWORD, ROOT, LiveSystem, _stop, csrf_header, free_port, wait_port
 from .test_browser import Page, Target, browser, wait_for  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -310,7 +310,7 @@ def test_without_cameras_write_rules_are_shown_but_not_editable(tab: Page) -> No
     click_at(tab, 0.3, 0.3)
     assert page.get_by_test_id("rule-draft").count() == 0
     # And the API agrees with the page.
-    r = page.request.put(tab.url(f"/api/cameras/{SCHOOL_CAMERA}/rules"), data={"rules": []})
+    r = page.request.put(tab.url(f"/api/cameras/{SCHOOL_CAMERA}/rules"), data={"rules": []}, headers=csrf_header(page))
     assert r.status == 403, r.text()
     assert rules_api(tab, SCHOOL_CAMERA)["defaults"] is True
 

@@ -18,7 +18,7 @@ import pytest
 
 from koopsuz.api.app import create_app
 from koopsuz.config import Settings
-from tests.conftest import DATA, PASSWORD, free_port, wait_port
+from tests.conftest import DATA, PASSWORD, csrf_header, free_port, wait_port
 from tests.e2e.test_browser import Page, Target, browser  # noqa: F401  (browser is a fixture)
 
 from .conftest import BALYKCHY, CHOLPON_ATA, KARAKOL, add_alert
@@ -97,7 +97,9 @@ def test_operator_claims_opens_incident_ticks_sop_and_dispatches(browser: Any, s
         page.locator('[data-testid="incident-state"][data-state="dispatched"]').wait_for()
         page.locator('[data-testid="dispatched-units"] li[data-unit="yk-karakol-1"][data-status="en_route"]').wait_for()
         # the unit's tablet reports arrival; the page picks up the change
-        r = page.request.post(tab.url("/api/units/yk-karakol-1/status"), data={"status": "on_scene"})
+        r = page.request.post(
+            tab.url("/api/units/yk-karakol-1/status"), data={"status": "on_scene"}, headers=csrf_header(page)
+        )
         assert r.ok, r.text()
         page.locator('[data-testid="incident-state"][data-state="on_scene"]').wait_for(timeout=15000)
         page.get_by_test_id("officer-input").fill("yk.operator")

@@ -39,6 +39,7 @@ class Masked:
         username = ROLE_USERS[who][0] if who in ROLE_USERS else who
         r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
         assert r.status_code == 200, r.text
+        c.headers["X-CSRF-Token"] = r.json()["csrf"]  # cookie sessions echo it, like the pages
         return c
 
 

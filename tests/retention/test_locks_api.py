@@ -26,6 +26,7 @@ def client(app, username: str | None) -> TestClient:
     if username:
         r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
         assert r.status_code == 200, r.text
+        c.headers["X-CSRF-Token"] = r.json()["csrf"]  # cookie sessions echo it, like the pages
     return c
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from koopsuz.api.deps import COOKIE, PrincipalDep, SystemDep, client_ip, token_of
+from koopsuz.api.deps import COOKIE, CSRF_COOKIE, PrincipalDep, SystemDep, client_ip, token_of
 from koopsuz.security.principal import Principal
 from koopsuz.security.ratelimit import RateLimiter
 from koopsuz.services.errors import Unauthorized
@@ -55,7 +55,17 @@ def login(body: Login, request: Request, response: Response, system: SystemDep) 
         secure=request.url.scheme == "https",
         max_age=int(system.settings.session_hours * 3600),
     )
-    return {"user": me_json(who), "token": token}
+    csrf = request.app.state.sessions.csrf(token)
+    # Not httponly: the pages' fetch helper reads it and echoes it in X-CSRF-Token (double submit).
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        httponly=False,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=int(system.settings.session_hours * 3600),
+    )
+    return {"user": me_json(who), "token": token, "csrf": csrf}
 
 
 @router.post("/logout")
@@ -64,6 +74,7 @@ def logout(request: Request, response: Response, who: PrincipalDep, system: Syst
     if token:
         request.app.state.sessions.revoke(token)
     response.delete_cookie(COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
     system.audit.record(who, "auth.logout", ip=client_ip(request), region=who.region)
     return {"ok": True}
 

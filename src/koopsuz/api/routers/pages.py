@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from koopsuz.api.deps import optional_principal
+from koopsuz.api.deps import optional_principal, session_from_cookie, token_of
 from koopsuz.domain.regions import REGIONS, UnknownRegion, region
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.web import (
@@ -106,6 +106,10 @@ def _render(
         "regions": {r.code: {"en": r.name_en, "ru": r.name_ru, "ky": r.name_ky} for r in REGIONS},
         **(boot or {}),
     }
+    token = token_of(request)
+    if principal is not None and token and session_from_cookie(request):
+        # the CSRF token also rides in the page, for sessions signed in before the koopsuz_csrf cookie existed
+        boot_data["csrf"] = request.app.state.sessions.csrf(token)
     context = {
         "lang": lang,
         "languages": LANGUAGES,

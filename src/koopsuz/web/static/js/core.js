@@ -183,9 +183,22 @@ export function loginUrl() {
   return `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
 }
 
+/** The session's CSRF token: the koopsuz_csrf cookie set at sign-in (else the one the page was rendered with). */
+export function csrfToken() {
+  const m = /(?:^|;\s*)koopsuz_csrf=([^;]*)/.exec(document.cookie);
+  return m ? decodeURIComponent(m[1]) : boot.csrf || "";
+}
+
+/** Headers every same-origin request needs; unsafe methods carry X-CSRF-Token (the API refuses them without). */
+export function requestHeaders(method = "GET", extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (!["GET", "HEAD", "OPTIONS"].includes(String(method).toUpperCase())) headers["X-CSRF-Token"] = csrfToken();
+  return headers;
+}
+
 /** fetch() JSON from the API with the session cookie; 401 on a signed-in page goes to sign-in. */
 export async function api(path, { method = "GET", body, signal, redirectOn401 = true } = {}) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal };
+  const init = { method, credentials: "same-origin", headers: requestHeaders(method), signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -4,7 +4,7 @@
 // check runs offline with `koopsuz evidence verify`.
 
 import { startApp } from "./app.js";
-import { api, can, formatDateTime, h, t, toast } from "./core.js";
+import { api, can, formatDateTime, h, requestHeaders, t, toast } from "./core.js";
 
 const POLL_MS = 1500;
 const drop = document.getElementById("verify-drop");
@@ -81,7 +81,7 @@ async function verifyFile(file) {
   const form = new FormData();
   form.append("package", file, file.name);
   try {
-    const res = await fetch("/api/evidence/verify", { method: "POST", body: form, credentials: "same-origin" });
+    const res = await fetch("/api/evidence/verify", { method: "POST", body: form, credentials: "same-origin", headers: requestHeaders("POST") });
     const data = await res.json().catch(() => ({ detail: res.statusText }));
     if (!res.ok) throw new Error(data.detail || res.statusText);
     showResult(data);

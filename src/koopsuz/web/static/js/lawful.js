@@ -2,7 +2,7 @@
 // Bishkek-time form values sent as ISO 8601 with the offset, API refusals in plain words, a photo
 // drop zone, and multipart uploads.
 
-import { ApiError, TIME_ZONE, loginUrl, regionLabel, t } from "./core.js";
+import { ApiError, TIME_ZONE, loginUrl, regionLabel, requestHeaders, t } from "./core.js";
 
 export const BASIS_KIND_KEYS = {
   court_order: "legal.kind.court_order",
@@ -116,7 +116,7 @@ export function plainError(err, labels = {}) {
 
 /** POST multipart form data; JSON back, or an ApiError carrying the API's detail. */
 export async function postForm(path, form) {
-  const res = await fetch(path, { method: "POST", body: form, credentials: "same-origin", headers: { Accept: "application/json" } });
+  const res = await fetch(path, { method: "POST", body: form, credentials: "same-origin", headers: requestHeaders("POST") });
   if (res.status === 401) {
     location.assign(loginUrl());
     throw new ApiError(401, t("common.session_expired"));
