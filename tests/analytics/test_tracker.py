@@ -145,3 +145,60 @@ def test_irregular_sampling_gives_the_same_speed() -> None:
         tracker.update(dets((box(50 + 100 * t, 200), 0.8, "person")), float(t), i, SIZE)
     (tr,) = tracker.active
     assert tr.speed == pytest.approx(100, rel=0.05)
+
+
+def test_motion_carries_a_sparsely_seen_walker_to_its_next_sighting() -> None:
+    """Seen once, then 0.75 s of motion only, then seen again 150 px further: one track."""
+    walker = lambda t: box(100 + 200 * t, 200)  # noqa: E731 - 200 px/s
+    follow = Tracker()
+    follow.update(dets((walker(0.0), 0.8, "person")), 0.0)
+    for i in range(1, 7):  # between looks: the walker's own moving area, slightly off its box
+        t = i / FPS
+        assert follow.follow_motion(np.array([walker(t)]) + np.array([3, 10, 3, 0]), t) == 1
+    up = follow.update(dets((walker(0.75), 0.8, "person")), 0.75)
+    assert len(up.started) == 1 and up.started[0].hits == 2  # the second sighting confirmed it
+    still = Tracker()  # without motion: predicted from a standing start, the second sighting is a stranger
+    still.update(dets((walker(0.0), 0.8, "person")), 0.0)
+    up = still.update(dets((walker(0.75), 0.8, "person")), 0.75)
+    assert up.started == [] and len(still.live) == 1 and still.live[0].hits == 1
+
+
+def test_motion_that_is_not_a_tracks_own_moves_nobody() -> None:
+    tracker = Tracker()
+    tracker.update(dets((box(100, 200), 0.8, "person"), (box(150, 200), 0.8, "person")), 0.0)
+    before = [tr.box.copy() for tr in tracker.live]
+    blob = np.array([[60.0, 140.0, 200.0, 260.0]])  # one area over both: whose is it?
+    assert tracker.follow_motion(blob, 0.125) == 0
+    assert tracker.follow_motion(np.array([[0.0, 0.0, 640.0, 360.0]]), 0.25) == 0  # a lighting change
+    assert tracker.follow_motion(np.array([[400.0, 150.0, 440.0, 250.0]]), 0.375) == 0  # someone else
+    assert all(np.allclose(a, tr.box) for a, tr in zip(before, tracker.live, strict=True))
+
+
+def test_motion_keeps_a_tentative_track_only_so_long() -> None:
+    tracker = Tracker()
+    tracker.update(dets((box(100, 200), 0.8, "person")), 0.0)
+    t = 0.0
+    while t < 3.0:  # something keeps moving there, the detector never confirms it
+        t += 0.125
+        tracker.follow_motion(np.array([box(100, 200)]), t)
+        tracker.update(Detections.empty(), t, looked=False)
+    assert tracker.live == []  # gone after tentative_motion_max_age_s, no track ever started
+
+
+def test_tentative_tracks_wait_longer_when_looks_are_sparse() -> None:
+    """At 3 looks a second, a person missed on one look is still confirmed on the next but one."""
+    tracker = Tracker()
+    seen = [True, False, False, True]
+    started = []
+    for i, hit in enumerate(seen):
+        t = i / 3
+        d = dets((box(100 + 20 * i, 200), 0.8, "person")) if hit else Detections.empty()
+        started += tracker.update(d, t).started
+    assert len(started) == 1
+    dense = Tracker()  # at 8 looks a second the same 1 s gap is a lost tentative track
+    started = []
+    for i in range(9):
+        t = i / 8
+        d = dets((box(100 + 7 * i, 200), 0.8, "person")) if i in (0, 8) else Detections.empty()
+        started += dense.update(d, t).started
+    assert started == []

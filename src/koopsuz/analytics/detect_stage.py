@@ -14,6 +14,11 @@ Runs after ``MotionStage`` in the same pipeline and reads ``ctx.results["motion"
 * the tracker turns detections into tracks; a confirmed track emits ``track_appeared`` (with a
   snapshot), an ended one ``track_left`` (class, path, duration, speed, best snapshot).
 
+On a busy scene the detector cannot look at every analysed frame of every camera; a shared
+``LookBudget`` gives each camera a fair share of looks and refuses the rest (counted as
+``rationed``): the frame is treated like a followed one, so motion, tracking and rules still see
+it and the alert for a look comes one look after the capture, not a queue later.
+
 Detection must never make ingest fall behind without bound. The stage runs in the camera's
 decode thread, so it measures how far capture time has fallen behind the wall clock since it was
 last on pace; past ``max_lag_s`` it skips frames (counted in ``stats()``) until decode catches up.
@@ -32,6 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from koopsuz.analytics.look_budget import LookBudget
 from koopsuz.analytics.motion_stage import SnapshotWriter
 from koopsuz.analytics.pipeline import CameraInfo, EventSink, FrameContext
 from koopsuz.domain.events import Event, Severity, new_id
@@ -57,6 +63,7 @@ class DetectStage:
         max_lag_s: float = 1.0,
         recheck_s: float = 1.0,
         follow_s: float = 0.25,
+        budget: LookBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.detector = detector
@@ -66,6 +73,7 @@ class DetectStage:
         self._max_lag = max_lag_s
         self._recheck = recheck_s
         self._follow = follow_s
+        self._budget = budget
         self._last_detect = -1e18
         self._clock = clock
         self._anchor: tuple[float, float] | None = None  # (capture t, wall t) when last on pace
@@ -78,6 +86,7 @@ class DetectStage:
         self.whole_frames = 0
         self.skipped = 0
         self.followed = 0
+        self.rationed = 0
         self.inference_s = 0.0
         self.tracks_started = 0
         self.detections = 0
@@ -92,6 +101,7 @@ class DetectStage:
             "whole_frames": self.whole_frames,
             "skipped": self.skipped,
             "followed": self.followed,
+            "rationed": self.rationed,
             "ms_per_frame": round(1000 * self.inference_s / self.detect_frames, 1) if self.detect_frames else None,
             "tracks": self.tracks_started,
             "active_tracks": len(self.tracker.active),
@@ -126,14 +136,17 @@ class DetectStage:
             # every moving area is an object already tracked: the tracker carries it until the
             # next look, a ``follow_s`` later; new motion anywhere is looked at at once
             self.followed += 1
-            ctx.results["detections"] = Detections.empty()
-            ctx.results["tracks"] = self.tracker.active
-            ctx.results["tracks_ended"] = []
-            ctx.results["track_uids"] = dict(self._uids)
-            ctx.results["followed"] = True
+            self._carry(ctx, None, size, t)  # a look is due within follow_s: no need to follow motion
             return
-        boxes = self._where(motion, size, t)
+        boxes, recheck = self._where(motion, size, t)
         regions = plan_regions(boxes, size, self.detector.input_size[0] / self.detector.input_size[1], self._regions)
+        if regions and self._budget is not None and not self._budget.request(ctx.camera.id):
+            # this camera has had its share of the detector for now: carried like a followed frame
+            self.rationed += 1
+            self._carry(ctx, motion, size, t)
+            return
+        if recheck:
+            self._last_check = t
         dets = Detections.empty()
         if regions:
             started = time.perf_counter()
@@ -148,7 +161,7 @@ class DetectStage:
             self.inferences += len(regions)
             self.whole_frames += regions == [(0, 0, *size)]
             self.detections += len(dets)
-        update = self.tracker.update(dets, t, ctx.decoded.seq, size)
+        update = self.tracker.update(dets, t, ctx.decoded.seq, size, looked=bool(regions))
         if regions:
             for tr in self.tracker.live:
                 if tr.best is not None and tr.best.frame == ctx.decoded.seq:
@@ -164,6 +177,19 @@ class DetectStage:
         live = {tr.id for tr in self.tracker.live}
         for tid in [k for k in self._best if k not in live]:
             del self._best[tid]
+
+    def _carry(self, ctx: FrameContext, motion: MotionResult | None, size: tuple[int, int], t: float) -> None:
+        """No look on this frame: the tracker carries the live tracks along their own moving areas
+        (``Tracker.follow_motion``); nothing starts or ends."""
+        if motion is not None and motion.boxes:
+            w, h = size
+            boxes = np.array([(x * w, y * h, (x + bw) * w, (y + bh) * h) for x, y, bw, bh in motion.boxes])
+            self.tracker.follow_motion(boxes, t)
+        ctx.results["detections"] = Detections.empty()
+        ctx.results["tracks"] = self.tracker.active
+        ctx.results["tracks_ended"] = []
+        ctx.results["track_uids"] = dict(self._uids)
+        ctx.results["followed"] = True
 
     def _only_tracked(self, motion: MotionResult, size: tuple[int, int]) -> bool:
         """True when there are live tracks and each moving area lies mostly inside one of them."""
@@ -185,16 +211,22 @@ class DetectStage:
                 return False
         return True
 
-    def _where(self, motion: MotionResult | None, size: tuple[int, int], t: float) -> list[tuple[float, ...]]:
-        """Boxes (frame pixels) worth a look: moving areas, plus live tracks now and then."""
+    def _where(
+        self, motion: MotionResult | None, size: tuple[int, int], t: float
+    ) -> tuple[list[tuple[float, ...]], bool]:
+        """Boxes (frame pixels) worth a look: moving areas, plus live tracks now and then.
+
+        The flag says the live tracks were added for their periodic re-check, which counts as
+        done only if the look is granted.
+        """
         w, h = size
         if motion is None:  # no motion stage on this camera: every analysed frame, whole
-            return [(0.0, 0.0, float(w), float(h))]
+            return [(0.0, 0.0, float(w), float(h))], False
         boxes: list[tuple[float, ...]] = [(x * w, y * h, (x + bw) * w, (y + bh) * h) for x, y, bw, bh in motion.boxes]
-        if self.tracker.active and (boxes or t - self._last_check >= self._recheck):
-            self._last_check = t
+        recheck = bool(self.tracker.active) and (bool(boxes) or t - self._last_check >= self._recheck)
+        if recheck:
             boxes += [tuple(float(v) for v in tr.box) for tr in self.tracker.active]
-        return boxes
+        return boxes, recheck
 
     # -- events ------------------------------------------------------------------------------
     def _appeared(self, ctx: FrameContext, tr: Track, size: tuple[int, int], emit: EventSink) -> None:
@@ -229,6 +261,8 @@ class DetectStage:
 
         Called by the pipeline's owner after the decode thread has stopped, never beside it.
         """
+        if self._budget is not None:
+            self._budget.forget(camera.id)
         if self._size is None:
             return
         for tr in self.tracker.finish():

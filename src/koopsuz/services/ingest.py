@@ -11,6 +11,7 @@ reconnect, and its tracks carry on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from koopsuz.analytics.detect_stage import DetectStage
 from koopsuz.analytics.face_stage import FaceStage, Lookup, Matcher, Observe, PhotoBytes
+from koopsuz.analytics.look_budget import LookBudget
 from koopsuz.analytics.motion_stage import MotionStage, SnapshotWriter
 from koopsuz.analytics.pipeline import CameraInfo, Pipeline, Stage
 from koopsuz.analytics.plate_stage import PlateStage, Reader
@@ -37,6 +39,7 @@ from koopsuz.video.media import MediaStore
 from koopsuz.video.source import SourceOptions
 from koopsuz.video.worker import Backoff, CameraWorker
 from koopsuz.vision.detectors import Detector, create_detector
+from koopsuz.vision.detectors.pool import DetectorPool
 from koopsuz.vision.faces import FaceEngine
 from koopsuz.vision.motion import MotionConfig, MotionDetector
 from koopsuz.vision.privacy import mask_jpeg
@@ -119,6 +122,7 @@ class IngestService:
         self._lock = threading.RLock()
         self._follower = ConfigFollower(bus, self.reconcile, name="ingest", resync_s=resync_s)
         self._detector: Detector | None = None  # one model for all cameras, loaded at first need
+        self._budget: LookBudget | None = None  # its looks shared fairly among the busy cameras
 
     def start(self) -> None:
         self._follower.start()
@@ -174,7 +178,8 @@ class IngestService:
             )
             stages.append(MotionStage(detector, snapshot, cooldown_s=cam.motion.cooldown_s))
         if cam.profile != "motion":
-            objects = DetectStage(self._object_detector(), snapshot, max_lag_s=s.detector_max_lag_s)
+            detector = self._object_detector()
+            objects = DetectStage(detector, snapshot, max_lag_s=s.detector_max_lag_s, budget=self._budget)
             stages.append(objects)
         rule_stage = None
         if objects is not None and rules is not None:
@@ -241,7 +246,8 @@ class IngestService:
         )
 
     def _object_detector(self) -> Detector:
-        """Shared by every camera: one model in memory, inference queued on its lock.
+        """Shared by every camera: a few copies of one model inferring side by side, and the budget
+        that shares their looks among the cameras.
 
         A missing or wrong model file raises ``ModelError`` naming it; at start that stops the
         service, which is the point: analytics silently missing is worse than a refusal to start.
@@ -249,10 +255,27 @@ class IngestService:
         with self._lock:
             if self._detector is None:
                 s = self._settings
-                self._detector = create_detector(
-                    s.detector, s.detector_model, min_confidence=s.detector_confidence, threads=s.detector_threads
+                cores = os.cpu_count() or 1
+                copies = s.detector_copies or cores
+                threads = s.detector_threads or max(1, cores // copies)
+                pool = DetectorPool(
+                    [
+                        create_detector(
+                            s.detector, s.detector_model, min_confidence=s.detector_confidence, threads=threads
+                        )
+                        for _ in range(copies)
+                    ]
                 )
+                self._budget = LookBudget(pool.lanes)
+                pool.on_inference = self._budget.record
+                self._detector = pool
+                log.info("detector %s: %d copies, %d thread(s) each", s.detector, copies, threads)
             return self._detector
+
+    def detection_budget(self) -> dict[str, Any] | None:
+        """How the detector's looks are shared now (copies, look time, cameras wanting, refusals)."""
+        with self._lock:
+            return None if self._budget is None else self._budget.stats()
 
     def _health_changed(self, cam: CameraInfo, old: State, h: CameraHealth) -> None:
         if h.state == State.OFFLINE:

@@ -14,7 +14,10 @@ What differs from the paper, and why:
   boxes moving steadily, a fraction of the code, and no covariance to tune per camera.
 * Birth and death with hysteresis for a detector that misses often (the shipped SSD finds a
   synthetic person on about half the frames): a track is *tentative* until it has ``min_hits``
-  matches, dies quietly if unconfirmed for ``tentative_max_age_s``; a confirmed track survives
+  matches, dies quietly if unconfirmed for ``tentative_max_age_s`` or for ``tentative_looks``
+  looks, whichever is longer (under load the detector looks at a busy camera only a few times a
+  second, and a time limit alone would then leave a weakly seen person one chance to be
+  confirmed); a confirmed track survives
   ``max_age_s`` unseen (occlusion, missed detections) and ends earlier only when its prediction
   has left the picture.
 
@@ -40,6 +43,7 @@ class TrackerConfig:
     low_match_iou: float = 0.3  # weak detections must overlap more
     min_hits: int = 2
     tentative_max_age_s: float = 0.7
+    tentative_looks: float = 3.0  # ... or this many of the intervals between looks, if longer
     max_age_s: float = 2.5
     # Buffered IoU (C-BIoU, Yang et al. 2023): boxes are widened before IoU so that a detector
     # running a few frames a second still links a narrow, fast object across frames. The buffer
@@ -50,6 +54,12 @@ class TrackerConfig:
     alpha: float = 0.7  # position gain of the alpha-beta filter
     beta: float = 0.3  # velocity gain
     path_min_step_px: float = 2.0  # path points closer than this to the last are not stored
+    # Between looks, a track follows the moving area that is its own (see ``follow_motion``)
+    motion_gain: float = 0.5  # how far towards the moving area's centre
+    motion_beta: float = 0.2  # velocity gain from it
+    motion_overlap: float = 0.3  # the moving area covers at least this share of the track's box
+    motion_max_area: float = 3.0  # ... and is within this factor of its size (not a crowd's blob, not a hand)
+    tentative_motion_max_age_s: float = 2.0  # a tentative track kept moving lives this long unconfirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,8 @@ class Track:
     best: BestShot | None = None
     _votes: dict[int, float] = field(default_factory=lambda: defaultdict(float))
     _predicted_t: float = 0.0
+    _moved_t: float = -1e18  # last time a moving area of its own carried it between looks
+    _corrected_t: float = 0.0  # last correction, by a detection or a moving area
 
     @property
     def class_id(self) -> int:
@@ -120,6 +132,8 @@ class Tracker:
         self._tracks: list[Track] = []
         self._next_id = 1
         self._last_t: float | None = None
+        self._last_look: float | None = None
+        self._look_gap = 0.0  # smoothed time between looks (updates where the detector ran)
 
     @property
     def active(self) -> list[Track]:
@@ -132,13 +146,28 @@ class Tracker:
         return list(self._tracks)
 
     def update(
-        self, dets: Detections, t: float, frame: int = 0, frame_size: tuple[int, int] | None = None
+        self,
+        dets: Detections,
+        t: float,
+        frame: int = 0,
+        frame_size: tuple[int, int] | None = None,
+        *,
+        looked: bool = True,
     ) -> TrackUpdate:
-        """Advance to capture time ``t`` (seconds) with this frame's detections (may be empty)."""
+        """Advance to capture time ``t`` (seconds) with this frame's detections (may be empty).
+
+        ``looked``: the detector ran on this frame (an empty result then means nothing was
+        found); False when only time advances, which does not count towards ``tentative_looks``.
+        """
         cfg = self.config
         if self._last_t is not None and t < self._last_t:
             raise ValueError(f"time went backwards: {t} < {self._last_t}")
         self._last_t = t
+        if looked:
+            if self._last_look is not None:  # a pause in motion is not a slow detector: capped
+                self._look_gap += 0.3 * (min(t - self._last_look, 1.0) - self._look_gap)
+            self._last_look = t
+        tentative_age = max(cfg.tentative_max_age_s, cfg.tentative_looks * self._look_gap)
         for tr in self._tracks:
             self._predict(tr, t)
         dets = dets[dets.confidence >= cfg.low_confidence]
@@ -168,7 +197,7 @@ class Tracker:
         for i, tr in enumerate(self._tracks):
             unseen = t - tr.last_t
             if i not in matched and (
-                (not tr.confirmed and unseen > cfg.tentative_max_age_s)
+                (not tr.confirmed and unseen > tentative_age and not self._carried(tr, t))
                 or (tr.confirmed and (unseen > cfg.max_age_s or _outside(tr.box, frame_size)))
             ):
                 if tr.confirmed:
@@ -183,6 +212,61 @@ class Tracker:
             alive.append(tr)
         self._tracks = alive
         return TrackUpdate([tr for tr in alive if tr.confirmed], started, ended)
+
+    def follow_motion(self, boxes: np.ndarray, t: float) -> int:
+        """Between looks, move each track towards the moving area that is its own; returns how many.
+
+        Why: under load the detector looks at a busy camera a few times a second, and a person it
+        sees on one look in four would otherwise be predicted from a standing start and lost before
+        the next sighting. Motion is cheap and measured on every analysed frame, so it carries the
+        track (position and velocity, with lower gains than a detection) until the detector sees it
+        again. Only unambiguous areas count: one that two tracks claim, or one far larger than the
+        track (a crowd, a lighting change), moves nobody. A moving area is no sighting: hits,
+        confidence, the path and the rules (which evaluate tracks seen on the frame) are untouched;
+        it only keeps a tentative track alive, for at most ``tentative_motion_max_age_s``.
+        """
+        cfg = self.config
+        if self._last_t is not None and t < self._last_t:
+            return 0
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if not len(boxes) or not self._tracks:
+            return 0
+        for tr in self._tracks:
+            self._predict(tr, t)
+        m_area = np.maximum(1.0, (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+        claims: dict[int, list[int]] = defaultdict(list)
+        for i, tr in enumerate(self._tracks):
+            wide = _widen(tr.box[None], 0.25)[0].astype(np.float64)
+            area = max(1.0, float((tr.box[2] - tr.box[0]) * (tr.box[3] - tr.box[1])))
+            ix = np.clip(np.minimum(wide[2], boxes[:, 2]) - np.maximum(wide[0], boxes[:, 0]), 0, None)
+            iy = np.clip(np.minimum(wide[3], boxes[:, 3]) - np.maximum(wide[1], boxes[:, 1]), 0, None)
+            cover = ix * iy / area
+            j = int(np.argmax(cover))
+            if cover[j] >= cfg.motion_overlap and area / cfg.motion_max_area <= m_area[j] <= cfg.motion_max_area * area:
+                claims[j].append(i)
+        moved = 0
+        for j, owners in claims.items():
+            if len(owners) != 1:
+                continue
+            tr = self._tracks[owners[0]]
+            zc = (boxes[j, :2] + boxes[j, 2:]) / 2
+            pc = (tr.box[:2] + tr.box[2:]) / 2
+            r = zc - pc
+            dt = t - tr._corrected_t
+            c = pc + cfg.motion_gain * r
+            if dt > 0:
+                tr.velocity = tr.velocity + cfg.motion_beta * r / dt
+            half = (tr.box[2:] - tr.box[:2]) / 2
+            tr.box = np.concatenate([c - half, c + half])
+            tr._corrected_t = t
+            tr._moved_t = t
+            moved += 1
+        self._last_t = t
+        return moved
+
+    def _carried(self, tr: Track, t: float) -> bool:
+        """A tentative track that moving areas carried until now, not yet too long unconfirmed."""
+        return tr._moved_t >= t - 0.5 and t - tr.last_t <= self.config.tentative_motion_max_age_s
 
     def finish(self) -> list[Track]:
         """End every confirmed track (the camera stops): each gets its ``left``."""
@@ -234,17 +318,19 @@ class Tracker:
         z = dets.xyxy[di].astype(np.float64)
         zc, pc = (z[:2] + z[2:]) / 2, (tr.box[:2] + tr.box[2:]) / 2
         dt = t - tr.last_t
-        if tr.hits == 1 and dt > 0:
+        if tr.hits == 1 and dt > 0 and tr._moved_t < tr.last_t:
             tr.velocity = (zc - pc) / dt  # second sighting: the first honest velocity
             c = zc
         else:
             r = zc - pc
             c = pc + cfg.alpha * r
+            dt = t - max(tr.last_t, tr._corrected_t)
             if dt > 0:
                 tr.velocity = tr.velocity + cfg.beta * r / dt
         wh = (tr.box[2:] - tr.box[:2]) + 0.5 * ((z[2:] - z[:2]) - (tr.box[2:] - tr.box[:2]))
         tr.box = np.concatenate([c - wh / 2, c + wh / 2])
         tr.last_t = t
+        tr._corrected_t = t
         tr.hits += 1
         tr.confidence = float(dets.confidence[di])
         tr._votes[int(dets.class_id[di])] += tr.confidence
@@ -252,7 +338,9 @@ class Tracker:
 
     def _birth(self, dets: Detections, di: int, t: float, frame: int, frame_size: tuple[int, int] | None) -> Track:
         z = dets.xyxy[di].astype(np.float64)
-        tr = Track(self._next_id, z.copy(), np.zeros(2), t, t, float(dets.confidence[di]), _predicted_t=t)
+        tr = Track(
+            self._next_id, z.copy(), np.zeros(2), t, t, float(dets.confidence[di]), _predicted_t=t, _corrected_t=t
+        )
         self._next_id += 1
         tr._votes[int(dets.class_id[di])] += tr.confidence
         self._observe(tr, z, t, frame, frame_size)

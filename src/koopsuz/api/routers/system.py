@@ -177,6 +177,21 @@ def render_metrics(system: System) -> str:
         per_cam(lambda s: s["detect"]["ms_per_frame"]),
     )
     out.family("koopsuz_detections_total", "counter", "Objects detected.", per_cam(lambda s: s["detect"]["detections"]))
+    out.family(
+        "koopsuz_looks_rationed_total",
+        "counter",
+        "Looks the detector budget refused (the tracker carried the frame).",
+        per_cam(lambda s: s["detect"]["rationed"]),
+    )
+    budget = system.ingest.detection_budget() or {}
+    out.family("koopsuz_detector_copies", "gauge", "Detector copies inferring at once.", [({}, budget.get("lanes"))])
+    out.family("koopsuz_detector_look_ms", "gauge", "Smoothed time of one look.", [({}, budget.get("look_ms"))])
+    out.family(
+        "koopsuz_detector_interval_ms",
+        "gauge",
+        "Least time between two looks of one camera under the current demand.",
+        [({}, budget.get("interval_ms"))],
+    )
     out.family("koopsuz_alerts_total", "counter", "Rule alerts raised.", per_cam(lambda s: s["rules"]["alerts"]))
     out.family("koopsuz_plates_total", "counter", "Plates read.", per_cam(lambda s: s["plates"]["plates"]))
     out.family(
