@@ -25,6 +25,7 @@ from koopsuz.services.dashboard import DashboardService
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence import EvidenceService
 from koopsuz.services.evidence_locks import EvidenceLockService
+from koopsuz.services.export_redaction import ExportRedaction
 from koopsuz.services.face_enrol import EngineEnroller
 from koopsuz.services.face_matching import FaceMatcher
 from koopsuz.services.face_observations import FaceObservations
@@ -117,6 +118,9 @@ class System:
         self.transparency = TransparencyService(self.db, self.incidents)
         self.dashboard = DashboardService(self.db, self.audit)  # accountability figures per region (issue 7)
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
+        self.evidence.redaction = ExportRedaction(  # faces and plates hidden in viewing copies (issue 8)
+            self.db, self.audit, lambda: enroller.engine, self._plate_finder, self.watchlists, self.unmask
+        )
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
         self.ptz = PtzService(self.db, self.audit, self.registry)  # PTZ moves, presets, tours over ONVIF (issue 7)
         self.face_observations = FaceObservations(self.db, settings.data_dir / "faces")
@@ -172,6 +176,12 @@ class System:
             self._plate_reader = PlateReader(parse_read, threads=1, det_side=640)
         reader = self._plate_reader
         return lambda image, box: reader.read(image, vehicle=box)
+
+    def _plate_finder(self) -> PlateReader:
+        """The shared plate reader itself (whole-frame reads: redaction of evidence viewing copies)."""
+        self._reader()
+        assert self._plate_reader is not None
+        return self._plate_reader
 
     def _enrolled_photo(self, photo_id: int) -> bytes | None:
         path = self.watchlists.photo_path(photo_id)

@@ -127,9 +127,10 @@ class CameraPart:
     viewing: str | None
     duration_s: float
     source_segments: Sequence[tuple[datetime, str]]  # (start, sha256) of each recorded segment used
+    redaction: Mapping[str, Any] | None = None  # what the viewing copy hides (faces/plates blurred, kept)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "name": self.name,
             "region": self.region,
@@ -145,6 +146,9 @@ class CameraPart:
             "files": {"original": self.original, "viewing": self.viewing},
             "source_segments": [{"start_utc": utc_iso(t), "sha256": h} for t, h in self.source_segments],
         }
+        if self.redaction is not None:
+            out["redaction"] = dict(self.redaction)
+        return out
 
 
 def missing_time(
@@ -198,13 +202,14 @@ def build_manifest(
     cameras: Sequence[CameraPart],
     files: Sequence[FileEntry],
     software: str,
+    redaction: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise ValueError("a package cannot list one path twice")
     if UNSIGNED & set(paths):
         raise ValueError(f"{MANIFEST} and {SIGNATURE} cannot be listed in the manifest")
-    return {
+    out = {
         "format": FORMAT,
         "export_id": export_id,
         "case": {"number": case_number, "legal_basis": legal_basis, "reason": reason},
@@ -217,6 +222,9 @@ def build_manifest(
         "files": [f.to_json() for f in sorted(files, key=lambda f: f.path)],
         "software": software,
     }
+    if redaction is not None:  # the request's redaction: on or lifted (with the grants), subject, plates
+        out["redaction"] = dict(redaction)
+    return out
 
 
 def canonical_bytes(manifest: Mapping[str, Any]) -> bytes:

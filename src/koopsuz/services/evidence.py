@@ -6,7 +6,10 @@ built in one background thread (exports queue; two cores cannot afford parallel 
 
     original/<camera>.mp4   the recorded segments joined by stream copy (video/export.py), after
                             every segment's SHA-256 was checked against the recording index
-    viewing/<camera>.mp4    a re-encoded copy with the watermark burnt in (video/watermark.py)
+    viewing/<camera>.mp4    a re-encoded copy with the watermark burnt in (video/watermark.py), every
+                            face but the subject's and every plate but the involved ones pixelated
+                            (services/export_redaction.py, unless lifted with an unmask grant), and
+                            the camera's privacy masks filled (all in the same one re-encode)
     public_key.pem, README.txt
     manifest.json           canonical JSON: case, exporter, cameras, gaps, every file's size/SHA-256
     manifest.sig            Ed25519 over manifest.json's exact bytes, by the installation key
@@ -25,12 +28,14 @@ import shutil
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from ulid import ULID
 
 from koopsuz import __version__
@@ -63,8 +68,8 @@ from koopsuz.store.evidence_repo import EvidenceRepo
 from koopsuz.store.recording_repo import RecordingRepo, utc
 from koopsuz.store.tables import CameraRow, EvidenceExportItemRow, EvidenceExportRow, RecordingSegmentRow
 from koopsuz.video.export import ExportError, Run, export_mp4
-from koopsuz.video.masked import burn_masks
 from koopsuz.video.watermark import Stamp, WatermarkError, burn_watermark, piecewise_clock
+from koopsuz.vision.privacy import YuvMasker
 
 log = logging.getLogger(__name__)
 MAX_CAMERAS = 16
@@ -84,7 +89,9 @@ original/<camera>.mp4  the footage exactly as recorded (segments joined by strea
                        re-encoded). THIS is the evidence. Gaps in recording are closed up in the
                        file and listed, with their causes, in manifest.json ("gaps").
 viewing/<camera>.mp4   a copy for watching, re-encoded with a visible watermark (case, operator,
-                       export time, the wall-clock time of every frame). Not the evidence.
+                       export time, the wall-clock time of every frame), faces other than the
+                       subject's and plates of uninvolved vehicles pixelated unless the manifest
+                       says otherwise ("redaction"). Not the evidence.
 manifest.json          who exported what, when, under which case and legal basis; per camera its
                        site, coordinates, requested and recorded time (UTC and local), gaps; and
                        the size and SHA-256 of every other file in this package.
@@ -129,6 +136,7 @@ class _Job:
     phase: str = "queued"
     done: float = 0.0  # 0..1
     detail: dict[str, Any] = field(default_factory=dict)
+    redaction: Any = None  # export_redaction.Redaction: what the viewing copies hide
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +171,7 @@ class EvidenceService:
         self._stopping = threading.Event()
         self.unmask: Any = None  # UnmaskService, set by System: who may have an unmasked viewing copy
         self.legal: Any = None  # LegalBasisService, set by System: a registered basis checked when given
+        self.redaction: Any = None  # ExportRedaction, set by System: faces and plates hidden in viewing copies
 
     # -- requests ---------------------------------------------------------------------------
     def create(
@@ -178,6 +187,10 @@ class EvidenceService:
         ip: str | None = None,
         background: bool = True,
         legal_basis_id: str | None = None,
+        redact: bool = True,
+        subject_photo: str | None = None,
+        subject_entry: str | None = None,
+        involved_plates: list[str] | None = None,
     ) -> EvidenceExportRow:
         """Check, audit, lock and queue an export; raises a ServiceError (4xx) for anything wrong."""
         if not who.can(Permission.EVIDENCE_EXPORT):
@@ -208,6 +221,17 @@ class EvidenceService:
             registered = f"{basis.case_number}: {basis.authority}, {basis.document_ref}; {basis.id}"
             legal_basis = f"{legal_basis} [{registered}]"[:500]
         plans = [self._plan(r, a, b) for r in rows]
+        if self.redaction is None:
+            raise ServiceError("redaction of viewing copies is not set up on this installation")
+        redaction = self.redaction.check(
+            who,
+            rows,
+            redact=redact,
+            subject_photo=subject_photo,
+            subject_entry=subject_entry,
+            involved_plates=involved_plates or [],
+            ip=ip,
+        )
         export_id = str(ULID())
         self._lock_ranges(who, plans, a, b, case_number, reason or legal_basis)
         row = EvidenceExportRow(
@@ -241,9 +265,10 @@ class EvidenceService:
                 "legal_basis": legal_basis,
                 "legal_basis_id": legal_basis_id,
                 "reason": reason,
+                "redaction": redaction.to_json(),
             },
         )
-        job = _Job(export_id)
+        job = _Job(export_id, redaction=redaction)
         with self._lock:
             self._jobs[export_id] = job
         if background:
@@ -430,42 +455,55 @@ class EvidenceService:
         now = datetime.now(UTC)
         with self._db.session() as s:
             items = {i.camera: i for i in EvidenceRepo(s).items([job.export_id])[job.export_id]}
-        steps = len(plans) * 5 + 1  # per camera: copy 1, watermark 4; then sign and zip
+        redacting = job.redaction is not None and job.redaction.redact
+        per = 13 if redacting else 5  # per camera: copy 1, redaction scan 8, watermark 4
+        steps = len(plans) * per + 1  # then sign and zip
         parts: list[CameraPart] = []
         files: list[FileEntry] = []
         operator = f"{who.username} ({who.full_name})" if who.full_name else who.username
         for n, p in enumerate(plans):
             cam = p.camera
             name = _SAFE.sub("_", cam.id)
-            job.phase, job.done = f"original {cam.id}", (n * 5) / steps
+            job.phase, job.done = f"original {cam.id}", (n * per) / steps
             runs, pieces, digests = self._runs(p)
             original = work / "original" / f"{name}.mp4"
             duration = export_mp4(runs, original)
             if self._stopping.is_set():
                 raise ServiceError("interrupted: the server is stopping")
-            job.phase, job.done = f"viewing {cam.id}", (n * 5 + 1) / steps
+            painter, redaction = None, None
+            if redacting:
+                job.phase, job.done = f"redaction {cam.id}", (n * per + 1) / steps
+                applied = self.redaction.apply(
+                    original,
+                    job.redaction,
+                    cam,
+                    progress=lambda f, n=n: setattr(job, "done", (n * per + 1 + 8 * f) / steps),
+                    cancelled=self._stopping.is_set,
+                )
+                painter, redaction = applied.painter, applied.summary
+            job.phase, job.done = f"viewing {cam.id}", (n * per + per - 4) / steps
             viewing = work / "viewing" / f"{name}.mp4"
             stamp = Stamp(
                 case=self._case_of(job.export_id), operator=operator, exported_at=now, camera=f"{cam.name} ({cam.id})"
             )
+            # Privacy masks (issue 8; services/unmask.py): the viewing copy is masked unless the
+            # exporter holds an active unmask grant for the camera; the signed original stays as
+            # recorded. Masks and redaction are painted in the watermark's own re-encode (``before``).
+            masked = bool(cam.privacy_masks) and (self.unmask is None or self.unmask.active_grant(who, cam.id) is None)
             result = burn_watermark(
                 original,
                 viewing,
                 stamp,
                 piecewise_clock([(off, start) for off, start, _ in pieces]),
-                progress=lambda f, n=n: setattr(job, "done", (n * 5 + 1 + 4 * f) / steps),
+                progress=lambda f, n=n: setattr(job, "done", (n * per + per - 4 + 4 * f) / steps),
                 cancelled=self._stopping.is_set,
+                before=_painters(painter, cam.privacy_masks if masked else None),
             )
-            # Privacy masks (issue 8; services/unmask.py, video/masked.py): the viewing copy is masked
-            # unless the exporter holds an active unmask grant for the camera; the signed original
-            # stays as recorded. A second re-encode of the watermarked copy, kept out of watermark.py.
-            masked = bool(cam.privacy_masks) and (self.unmask is None or self.unmask.active_grant(who, cam.id) is None)
-            if masked:
-                tmp = viewing.with_name(f"{name}.masked.mp4")
-                burn_masks(viewing, tmp, cam.privacy_masks, crf=23, preset="veryfast")
-                tmp.replace(viewing)
             job.detail[cam.id] = {"watermark_speed": round(result.speed, 2), "duration_s": round(duration, 3)}
             job.detail[cam.id]["privacy_masked"] = masked
+            if redaction is not None:
+                redaction["seconds"] = round(redaction["scan_s"] + result.seconds, 2)
+                job.detail[cam.id]["redaction"] = redaction
             spans = [Span(start, end) for _, start, end in pieces]
             with self._db.session() as s:
                 known = [
@@ -503,6 +541,7 @@ class EvidenceService:
                     viewing=entry_v.path,
                     duration_s=duration,
                     source_segments=digests,
+                    redaction=redaction if redaction is not None else {"applied": False},
                 )
             )
             item = items[cam.id]
@@ -549,6 +588,7 @@ class EvidenceService:
             cameras=parts,
             files=files,
             software=f"koopsuz {__version__}",
+            redaction=job.redaction.to_json() if job.redaction is not None else None,
         )
         body = canonical_bytes(manifest)
         (work / MANIFEST).write_bytes(body)
@@ -594,6 +634,23 @@ class EvidenceService:
             digests.append((utc(r.start), r.sha256))
             prev = r
         return runs, pieces, digests
+
+
+def _painters(redact: Any, masks: Any) -> Callable[[np.ndarray, int], None] | None:
+    """One ``before`` hook for the viewing copy's re-encode: redaction first, then the privacy masks."""
+    if redact is None and not masks:
+        return None
+    maskers: dict[tuple[int, int], YuvMasker] = {}
+
+    def paint(arr: np.ndarray, pts: int) -> None:
+        if redact is not None:
+            redact(arr, pts)
+        if masks:
+            h, w = arr.shape[0] * 2 // 3, arr.shape[1]
+            masker = maskers.get((w, h)) or maskers.setdefault((w, h), YuvMasker(w, h, masks))
+            masker.paint(arr)
+
+    return paint
 
 
 class NotReady(ServiceError):

@@ -92,8 +92,8 @@ class UnmaskService:
             data = UnmaskIn.model_validate(body)
         except ValidationError as exc:
             raise invalid(exc) from None
-        if not cam.privacy_masks:
-            raise Invalid(f"camera {camera_id!r} has no privacy masks; there is nothing to lift")
+        # A camera without masks still has something to lift: the face and plate redaction of its
+        # evidence exports' viewing copies (services/export_redaction.py), which the same grant lifts.
         try:
             basis = self._legal.require(who, data.legal_basis_id, Purpose.UNMASK, cam.region)
         except (Forbidden, NotFound, Invalid) as exc:

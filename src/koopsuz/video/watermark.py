@@ -176,8 +176,13 @@ def burn_watermark(
     cancelled: Callable[[], bool] | None = None,
     crf: int = 23,
     preset: str = "veryfast",
+    before: Callable[[np.ndarray, int], None] | None = None,
 ) -> Result:
-    """Re-encode ``src`` to ``dest`` (H.264, yuv420p) with the watermark; timestamps kept."""
+    """Re-encode ``src`` to ``dest`` (H.264, yuv420p) with the watermark; timestamps kept.
+
+    ``before(arr, pts)`` paints on each yuv420p frame array before the watermark goes on (redaction,
+    privacy masks): one decode and one encode for all of them, the watermark always on top.
+    """
     t0 = time.monotonic()
     frames = 0
     last_pts: float = 0.0
@@ -206,6 +211,8 @@ def burn_watermark(
                     if frame.format.name != "yuv420p":
                         frame = frame.reformat(format="yuv420p")
                     arr = frame.to_ndarray()
+                    if before is not None:
+                        before(arr, pts)
                     painter.paint(arr, wall_clock(media_s))
                     new = av.VideoFrame.from_ndarray(arr, format="yuv420p")
                     new.pts, new.time_base = pts, tb

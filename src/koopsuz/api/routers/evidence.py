@@ -2,7 +2,9 @@
 
 Exports need ``evidence.export`` and every camera in the caller's scope (403 and ``access.denied``
 for another region's camera; an export is visible only if all its cameras' regions are in scope).
-Exports and downloads are audited (``evidence.export``, ``evidence.download``).
+Exports and downloads are audited (``evidence.export``, ``evidence.download``). Viewing copies are
+redacted by default (services/export_redaction.py); an export without redaction is audited as
+``evidence.unredacted`` (refused: 403, outcome denied).
 
 Verifying needs only a signed-in user, whatever their role: it reveals nothing but what the
 uploaded file already holds, and whoever has to check a package handed to them (a court clerk's
@@ -41,6 +43,20 @@ class ExportIn(BaseModel):
         default=None, max_length=26, description="a registered legal basis allowing 'export' in every camera's region"
     )
     reason: str = Field(default="", max_length=1000)
+    redact: bool = Field(
+        default=True,
+        description="blur every face but the subject's and every plate but the involved ones in the viewing "
+        "copies; false needs your own approved unmask grant for every camera",
+    )
+    subject_photo: str | None = Field(
+        default=None, max_length=14_000_000, description="the subject's photo (base64 JPEG/PNG): their face stays"
+    )
+    subject_entry: str | None = Field(
+        default=None, max_length=26, description="or a watchlist entry id: its enrolled faces are the subject"
+    )
+    involved_plates: list[str] = Field(
+        default_factory=list, max_length=20, description="plates of the involved vehicles, left readable"
+    )
 
 
 @router.post("/exports", status_code=202)
@@ -56,6 +72,10 @@ def create_export(body: ExportIn, request: Request, who: Exporter, system: Syste
         body.reason,
         ip=client_ip(request),
         legal_basis_id=body.legal_basis_id,
+        redact=body.redact,
+        subject_photo=body.subject_photo,
+        subject_entry=body.subject_entry,
+        involved_plates=body.involved_plates,
     )
     return system.evidence.get(who, row.id)
 

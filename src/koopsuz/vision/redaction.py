@@ -1,0 +1,301 @@
+"""Redaction of an export's viewing copy: which regions of which frames to blur, and the blur itself.
+
+Pure logic, no I/O: the caller hands in what a face detector (and a plate reader) saw on each frame
+of a clip, and gets back, per frame, the boxes to pixelate. Every face is blurred except the
+subject's; every plate except the involved vehicles'.
+
+One unblurred frame is a leak (a viewer pauses on it), and detectors miss faces now and then (a
+turned head, motion blur, a frame of compression noise). So sightings are linked into tracks
+across frames, and a blurred track is blurred on *every* frame of its life, including the ones
+where the detector missed it (boxes interpolated between sightings), and a few frames before its
+first and after its last sighting (held there and grown), all padded. A track is the subject only
+if its compared sightings mostly match the reference (cosine >= threshold, SFace's published 0.363
+by default); a single sighting in it that clearly does not match is blurred all the same. Mistakes
+therefore fall on the side of blurring too much: blurring the subject for a moment costs a viewer
+a little, leaving a bystander's face readable costs the bystander.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from koopsuz.vision.faces import SFACE_THRESHOLD
+
+Box = tuple[float, float, float, float]  # x, y, w, h in pixels of the frame
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One face (or plate) found on one frame.
+
+    ``similarity`` is the face's cosine similarity to the subject's reference, None when it was not
+    compared (no subject given, or a face too small to embed). ``text`` is a plate's compact reading
+    ("" when unread).
+    """
+
+    frame: int
+    box: Box
+    similarity: float | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    threshold: float = SFACE_THRESHOLD  # same person at or above (as the watchlists use)
+    carry: int = 4  # frames blurred before a track's first and after its last sighting
+    max_gap: int = 10  # a track missing this many frames in a row has ended
+    pad: float = 0.3  # box grown by this fraction of its size on every side
+    grow: float = 0.08  # and by this fraction more per frame of distance from a sighting
+    link_buffer: float = 0.6  # boxes widened by this much (of their size) when linking frames
+
+
+@dataclass(slots=True)
+class Track:
+    sightings: list[Sighting] = field(default_factory=list)
+    keep: bool = False  # the subject's face / an involved plate
+
+    @property
+    def first(self) -> int:
+        return self.sightings[0].frame
+
+    @property
+    def last(self) -> int:
+        return self.sightings[-1].frame
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Per frame, the padded boxes to blur; and what was done, for the manifest."""
+
+    regions: dict[int, list[Box]]
+    faces_blurred: int  # face tracks blurred
+    faces_kept: int  # face tracks judged the subject's and left visible
+    plates_blurred: int
+    plates_kept: int
+    face_sightings: int
+    plate_sightings: int
+
+    def at(self, frame: int) -> list[Box]:
+        return self.regions.get(frame, [])
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "faces_blurred": self.faces_blurred,
+            "faces_kept": self.faces_kept,
+            "plates_blurred": self.plates_blurred,
+            "plates_kept": self.plates_kept,
+            "face_sightings": self.face_sightings,
+            "plate_sightings": self.plate_sightings,
+            "frames_redacted": sum(1 for v in self.regions.values() if v),
+        }
+
+
+def compact_plate(text: str) -> str:
+    """``01 123 ABC`` / ``01123abc`` -> ``01123ABC``: how involved plates and readings are compared."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+# --------------------------------------------------------------------------- linking
+
+
+def _buffered(b: Box, k: float) -> Box:
+    x, y, w, h = b
+    return (x - k * w, y - k * h, w * (1 + 2 * k), h * (1 + 2 * k))
+
+
+def _iou(a: Box, b: Box) -> float:
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def link(frames: Sequence[Sequence[Sighting]], policy: Policy = Policy()) -> list[Track]:
+    """Sightings joined across frames into tracks (greedy on buffered IoU, gaps up to ``max_gap``)."""
+    live: list[Track] = []
+    done: list[Track] = []
+    for sightings in frames:
+        if not sightings:
+            continue
+        frame = sightings[0].frame
+        still = []
+        for t in live:
+            (still if frame - t.last <= policy.max_gap else done).append(t)
+        live = still
+        pairs = []
+        for ti, t in enumerate(live):
+            k = policy.link_buffer * (1 + 0.25 * (frame - t.last - 1))
+            prev = _buffered(t.sightings[-1].box, k)
+            for si, s in enumerate(sightings):
+                score = _iou(prev, _buffered(s.box, policy.link_buffer))
+                if score > 0.05:
+                    pairs.append((score, ti, si))
+        used_t: set[int] = set()
+        used_s: set[int] = set()
+        for _, ti, si in sorted(pairs, reverse=True):
+            if ti in used_t or si in used_s:
+                continue
+            live[ti].sightings.append(sightings[si])
+            used_t.add(ti)
+            used_s.add(si)
+        live += [Track([s]) for si, s in enumerate(sightings) if si not in used_s]
+    return done + live
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def is_subject(track: Track, threshold: float) -> bool:
+    """Most compared sightings match, and their median does: one lucky match is not the subject."""
+    sims = [s.similarity for s in track.sightings if s.similarity is not None]
+    if not sims:
+        return False
+    matching = sum(1 for v in sims if v >= threshold)
+    return statistics.median(sims) >= threshold and matching * 2 >= len(sims)
+
+
+def is_involved(track: Track, involved: frozenset[str]) -> bool:
+    """The track's most frequent readable text is an involved plate (an unread plate is blurred)."""
+    texts = Counter(compact_plate(s.text) for s in track.sightings if s.text)
+    if not texts or not involved:
+        return False
+    best, _ = texts.most_common(1)[0]
+    return best in involved
+
+
+def _lerp(a: Box, b: Box, t: float) -> Box:
+    return (
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+        a[3] + (b[3] - a[3]) * t,
+    )
+
+
+def _grown(b: Box, k: float) -> Box:
+    return _buffered(b, k)
+
+
+def _track_boxes(track: Track, policy: Policy, frames: int) -> Iterable[tuple[int, Box]]:
+    """The track's box on every frame it may be on screen: interpolated, carried, padded."""
+    ss = track.sightings
+    lo, hi = max(0, track.first - policy.carry), min(frames - 1, track.last + policy.carry)
+    j = 0
+    for f in range(lo, hi + 1):
+        while j + 1 < len(ss) and ss[j + 1].frame <= f:
+            j += 1
+        cur = ss[j]
+        if f < cur.frame:  # before the first sighting
+            yield f, _grown(cur.box, policy.pad + policy.grow * (cur.frame - f))
+        elif f == cur.frame or j + 1 >= len(ss):  # on a sighting, or after the last one
+            yield f, _grown(cur.box, policy.pad + policy.grow * (f - cur.frame))
+        else:  # in a gap between two sightings
+            nxt = ss[j + 1]
+            t = (f - cur.frame) / (nxt.frame - cur.frame)
+            away = min(f - cur.frame, nxt.frame - f)
+            yield f, _grown(_lerp(cur.box, nxt.box, t), policy.pad + policy.grow * away)
+
+
+def _sighting_boxes(s: Sighting, policy: Policy, frames: int) -> Iterable[tuple[int, Box]]:
+    for f in range(max(0, s.frame - policy.carry), min(frames - 1, s.frame + policy.carry) + 1):
+        yield f, _grown(s.box, policy.pad + policy.grow * abs(f - s.frame))
+
+
+def plan(
+    faces: Sequence[Sequence[Sighting]],
+    frames: int,
+    *,
+    subject: bool,
+    plates: Sequence[Sequence[Sighting]] = (),
+    involved: Iterable[str] = (),
+    policy: Policy = Policy(),
+    plate_policy: Policy | None = None,
+) -> Plan:
+    """What to blur on each of ``frames`` frames.
+
+    ``faces`` (and ``plates``) hold, per frame that was looked at, its sightings (frames with none
+    may be left out). Without a ``subject`` every face is blurred; with one, face tracks that match
+    it are kept, except single sightings in them that fall below the threshold. Plates are read
+    on fewer frames than faces are looked for, so they get their own ``plate_policy`` (longer carry).
+    """
+    regions: dict[int, list[Box]] = {}
+
+    def add(items: Iterable[tuple[int, Box]]) -> None:
+        for f, b in items:
+            regions.setdefault(f, []).append(b)
+
+    face_tracks = link(faces, policy)
+    kept = blurred = 0
+    for t in face_tracks:
+        t.keep = subject and is_subject(t, policy.threshold)
+        if not t.keep:
+            blurred += 1
+            add(_track_boxes(t, policy, frames))
+            continue
+        kept += 1
+        for s in t.sightings:  # inside the subject's track, a sighting that is not them stays blurred
+            if s.similarity is not None and s.similarity < policy.threshold * 0.5:
+                add(_sighting_boxes(s, policy, frames))
+    wanted = frozenset(compact_plate(p) for p in involved if compact_plate(p))
+    pp = plate_policy or policy
+    plate_tracks = link(plates, pp)
+    p_kept = p_blurred = 0
+    for t in plate_tracks:
+        t.keep = is_involved(t, wanted)
+        if t.keep:
+            p_kept += 1
+        else:
+            p_blurred += 1
+            add(_track_boxes(t, pp, frames))
+    return Plan(
+        regions=regions,
+        faces_blurred=blurred,
+        faces_kept=kept,
+        plates_blurred=p_blurred,
+        plates_kept=p_kept,
+        face_sightings=sum(len(f) for f in faces),
+        plate_sightings=sum(len(f) for f in plates),
+    )
+
+
+# --------------------------------------------------------------------------- the blur
+
+
+def pixelate_yuv(arr: np.ndarray, width: int, height: int, boxes: Sequence[Box], cells: int = 5) -> None:
+    """Pixelate ``boxes`` in place on a yuv420p frame array (PyAV's layout: Y rows, then U, then V).
+
+    Each box becomes a mosaic about ``cells`` blocks across its shorter side (a face then has no
+    eyes, nose or mouth for a detector or a person to find), luma and chroma alike. Boxes are
+    clipped to the frame and snapped outwards to even pixels so chroma covers them exactly.
+    """
+    y_plane = arr[:height]
+    ch, cw = height // 2, width // 2
+    chroma = [
+        arr[height + i * height // 4 : height + (i + 1) * height // 4].reshape(-1)[: ch * cw].reshape(ch, cw)
+        for i in range(2)
+    ]
+    for x, y, w, h in boxes:
+        x0 = max(0, int(np.floor(x)) & ~1)
+        y0 = max(0, int(np.floor(y)) & ~1)
+        x1 = min(width, (int(np.ceil(x + w)) + 1) & ~1)
+        y1 = min(height, (int(np.ceil(y + h)) + 1) & ~1)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        block = max(4, min(x1 - x0, y1 - y0) // cells)
+        _mosaic(y_plane[y0:y1, x0:x1], block)
+        for plane in chroma:
+            _mosaic(plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], max(2, block // 2))
+
+
+def _mosaic(region: np.ndarray, block: int) -> None:
+    h, w = region.shape[:2]
+    small = cv2.resize(region, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
+    region[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)

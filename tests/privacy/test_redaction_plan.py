@@ -1,0 +1,113 @@
+"""The pure half of export redaction (vision/redaction.py): tracks, who is kept, what gets blurred.
+
+The last test pixelates a real face (the face_recognition sdist's biden.jpg) in a yuv420p frame,
+the way the export's re-encode does, and checks the face detector no longer finds it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from koopsuz.vision.faces import FaceEngine, read_image
+from koopsuz.vision.redaction import Policy, Sighting, compact_plate, link, pixelate_yuv, plan
+from tests.faces.photos import portraits
+
+
+def walk(frames: range, x0: float, dx: float, sim: float | None = None, text: str = "") -> list[Sighting]:
+    return [Sighting(f, (x0 + dx * (f - frames.start), 100.0, 40.0, 50.0), sim, text) for f in frames]
+
+
+def per_frame(*tracks: list[Sighting], frames: int = 60) -> list[list[Sighting]]:
+    out: list[list[Sighting]] = [[] for _ in range(frames)]
+    for t in tracks:
+        for s in t:
+            out[s.frame].append(s)
+    return out
+
+
+def covers(boxes: list[tuple[float, float, float, float]], box: tuple[float, float, float, float]) -> bool:
+    x, y, w, h = box
+    return any(bx <= x and by <= y and bx + bw >= x + w and by + bh >= y + h for bx, by, bw, bh in boxes)
+
+
+def test_missed_frames_and_the_edges_of_a_track_are_blurred() -> None:
+    seen = [s for s in walk(range(10, 40), 100.0, 6.0) if s.frame not in (20, 21, 22, 23)]  # detector missed 4
+    p = plan(per_frame(seen), 60, subject=False)
+    assert p.faces_blurred == 1 and p.faces_kept == 0 and p.face_sightings == len(seen)
+    for f in range(20, 24):  # where the face really was, though nobody saw it
+        assert covers(p.at(f), (100.0 + 6.0 * (f - 10), 100.0, 40.0, 50.0)), f
+    pol = Policy()
+    assert p.at(10 - pol.carry) and not p.at(10 - pol.carry - 1)  # carried before the first sighting
+    assert p.at(39 + pol.carry) and not p.at(39 + pol.carry + 1)  # and after the last
+    # carried boxes grow: the face may have moved on
+    assert p.at(39 + pol.carry)[0][2] > p.at(39)[0][2]
+
+
+def test_only_the_subject_is_kept() -> None:
+    subject = walk(range(0, 30), 100.0, 3.0, sim=0.55)
+    other = walk(range(0, 30), 600.0, -3.0, sim=0.2)
+    frames = per_frame(subject, other)
+    p = plan(frames, 60, subject=True)
+    assert (p.faces_kept, p.faces_blurred) == (1, 1)
+    for f in range(30):
+        assert covers(p.at(f), other[f].box) and not covers(p.at(f), subject[f].box)
+    everyone = plan(frames, 60, subject=False)  # no subject named: every face
+    assert everyone.faces_blurred == 2 and all(covers(everyone.at(f), subject[f].box) for f in range(30))
+
+
+def test_a_lucky_match_is_not_the_subject_and_a_stranger_inside_the_subjects_track_is_blurred() -> None:
+    lucky = walk(range(0, 20), 100.0, 2.0, sim=0.2)
+    lucky[5] = Sighting(5, lucky[5].box, 0.6)  # one frame above the threshold
+    assert plan(per_frame(lucky), 60, subject=True).faces_kept == 0
+    mostly = walk(range(0, 20), 100.0, 2.0, sim=0.5)
+    mostly[12] = Sighting(12, mostly[12].box, 0.05)  # clearly somebody else on this frame
+    p = plan(per_frame(mostly), 60, subject=True)
+    assert p.faces_kept == 1 and covers(p.at(12), mostly[12].box) and not p.at(0)
+
+
+def test_plates_of_involved_vehicles_stay_and_unread_plates_are_blurred() -> None:
+    involved = walk(range(0, 30, 3), 100.0, 3.0, text="01 234 BSZ")
+    involved[1] = Sighting(3, involved[1].box, None, "01 2465 Z")  # one misread: the track's majority decides
+    other = walk(range(0, 30, 3), 700.0, 3.0, text="09 508 KGD")
+    unread = walk(range(0, 30, 3), 400.0, 0.0, text="")
+    frames = per_frame(involved, other, unread)
+    p = plan([[]] * 60, 60, subject=False, plates=frames, involved=["01234bsz"], plate_policy=Policy(carry=6))
+    assert (p.plates_kept, p.plates_blurred) == (1, 2)
+    for f in range(0, 30):  # read every third frame, blurred on every frame in between
+        x = 700.0 + 3.0 * f
+        assert covers(p.at(f), (x, 100.0, 40.0, 50.0)) and covers(p.at(f), (400.0, 100.0, 40.0, 50.0))
+        assert not covers(p.at(f), (100.0 + 3.0 * f, 100.0, 40.0, 50.0))
+    assert compact_plate("01 234 bsz") == "01234BSZ"
+
+
+def test_linking_keeps_two_people_apart() -> None:
+    a, b = walk(range(0, 20), 100.0, 4.0), walk(range(0, 20), 800.0, -4.0)
+    tracks = link(per_frame(a, b))
+    assert sorted(len(t.sightings) for t in tracks) == [20, 20]
+    assert all(len({round(s.box[0] > 450) for s in t.sightings}) == 1 for t in tracks)
+
+
+@pytest.fixture(scope="module")
+def engine() -> FaceEngine:
+    return FaceEngine()
+
+
+def test_pixelated_face_is_not_found_by_the_detector(engine: FaceEngine) -> None:
+    photos = portraits()
+    if "biden" not in photos:
+        pytest.fail("face photos missing; run `.venv/bin/python tests/faces/photos.py` online")
+    img = read_image(photos["biden"])
+    scale = 720 / img.shape[0]
+    img = cv2.resize(img, (round(img.shape[1] * scale) // 2 * 2, 720))
+    faces = engine.faces(img)
+    assert len(faces) == 1
+    h, w = img.shape[:2]
+    yuv = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)  # the same planar layout as PyAV's yuv420p array
+    pixelate_yuv(yuv, w, h, [faces[0].box])
+    out = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
+    assert engine.faces(out) == []
+    x = round(faces[0].box[0])
+    outside = np.abs(out[:, : max(0, x - 4)].astype(int) - img[:, : max(0, x - 4)].astype(int))
+    assert outside.mean() < 3  # nothing else touched (colour conversion rounding only)
