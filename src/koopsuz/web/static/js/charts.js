@@ -25,8 +25,10 @@ function clip(text, max) {
  * Horizontal bars. items: [{label, value, text, title, series}]; `max` fixes the scale (1 for
  * shares), else the largest value. A null value draws no bar and shows "—".
  */
-export function hbarChart(items, { max = null, width = 520, row = 20, labelWidth = 190, empty = "—", testid } = {}) {
-  const valueWidth = 70;
+export function hbarChart(
+  items,
+  { max = null, width = 520, row = 20, labelWidth = 190, valueWidth = 70, empty = "—", testid } = {},
+) {
   const barWidth = width - labelWidth - valueWidth;
   const top = max ?? Math.max(0, ...items.map((i) => Number(i.value) || 0));
   const height = Math.max(1, items.length) * row + 4;

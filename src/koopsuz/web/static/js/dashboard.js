@@ -4,7 +4,7 @@
 // links carry the same query (the server audits each export).
 
 import { startApp } from "./app.js";
-import { api, boot, formatInt, h, hasKey, regionLabel, t } from "./core.js";
+import { api, boot, formatDateTime, formatInt, h, hasKey, regionLabel, t } from "./core.js";
 import { columnChart, hbarChart } from "./charts.js";
 
 const DAY_MS = 86400000;
@@ -75,7 +75,7 @@ function render(report) {
   const f = report.summary;
   const title = report.region ? regionLabel(report.region) : t("dashboard.whole_country");
   document.getElementById("dash-title").textContent = `${t("dashboard.title")}: ${title}`;
-  document.getElementById("dash-period").textContent = `${report.from.slice(0, 16)} — ${report.to.slice(0, 16)} UTC`;
+  document.getElementById("dash-period").textContent = `${formatDateTime(report.from)} — ${formatDateTime(report.to)}`;
   document.getElementById("dash-csv").href = `/api/dashboard.csv?${query()}`;
   document.getElementById("dash-pdf").href = `/api/dashboard.pdf?${query()}`;
 
@@ -117,7 +117,7 @@ function render(report) {
       value: r.precision,
       text: `${pct(r.precision)} (${r.confirmed}/${r.confirmed + r.dismissed})`,
     })),
-    { max: 1, empty, testid: "svg-precision" },
+    { max: 1, empty, valueWidth: 100, testid: "svg-precision" },
   ));
   const cams = [...f.camera_uptime].sort((a, b) => (a.uptime ?? -1) - (b.uptime ?? -1)).slice(0, TOP);
   place("chart-uptime", hbarChart(
@@ -153,7 +153,7 @@ function renderRanking(ranking) {
       value: 10 - r.score,
       text: t("dashboard.score", { s: r.score.toFixed(2) }),
     })),
-    { max: 9, empty: t("dashboard.no_data"), testid: "svg-ranking" },
+    { max: 9, valueWidth: 140, empty: t("dashboard.no_data"), testid: "svg-ranking" },
   ));
   const table = document.getElementById("ranking-table");
   const figs = Object.keys(RANK_KEYS);
