@@ -122,6 +122,8 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         assert [s.domain for s in Federation(hub_bus).status()] == ["issyk-kul"]
         national_only = Event(kind="alert", region="KG-C", camera="ch-cam-1", ts=datetime.now(UTC))
         hub_bus.publish(national_only)  # published in the capital: never crosses to the region's stream
+        live: list[str] = []  # the national centre's live feed on Issyk-Kul (an ephemeral consumer on the hub)
+        hub_bus.subscribe("koopsuz.alert.KG-Y.>", lambda _s, e: live.append(e.id))
 
         # cut: the regional node runs on its own
         hub.link.cut()
@@ -143,6 +145,7 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         t1 = time.monotonic()
         assert wait_for(lambda: len(_stored(national)) == 520, 30), f"{len(_stored(national))} of 520 after restore"
         catch_up_s = time.monotonic() - t1
+        assert wait_for(lambda: len(live) == 500, 5) and set(live) == set(cut_ids)
 
         # second cut, 3000 alerts; the national writer is SIGKILLed in the middle of its catch-up
         hub.link.cut()
