@@ -137,7 +137,8 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         assert set(cut_ids) <= {e.id for e, _ in queue}
         claimed = region.alert_queue.claim(OPERATOR, cut_ids[-1])  # an operator acknowledges one
         assert claimed["claimed_by"] == OPERATOR.username
-        time.sleep(1.5)
+        hub_view = Federation(hub_bus)
+        assert wait_for(lambda: not hub_view.status()[0].linked, 15, step=0.5)  # what the national operator sees
         assert len(_stored(national)) == 20, "the national store got events through a cut line"
 
         # restored: the hub resumes the source where it stopped

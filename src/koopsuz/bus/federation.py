@@ -33,6 +33,7 @@ from koopsuz.bus.nats import NatsBus
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREFIX = re.compile(r"^\$JS\.([A-Za-z0-9_-]{1,64})\.API$")
+LINKED_WITHIN_S = 5.0  # silence longer than this: the line to the region is down
 
 
 def check_domain(domain: str) -> str:
@@ -75,8 +76,8 @@ class SourceState:
 
     @property
     def linked(self) -> bool:
-        """Heard from within the last few seconds (the hub's source heartbeats every second or so)."""
-        return self.error is None and self.active_s is not None and self.active_s < 10
+        """Heard from within the last few seconds (an idle source still heartbeats about every second)."""
+        return self.error is None and self.active_s is not None and self.active_s < LINKED_WITHIN_S
 
 
 class Federation:
