@@ -17,7 +17,7 @@ import pytest
 
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event, Severity
-from koopsuz.store.tables import RecordingSegmentRow, RecordingSessionRow
+from koopsuz.store.tables import RecordingGapRow, RecordingSegmentRow, RecordingSessionRow
 from tests.conftest import PASSWORD
 
 DEPLOYMENT = Path(__file__).with_name("deployment.yaml")
@@ -120,6 +120,12 @@ def seed(system: Any, day: datetime) -> dict[str, Any]:
             s.add(RecordingSegmentRow(camera="yk-cam-1", region="KG-Y", session="Syk-cam-1".ljust(26, "0")[:26],
                                       seq=k, start=a, end=a + timedelta(minutes=10), duration_s=600.0, size=1,
                                       sha256="0" * 64, path=f"x/{k}.m4s"))
+        # the recorder lost Chuy's camera an hour before ingest reported it (1 h more offline, the
+        # overlapping hour once); a full disk on the square camera is a recording fault, not downtime
+        s.add(RecordingGapRow(camera="ch-cam-1", region="KG-C", start=day + timedelta(hours=17),
+                              end=day + timedelta(hours=19), cause="stream_lost", detail={}))
+        s.add(RecordingGapRow(camera="yk-cam-1", region="KG-Y", start=day + timedelta(hours=13),
+                              end=day + timedelta(hours=14), cause="disk_full", detail={}))
         a = day + timedelta(days=1, minutes=-1)
         s.add(RecordingSegmentRow(camera="yk-cam-2", region="KG-Y", session="Syk-cam-2".ljust(26, "0")[:26], seq=0,
                                   start=a, end=a + timedelta(minutes=2), duration_s=120.0, size=1, sha256="0" * 64,

@@ -8,7 +8,8 @@ definition here (``DEFINITIONS``) and is computed the same way for the page, the
 - alert precision: confirmed / (confirmed + dismissed) over alerts raised in the period that an
   operator reviewed, per rule and per camera (unreviewed alerts count for neither side);
 - camera uptime: 1 - (time offline inside the period) / (period), the offline time built from the
-  ``camera_offline`` / ``camera_online`` events (overlapping outages counted once);
+  ``camera_offline`` / ``camera_online`` events and the recorder's outage gaps (overlapping
+  outages counted once);
 - recording coverage: recorded seconds inside the period / period;
 - schools and kindergartens with no working camera (none enabled and online at the period's end);
 - a ranking of regions: each region's rank on each figure, and the mean of those ranks.
@@ -39,7 +40,8 @@ DEFINITIONS = {
     "time_to_dispatch": "incident opened -> first unit sent (s)",
     "time_to_on_scene": "incident opened -> unit on scene (s)",
     "precision": "confirmed / (confirmed + dismissed), alerts raised in the period and reviewed by an operator",
-    "uptime": "1 - offline time / period, from camera_offline and camera_online events; mean over enabled cameras",
+    "uptime": "1 - offline time / period, from camera_offline/online events and recorder outage gaps; "
+    "mean over enabled cameras",
     "coverage": "recorded seconds / period; mean over enabled cameras",
     "unprotected_sites": "schools and kindergartens with no camera enabled and online at the end of the period",
     "rank": "1 = best on each figure; overall = mean of the figure ranks a region has data for",

@@ -6,6 +6,9 @@ The figures are ``domain.dashboard``'s; this service only loads rows in scope, w
 incident's and camera's district, and hands them over. Exports (CSV, PDF) are audited as
 ``dashboard.export``: they leave the system and go into board papers.
 
+Uptime: offline intervals from ingest's ``camera_offline``/``camera_online`` events, merged with
+the recording gaps of ``OUTAGE_GAP_CAUSES``.
+
 Districts: a camera's district is its site's. An incident opened from an alert takes the district
 of the alert's camera; a call or hand-made incident the district of the nearest site or town
 within ``DISTRICT_BY_PLACE_M``; anything else is reported under "no district".
@@ -30,6 +33,7 @@ from koopsuz.domain.dashboard import (
     SiteFact,
     Verdict,
     figures,
+    merge,
     nearest_district,
     outages,
     period,
@@ -47,6 +51,10 @@ from koopsuz.store.db import Database
 from koopsuz.store.incident_repo import aware
 
 NO_DISTRICT = "-"
+OUTAGE_GAP_CAUSES = ("stream_lost", "system_down")
+"""Recording gaps that mean the camera was not watched: the recorder could not reach it, or the
+system was down (which ingest, being down too, never reported). Recorder faults (disk full, a
+crash, a bad stream) and a disabled camera lower recording coverage, not the camera's uptime."""
 REGION_NAMES = {r.code: {"en": r.name_en, "ru": r.name_ru, "ky": r.name_ky} for r in REGIONS}
 CSV_COLUMNS = ("region", "district", "figure", "item", "value", "n")
 
@@ -141,6 +149,7 @@ class DashboardService:
             verdict_rows = repo.verdicts(scope, start, end)
             changes = repo.health_changes(scope, start, measured_end) if measured_end > start else []
             before = repo.health_before(scope, start)
+            gaps = repo.gaps(scope, start, measured_end, OUTAGE_GAP_CAUSES) if measured_end > start else []
             recorded = {
                 c.id: repo.recorded(c.id, start, measured_end) if measured_end > start else (0.0, [])
                 for c in camera_rows
@@ -176,9 +185,15 @@ class DashboardService:
         by_cam: dict[str, list[HealthChange]] = defaultdict(list)
         for cam, ts, kind in changes:
             by_cam[cam].append(HealthChange(cam, ts, kind == "camera_online"))
+        gap_spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for cam, a, b in gaps:
+            gap_spans[cam].append((a, b or measured_end))
         camera_time: dict[str, CameraTime] = {}
         for c in cameras:
             outs, online = outages(by_cam.get(c.id, []), before.get(c.id) != "camera_offline", start, measured_end)
+            if gap_spans.get(c.id):  # what the recorder saw down; overlaps with ingest's reports count once
+                outs = merge([*outs, *gap_spans[c.id]], start, measured_end)
+                online = online and not any(b >= measured_end for _, b in gap_spans[c.id])
             inside_s, edges = recorded[c.id]
             camera_time[c.id] = CameraTime(outs, online, recorded_seconds(inside_s, edges, start, measured_end))
         return {

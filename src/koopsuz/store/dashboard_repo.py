@@ -25,6 +25,7 @@ from koopsuz.store.tables import (
     EventRow,
     IncidentEvidenceRow,
     IncidentRow,
+    RecordingGapRow,
     RecordingSegmentRow,
     SiteRow,
 )
@@ -123,6 +124,16 @@ class DashboardRepo:
         return {c: k for c, k, _ in self.s.execute(q).all()}  # the latest id wins a tie
 
     # -- recording ------------------------------------------------------------------------------
+    def gaps(
+        self, scope: Scope, start: datetime, end: datetime, causes: Sequence[str]
+    ) -> list[tuple[str, datetime, datetime | None]]:
+        """(camera, start, end or None while open) of recording gaps with ``causes`` overlapping [start, end)."""
+        g = RecordingGapRow
+        q = select(g.camera, g.start, g.end).where(
+            g.cause.in_(list(causes)), g.start < end, (g.end.is_(None)) | (g.end > start)
+        )
+        return [(c, aware(a), aware(b)) for c, a, b in self.s.execute(_scoped(q, g.region, scope)).all()]  # type: ignore[misc]
+
     def recorded(self, camera: str, start: datetime, end: datetime) -> tuple[float, list[tuple[datetime, datetime]]]:
         """(seconds of segments starting in [start, end), segments straddling start or end)."""
         seg = RecordingSegmentRow
