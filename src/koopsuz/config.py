@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         default=0, ge=0, le=64, description="threads per inference; 0 = the cores shared among the copies"
     )
     detector_copies: int = Field(
-        default=0, ge=0, le=16, description="detector copies inferring side by side; 0 = one per core"
+        default=0, ge=0, le=16, description="detector copies inferring side by side; 0 = one per core, at most 4"
     )
     detector_confidence: float = Field(default=0.25, gt=0, lt=1)
     detector_max_lag_s: float = Field(default=0.5, gt=0, le=30, description="skip detection this far behind")

@@ -256,7 +256,7 @@ class IngestService:
             if self._detector is None:
                 s = self._settings
                 cores = os.cpu_count() or 1
-                copies = s.detector_copies or cores
+                copies = s.detector_copies or min(cores, MAX_DEFAULT_COPIES)
                 threads = s.detector_threads or max(1, cores // copies)
                 pool = DetectorPool(
                     [
@@ -336,6 +336,7 @@ def _masked_writer(save: SnapshotWriter, masks: list[list[tuple[float, float]]])
     return write
 
 
+MAX_DEFAULT_COPIES = 4  # each SSD copy holds ~190 MB; past 4, more threads per copy instead
 REPORTING = (DetectStage, RuleStage, FaceStage, PlateStage)  # stages whose stats() the camera's JSON shows
 
 
