@@ -2,6 +2,8 @@
 store and command centre) keeps working when its line to the capital is cut, and the national store
 (PostgreSQL, fed by ``koopsuz writer`` on the hub, whose stream sources the region) catches up with
 every event exactly once when the line returns, even with the national writer killed mid catch-up.
+A second region (Chuy, its own leaf and domain) on a line that stays up keeps feeding the capital
+meanwhile, and no region's stream holds another's events or the capital's.
 
 All real: two nats-server processes, the leaf connected through a TCP forwarder we cut, the regional
 System's event writer, the national writer as a ``koopsuz writer`` process.
@@ -42,21 +44,24 @@ OPERATOR = Principal(1, "issykkul.operator", "Issyk-Kul Operator", Role.REGIONAL
 
 
 @pytest.fixture
-def hub_and_leaf(tmp_path: Path) -> Iterator[tuple[JetStreamNode, JetStreamNode]]:
+def hub_and_leaves(tmp_path: Path) -> Iterator[tuple[JetStreamNode, JetStreamNode, JetStreamNode]]:
+    """The hub; Issyk-Kul's leaf behind the line the test cuts; Chuy's leaf on a line that stays up."""
     if nats_binary() is None:
         pytest.skip("nats-server is not installed (apt-get install nats-server, or make setup)")
     hub = JetStreamNode(tmp_path, "hub", "national", leaf_listen=True).start()
-    assert hub.link is not None
+    assert hub.link is not None and hub.leaf_port is not None
     leaf = JetStreamNode(tmp_path, "issyk-kul", "issyk-kul", remote_port=hub.link.port).start()
-    yield hub, leaf
+    chuy = JetStreamNode(tmp_path, "chuy", "chuy", remote_port=hub.leaf_port).start()
+    yield hub, leaf, chuy
+    chuy.close()
     leaf.close()
     hub.close()
 
 
-def _alerts(n: int, tag: str) -> list[Event]:
+def _alerts(n: int, tag: str, region: str = "KG-Y", camera: str = "yk-cam-1") -> list[Event]:
     now = datetime.now(UTC)
     return [
-        Event(kind="alert", region="KG-Y", camera="yk-cam-1", site="yk-square", ts=now, severity=Severity.HIGH,
+        Event(kind="alert", region=region, camera=camera, ts=now, severity=Severity.HIGH,
               payload={"rule": "zone", "phase": tag, "i": i})
         for i in range(n)
     ]  # fmt: skip
@@ -79,7 +84,7 @@ def _writer(hub_url: str, db_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "KOOPSUZ_BUS_URL": f"{hub_url}?ack_wait_s=3",  # what a killed writer held comes back after 3 s, not 30
         "KOOPSUZ_DATABASE_URL": db_url,
-        "KOOPSUZ_REGIONAL_DOMAINS": "issyk-kul",  # the national writer links the region at start
+        "KOOPSUZ_REGIONAL_DOMAINS": "issyk-kul,chuy",  # the national writer links the regions at start
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [sys.executable, "-m", "koopsuz", "writer", "--durable", "national", "--data-dir", str(log.parent)]
@@ -87,11 +92,11 @@ def _writer(hub_url: str, db_url: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
-    tmp_path: Path, hub_and_leaf: tuple[JetStreamNode, JetStreamNode], pg_server: PostgresServer
+    tmp_path: Path, hub_and_leaves: tuple[JetStreamNode, JetStreamNode, JetStreamNode], pg_server: PostgresServer
 ) -> None:
     from koopsuz.system import System
 
-    hub, leaf = hub_and_leaf
+    hub, leaf, chuy = hub_and_leaves
     assert hub.link is not None
     national_url = pg_server.create_database(f"national_regions{next(_n)}")
     national = Database(national_url)
@@ -101,7 +106,8 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
     region.writer.outbox_retry_s = 0.3
     region.start(ingest=False, record=False)
     hub_bus = make_bus(hub.url)  # the national centre's own view (its API, a national worker)
-    assert isinstance(hub_bus, NatsBus) and isinstance(region.bus, NatsBus)
+    chuy_bus = make_bus(chuy.url)  # Chuy's regional event writer, on its own leaf
+    assert isinstance(hub_bus, NatsBus) and isinstance(region.bus, NatsBus) and isinstance(chuy_bus, NatsBus)
     writer_log = tmp_path / "national" / "writer.log"
     writer_log.parent.mkdir()
     writer = _writer(hub.url, national_url, writer_log)
@@ -118,9 +124,12 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         # linked: the region's alerts reach the national store (the first contact waits for the
         # writer process to start and link the region, and for the hub to open the source)
         raise_alerts(20, "linked")
+        chuy_sent = _alerts(20, "linked", "KG-C", "ch-cam-1")
+        chuy_bus.publish_many(chuy_sent)
         assert wait_for(lambda: len(_stored(national)) == 20, 30), f"{len(_stored(national))} of 20 before the cut"
-        assert [s.domain for s in Federation(hub_bus).status()] == ["issyk-kul"]
-        national_only = Event(kind="alert", region="KG-C", camera="ch-cam-1", ts=datetime.now(UTC))
+        assert wait_for(lambda: len(_stored(national, "KG-C")) == 20, 10)
+        assert [s.domain for s in Federation(hub_bus).status()] == ["chuy", "issyk-kul"]
+        national_only = Event(kind="alert", region="KG-GB", camera="gb-cam-1", ts=datetime.now(UTC))
         hub_bus.publish(national_only)  # published in the capital: never crosses to the region's stream
         live: list[str] = []  # the national centre's live feed on Issyk-Kul (an ephemeral consumer on the hub)
         hub_bus.subscribe("koopsuz.alert.KG-Y.>", lambda _s, e: live.append(e.id))
@@ -138,7 +147,12 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         claimed = region.alert_queue.claim(OPERATOR, cut_ids[-1])  # an operator acknowledges one
         assert claimed["claimed_by"] == OPERATOR.username
         hub_view = Federation(hub_bus)
-        assert wait_for(lambda: not hub_view.status()[0].linked, 15, step=0.5)  # what the national operator sees
+        assert wait_for(lambda: not hub_view.status()[1].linked, 15, step=0.5)  # what the national operator sees
+        assert hub_view.status()[0].linked  # Chuy's line is up: its events keep arriving meanwhile
+        more = _alerts(50, "issyk-kul cut", "KG-C", "ch-cam-1")
+        chuy_bus.publish_many(more)
+        chuy_sent += more
+        assert wait_for(lambda: len(_stored(national, "KG-C")) == 70, 10)
         assert len(_stored(national)) == 20, "the national store got events through a cut line"
 
         # restored: the hub resumes the source where it stopped
@@ -168,11 +182,15 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         stored = _stored(national)
         assert set(stored) == set(sent) and len(sent) == 3520
         assert set(stored.values()) == {1}, "an event stored twice in the national store"
-        assert _stored(national, "KG-C") == {national_only.id: 1}
+        assert _stored(national, "KG-C") == {e.id: 1 for e in chuy_sent}
+        assert _stored(national, "KG-GB") == {national_only.id: 1}
         assert _messages(hub_bus, "koopsuz.alert.KG-Y.>") == 3520  # each copied once into the hub's stream
-        assert _messages(region.bus, "koopsuz.alert.KG-C.>") == 0  # the capital's events stay out of the region
-        (state,) = Federation(hub_bus).status()
-        assert state.domain == "issyk-kul" and state.linked and state.lag == 0
+        assert _messages(hub_bus, "koopsuz.alert.KG-C.>") == 70
+        assert _messages(region.bus, "koopsuz.alert.KG-GB.>") == 0  # the capital's events stay out of the region
+        assert _messages(region.bus, "koopsuz.alert.KG-C.>") == 0  # and so do the other regions'
+        assert _messages(chuy_bus, "koopsuz.alert.KG-Y.>") == 0
+        states = Federation(hub_bus).status()
+        assert [(st.domain, st.linked, st.lag) for st in states] == [("chuy", True, 0), ("issyk-kul", True, 0)]
         print(
             f"\nregional store took 500 alerts while cut off in {regional_s:.2f} s; national catch-up of 500"
             f" {catch_up_s:.2f} s after the line returned; 3000 with the writer killed at {at_kill - 520}"
@@ -187,6 +205,7 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
             except subprocess.TimeoutExpired:
                 writer.kill()
         hub_bus.close()
+        chuy_bus.close()
         region.stop()
         national.dispose()
 
