@@ -10,7 +10,8 @@ buffer (``max_age``, default 7 days) that lets consumers catch up after an outag
 Threads: nats-py is asyncio, the rest of Koopsuz is threads. A private event loop runs on its own
 thread; ``publish`` and ``subscribe`` are coroutines submitted to it and waited for. Each
 subscription has its own delivery thread, so a slow handler never stalls the loop (and never stalls
-other subscriptions); the message is acknowledged after the handler returns, so a durable consumer
+other subscriptions); the message is acknowledged after the handler returns (or, when the handler
+returns a Future, once that completes: the store writer's batched commit), so a durable consumer
 that dies mid-handler gets it again.
 
 Durability: ``publish`` returns only once JetStream has stored the event (the ack), and sets
