@@ -93,8 +93,15 @@ class _Onvif:
         self.cam: Any = None
         self.ptz: Any = None
         self.profile = ""
+        self._ready = asyncio.Lock()
 
     async def ready(self) -> _Onvif:
+        async with self._ready:  # requests arrive together (the page asks status, presets, tours at once)
+            if self.ptz is None:
+                await self._connect()
+        return self
+
+    async def _connect(self) -> None:
         if self.ptz is None:
             from onvif import ONVIFCamera
 
@@ -112,7 +119,6 @@ class _Onvif:
             except BaseException:
                 await cam.close()
                 raise
-        return self
 
     async def call(self, op: str, params: dict[str, Any]) -> Any:
         return await getattr(self.ptz, op)({"ProfileToken": self.profile, **params})
@@ -216,9 +222,8 @@ class PtzService:
                     outcome="denied", detail={"held_by": held.username}, ip=ip,
                 )  # fmt: skip
                 hint = " (send take_over to take it)" if who.role in SUPERVISORS else " (a supervisor may take over)"
-                raise Conflict(
-                    f"camera {row.id} is being moved by {held.full_name} ({held.username}) until {until} UTC{hint}"
-                )
+                holder = f"{held.full_name} ({held.username})" if held.full_name else held.username
+                raise Conflict(f"camera {row.id} is being moved by {holder} until {until} UTC{hint}")
             self._audit.record(
                 who, "ptz.takeover", target_type="camera", target_id=row.id, region=row.region,
                 detail={"from": held.username}, ip=ip,
@@ -446,11 +451,22 @@ class PtzService:
                     if held and held.username == who.username:
                         held.until = max(held.until, self._clock() + float(step["dwell_s"]) + self.lease_s)
                     await self._call(row, "GotoPreset", {"PresetToken": step["preset"]})
+                    await self._arrive(row)
                     await asyncio.sleep(float(step["dwell_s"]))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("PTZ tour on %s stopped: %s", row.id, exc)
+
+    async def _arrive(self, row: CameraRow, limit_s: float = 30.0) -> None:
+        """Wait until the head stops (GotoPreset answers at once; the dwell counts from arrival)."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            st = await self._call(row, "GetStatus")
+            ms = st.MoveStatus
+            if ms is None or "MOVING" not in (str(ms.PanTilt), str(ms.Zoom)):
+                return
 
     async def _cancel_tour(self, camera_id: str) -> bool:
         tour = self._tours.pop(camera_id, None)
