@@ -59,7 +59,8 @@ def test_onvif_client_drives_the_dome_and_the_picture_follows(dome: SimServer) -
             assert uri.Uri == dome.url("yk-dome", "sub")
             ptz = await cam.create_ptz_service()
             assert (await ptz.GetNodes())[0].MaximumNumberOfPresets == 64
-            await ptz.AbsoluteMove({"ProfileToken": "main", "Position": {"PanTilt": {"x": 0.0, "y": 0.0}, "Zoom": {"x": 0.0}}})  # noqa: E501
+            home_pos = {"PanTilt": {"x": 0.0, "y": 0.0}, "Zoom": {"x": 0.0}}
+            await ptz.AbsoluteMove({"ProfileToken": "main", "Position": home_pos})
             await settle(ptz, "main")
             home = await ptz.SetPreset({"ProfileToken": "main", "PresetName": "home"})
             before = await asyncio.to_thread(grab, dome)

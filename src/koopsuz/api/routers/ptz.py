@@ -47,9 +47,7 @@ def ptz_presets(camera_id: str, who: Pilot, system: SystemDep) -> list[dict[str,
 
 
 @router.post("/presets", status_code=201)
-def ptz_set_preset(
-    camera_id: str, who: Pilot, system: SystemDep, request: Request, body: Json
-) -> dict[str, Any]:
+def ptz_set_preset(camera_id: str, who: Pilot, system: SystemDep, request: Request, body: Json) -> dict[str, Any]:
     """Store where the camera points now as a preset: ``{"name": "..."}``."""
     return system.ptz.set_preset(who, camera_id, str(body.get("name") or ""), client_ip(request))
 
