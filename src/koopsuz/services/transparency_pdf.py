@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from koopsuz.services.pdf_common import FONT, FONT_BOLD, new_document
-
-__all__ = ["FONT", "FONT_BOLD", "ROWS", "render_pdf", "value_text"]  # FONT*: violation_notice imports them here
+from koopsuz.services.pdf_common import new_document
 
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("cameras", "Камеры", "Cameras"),

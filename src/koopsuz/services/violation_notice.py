@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-
-from koopsuz.services.transparency_pdf import FONT, FONT_BOLD
+from koopsuz.services.pdf_common import new_document
 
 TZ = ZoneInfo("Asia/Bishkek")
 LABEL_W = 88  # mm: the longest Russian / English label on one line
@@ -39,15 +37,8 @@ def render_notice(
     v: dict[str, Any], *, reviewer_name: str, cameras: dict[str, str], crops: dict[str, Path | None]
 ) -> bytes:
     """``v`` is ``ViolationService.get``'s answer; ``crops`` the entry and exit plate pictures."""
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=12)
-    pdf.set_title(f"Notice {v['id']} {v['plate']}")
-    pdf.add_page()
-    unicode = FONT.is_file()
-    if unicode:
-        pdf.add_font("dejavu", "", str(FONT))
-        pdf.add_font("dejavu", "B", str(FONT_BOLD if FONT_BOLD.is_file() else FONT))
-    family = "dejavu" if unicode else "helvetica"
+    doc = new_document(title=f"Notice {v['id']} {v['plate']}", margin=12)
+    pdf, unicode, family = doc.pdf, doc.unicode, doc.family
 
     def label(ru: str, en: str) -> str:
         return f"{ru} / {en}" if unicode else en
