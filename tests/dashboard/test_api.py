@@ -61,7 +61,8 @@ def test_regional_head_sees_the_figures_of_the_recorded_times(client: TestClient
     assert cams["yk-cam-2"]["offline_s"] == 6 * 3600 and cams["yk-cam-1"]["coverage"] == 0.5
     assert [s["site"] for s in f["unprotected_sites"]] == ["yk-kinder"] and f["protected_sites"] == 2
     districts = {x["id"]: x for x in d["districts"]}
-    assert set(districts) == {"ak-suu", "karakol-city"}
+    assert set(districts) == {"ak-suu", "jeti-oguz", "karakol-city"}
+    assert districts["jeti-oguz"]["figures"]["incidents"] == 0 and districts["jeti-oguz"]["figures"]["cameras"] == 0
     ak, kk = districts["ak-suu"]["figures"], districts["karakol-city"]["figures"]
     assert districts["ak-suu"]["name"] == "Ak-Suu district"
     assert ak["incidents"] == 1 and ak["by_category"] == {"theft": 1} and ak["precision"] == 1.0
@@ -123,7 +124,7 @@ def test_csv_has_the_columns_and_the_figures(dash_system: Any, client: TestClien
     assert top["precision_by_rule", "yk-cam-1/zone-1"]["value"] == "0.6667"
     assert top["camera_uptime", "yk-cam-2"]["value"] == "0.75"
     assert top["unprotected_site", "yk-kinder"]["value"] == "kindergarten"
-    assert {x["district"] for x in rows} == {"", "ak-suu", "karakol-city"} and {x["region"] for x in rows} == {"KG-Y"}
+    assert {x["district"] for x in rows} == {"", "ak-suu", "jeti-oguz", "karakol-city"} and {x["region"] for x in rows} == {"KG-Y"}
     nat = get(client, "national", "/api/dashboard.csv", **PERIOD).content.decode("utf-8-sig")
     ranks = [x for x in csv.DictReader(io.StringIO(nat)) if x["figure"] == "rank" and x["item"] == "overall"]
     assert [(x["region"], x["value"]) for x in ranks[:2]] == [("KG-Y", "1"), ("KG-C", "2")]

@@ -113,7 +113,7 @@ class DashboardService:
         if len(codes) == 1:
             names = data["district_names"]
             seen = {d for d in (*[i.district for i in data["incidents"]], *[c.district for c in data["cameras"]],
-                                *[s.district for s in data["sites"]])}
+                                *[s.district for s in data["sites"]])} | set(names)  # every registered one
             ids = sorted(d for d in seen if d) + ([NO_DISTRICT] if None in seen else [])
             out["districts"] = [
                 {
