@@ -146,5 +146,5 @@ def render_dashboard_pdf(report: dict[str, Any]) -> bytes:
     pdf.ln(4)
     doc.font(7)
     notes = "; ".join(f"{k}: {v}" for k, v in report["definitions"].items())
-    pdf.multi_cell(0, 3.5, f"{notes}. Generated {_day(report['generated_at'])} (UTC+6).")
+    pdf.multi_cell(0, 3.5, doc.safe(f"{notes}. Generated {_day(report['generated_at'])} (UTC+6)."))
     return bytes(pdf.output())

@@ -32,16 +32,20 @@ class Doc:
     def font(self, size: float, *, bold: bool = False) -> None:
         self.pdf.set_font(self.family, "B" if bold else "", size)
 
+    def safe(self, text: str) -> str:
+        """Text the loaded font can set: without DejaVu, what Latin-1 lacks (Cyrillic names) becomes '?'."""
+        return text if self.unicode else text.encode("latin-1", "replace").decode("latin-1")
+
     def line(self, text: str, *, size: float = 10, bold: bool = False, h: float = 7) -> None:
         self.font(size, bold=bold)
-        self.pdf.cell(0, h, text, new_x="LMARGIN", new_y="NEXT")
+        self.pdf.cell(0, h, self.safe(text), new_x="LMARGIN", new_y="NEXT")
 
     def row(self, label: str, value: str, *, label_w: float = 140, h: float = 7, size: float = 10) -> None:
         """A label and its value, right-aligned, over a thin rule."""
         self.font(size)
-        self.pdf.cell(label_w, h, label, border="B")
+        self.pdf.cell(label_w, h, self.safe(label), border="B")
         self.font(size, bold=True)
-        self.pdf.cell(0, h, value, border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+        self.pdf.cell(0, h, self.safe(value), border="B", align="R", new_x="LMARGIN", new_y="NEXT")
 
     def bars(
         self,
@@ -63,7 +67,7 @@ class Doc:
             if pdf.will_page_break(h):
                 pdf.add_page()
             x, y = pdf.get_x(), pdf.get_y()
-            pdf.cell(label_w, h, _fit(pdf, text, label_w - 1, self._ellipsis))
+            pdf.cell(label_w, h, _fit(pdf, self.safe(text), label_w - 1, self._ellipsis))
             pdf.set_fill_color(*TRACK_RGB)
             pdf.rect(x + label_w, y + 1, width, h - 2, style="F")
             if value and top > 0:
@@ -113,7 +117,7 @@ class Doc:
             self.font(size, bold=k == 0)
             last = k == len(lines) - 1
             for i, (text, w) in enumerate(zip(line, widths, strict=True)):
-                pdf.cell(w, 4.5, _fit(pdf, text, w - 1, self._ellipsis), border="B" if last else 0,
+                pdf.cell(w, 4.5, _fit(pdf, self.safe(text), w - 1, self._ellipsis), border="B" if last else 0,
                          align="L" if i == 0 else "R")
             pdf.ln(4.5)
         self.font(size)
@@ -121,7 +125,8 @@ class Doc:
             if pdf.will_page_break(5):
                 pdf.add_page()
             for i, (text, w) in enumerate(zip(row, widths, strict=True)):
-                pdf.cell(w, 5, _fit(pdf, text, w - 1, self._ellipsis), border="B", align="L" if i == 0 else "R")
+                text = _fit(pdf, self.safe(text), w - 1, self._ellipsis)
+                pdf.cell(w, 5, text, border="B", align="L" if i == 0 else "R")
             pdf.ln(5)
 
     @property
