@@ -1,7 +1,7 @@
 """A simulated PTZ dome served in-process (RTSP + ONVIF) and a system whose registry points at it.
 
-The dome has no pre-rendered loop (its picture follows the head), so starting it costs only the
-panorama (~0.5 s), not a render.
+The dome's loop is empty (a 2 s loop with no actors renders in about a second), so its picture
+changes only when the head moves.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def dome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
             "seed": 11,
             "loop_seconds": 2,
             "cameras": [
-                {"id": "yk-dome", "scene": "square", "ptz": True, "onvif_user": ONVIF_USER,
+                {"id": "yk-dome", "scene": "square", "ptz": True, "schedule": [], "onvif_user": ONVIF_USER,
                  "onvif_password": ONVIF_PASSWORD},
             ],
         }

@@ -49,7 +49,8 @@ def test_the_window_pans_round_and_narrows_with_zoom() -> None:
     assert magnification(0.0) == 1.0 and magnification(1.0) == 28.0
     cx0, cy0, w1, h1 = window(5120, 720, 0.0, 0.0, 0.0)
     cx1, _cy, w28, _h = window(5120, 720, 0.5, 0.0, 1.0)
-    assert (cx0, cy0) == (2560, 360) and cx1 == 3840
-    assert w1 == pytest.approx(5120 / 6) and w28 == pytest.approx(w1 / 28) and h1 == pytest.approx(w1 * 9 / 16)
-    _cx, top, _w, h_top = window(5120, 720, 0.0, 1.0, 0.0)
+    assert (cx0, cy0) == (640, 360) and cx1 == 1920  # home: the first stage (the rendered loop); +0.5: 90 deg on
+    assert w1 == 1280 and h1 == 720 and w28 == pytest.approx(w1 / 28)  # at 1x the window is exactly that stage
+    assert window(5120, 720, -1.0, 0.0, 0.0)[0] == window(5120, 720, 1.0, 0.0, 0.0)[0] == 3200  # half a turn
+    _cx, top, _w, h_top = window(5120, 720, 0.0, 1.0, 0.2)
     assert top == pytest.approx(h_top / 2)  # tilted fully up: the window touches the top edge

@@ -3,6 +3,9 @@
 A PTZ camera cannot be a pre-rendered loop: its picture depends on where an operator turned it.
 So its view is a window over a wide panorama (four stages side by side, 360 degrees around),
 moved by pan and tilt and narrowed by zoom (1x..28x), warped and encoded live, frame by frame.
+The first quarter of the ring is the camera's own rendered loop, decoded as it plays: at home
+(pan 0, tilt 0, 1x) the dome shows exactly the scenario's picture, actors and ground truth
+included; turned away it shows the rest of the square, still.
 Only PTZ cameras pay for live encoding (ultrafast x264, and nothing at all while nobody
 watches), so the other cameras keep costing nothing but a memcpy.
 
@@ -24,7 +27,7 @@ import numpy as np
 
 ZOOM_MAX = 28.0
 SPEED = 1.0  # generic units a second at speed 1 (a half turn in a second, like a fast dome)
-FOV_DEG = 60.0  # horizontal field of view at 1x
+FOV_DEG = 90.0  # horizontal field of view at 1x: one stage of the four, so home is the rendered loop
 PANORAMA_STAGES = 4
 
 
@@ -205,7 +208,7 @@ def window(pano_w: int, pano_h: int, pan: float, tilt: float, zoom: float) -> tu
     """The panorama rectangle (centre x, centre y, width, height) the head sees; x may wrap."""
     ww = pano_w * FOV_DEG / 360.0 / magnification(zoom)
     wh = ww * 9.0 / 16.0
-    cx = (pan + 1.0) / 2.0 * pano_w
+    cx = (pan / 2.0 * pano_w + pano_w / (2 * PANORAMA_STAGES)) % pano_w  # pan 0: the first stage's centre
     cy = pano_h / 2.0 - clamp(tilt, -1, 1) * max(0.0, pano_h / 2.0 - wh / 2.0)  # tilt up = picture moves up
     return cx, cy, ww, wh
 
@@ -229,9 +232,20 @@ class LiveView:
     whenever a new client needs one (no waiting a GOP for the first picture).
     """
 
-    def __init__(self, head: PtzHead, pano: np.ndarray, fps: int, gop: int, sizes: dict[str, tuple[int, int]]):
+    def __init__(
+        self,
+        head: PtzHead,
+        pano: np.ndarray,
+        fps: int,
+        gop: int,
+        sizes: dict[str, tuple[int, int]],
+        loop: tuple[list[bytes], list[bool]] | None = None,
+    ):
         self.head = head
         self.pano = pano
+        self.loop = loop  # the rendered main loop (access units, keyframes) played into the first stage
+        self._dec: Any = None
+        self._next_idx = -1
         self.fps = fps
         self.gop = gop
         self.sizes = sizes
@@ -241,13 +255,47 @@ class LiveView:
         self._pts = 0
         self._since_key = 0
 
-    def units(self, want_key: bool) -> dict[str, tuple[bytes, bool]]:
-        """The next access unit of each stream (Annex-B bytes, is-keyframe)."""
+    def sees_home(self, pos: tuple[float, float, float]) -> bool:
+        """Whether the window overlaps the first stage (where the loop plays)."""
+        ph, pw = self.pano.shape[:2]
+        cx, _cy, ww, _wh = window(pw, ph, *pos)
+        seg = pw / PANORAMA_STAGES
+        lo, hi = cx - ww / 2, cx + ww / 2
+        return any(lo < s + seg and hi > s for s in (-pw, 0.0, pw))
+
+    def _loop_frame(self, idx: int) -> np.ndarray:
+        """Frame ``idx`` of the loop, decoded in order (from the keyframe before it after a jump)."""
+        import av
+
+        units, keys = self.loop  # type: ignore[misc]
+        if self._dec is None or idx != self._next_idx:
+            self._dec = av.CodecContext.create("h264", "r")
+            start = max(i for i in range(idx + 1) if keys[i]) if any(keys[: idx + 1]) else 0
+        else:
+            start = idx
+        frame = None
+        for i in range(start, idx + 1):
+            for f in self._dec.decode(av.Packet(units[i])):
+                frame = f
+        self._next_idx = (idx + 1) % len(units)
+        if idx + 1 == len(units):
+            self._dec = None  # the loop starts again at an IDR: a fresh decoder
+        if frame is None:
+            return self.pano[:, : self.pano.shape[1] // PANORAMA_STAGES]
+        return frame.to_ndarray(format="bgr24")
+
+    def units(self, want_key: bool, k: int = 0) -> dict[str, tuple[bytes, bool]]:
+        """The next access unit of each stream (Annex-B bytes, is-keyframe); ``k`` = the pacer's frame."""
         import av
         import cv2
 
         pos = self.head.position()
-        if pos != self._last_pos:
+        playing = self.loop is not None and self.sees_home(pos)
+        if playing:
+            seg = self.pano.shape[1] // PANORAMA_STAGES
+            img = self._loop_frame(k % len(self.loop[0]))  # type: ignore[index]
+            self.pano[:, :seg] = img if img.shape[1] == seg else cv2.resize(img, (seg, self.pano.shape[0]))
+        if pos != self._last_pos or playing:
             for name, size in self.sizes.items():
                 self._frames[name] = cv2.cvtColor(render_view(self.pano, *pos, size), cv2.COLOR_BGR2YUV_I420)
             self._last_pos = pos

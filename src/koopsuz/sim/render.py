@@ -40,7 +40,7 @@ X264 = {"preset": "veryfast", "tune": "zerolatency", "profile": "baseline"}
 # decodes to identical frames except for a faint pulse at each keyframe, like a good real camera.
 QP = {"main": 26, "sub": 24}
 Progress = Callable[[str, int], None]
-PTZ_FIELDS = {"ptz", "onvif_port", "onvif_user", "onvif_password"}  # not in the cache key: no loop is drawn for them
+PTZ_FIELDS = {"ptz", "onvif_port", "onvif_user", "onvif_password"}  # not in the cache key: the loop is the same
 
 
 @dataclass(slots=True)
@@ -62,7 +62,7 @@ class RenderedCamera:
     sub: Stream
     truth: dict[str, Any]
     path: Path
-    ptz: SimCamera | None = None  # a PTZ camera: no loop, the server draws its view live (koopsuz.sim.ptz)
+    ptz: SimCamera | None = None  # a PTZ camera: the server draws its view live around this loop (koopsuz.sim.ptz)
 
 
 def cache_key(scenario: Scenario, cam: SimCamera, faces: list[FacePhoto]) -> str:
@@ -95,24 +95,21 @@ def render_scenario(
     todo: list[tuple[SimCamera, Path]] = []
     for cam in scenario.cameras:
         target = cache / cache_key(scenario, cam, faces)
-        if not cam.ptz and not (target / "meta.json").exists():
+        if not (target / "meta.json").exists():
             todo.append((cam, target))
     if len(todo) == 1 or workers == 1:  # no process start-up cost for small jobs (tests)
         for cam, target in todo:
             render_camera(scenario, cam, target, Path(faces_dir))
     elif todo:
         _render_many(scenario, todo, Path(faces_dir), workers, progress)
-    return {
-        cam.id: live_camera(scenario, cam) if cam.ptz else load_rendered(cache / cache_key(scenario, cam, faces))
-        for cam in scenario.cameras
-    }
-
-
-def live_camera(scenario: Scenario, cam: SimCamera) -> RenderedCamera:
-    """A PTZ camera: nothing cached (its picture follows the head); the seed goes along for its panorama."""
-    empty = {name: Stream(w, h, [], []) for name, (w, h) in (("main", (W, H)), ("sub", (SUB_W, SUB_H)))}
-    truth = {"actors": [], "seed": scenario.seed, "gop_frames": scenario.gop_frames}
-    return RenderedCamera(cam.id, scenario.fps, 1, empty["main"], empty["sub"], truth, Path("."), cam)
+    out = {}
+    for cam in scenario.cameras:
+        rc = load_rendered(cache / cache_key(scenario, cam, faces))
+        if cam.ptz:  # its loop plays at home inside a live panorama (koopsuz.sim.ptz); the seed makes the rest
+            rc.ptz = cam
+            rc.truth = {**rc.truth, "seed": scenario.seed, "gop_frames": scenario.gop_frames}
+        out[cam.id] = rc
+    return out
 
 
 def _render_many(

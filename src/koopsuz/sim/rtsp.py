@@ -347,7 +347,10 @@ class SimServer:
             head = PtzHead()
             pano = build_panorama(spec.scene, spec.light, int(cam.rendered.truth.get("seed", 1)), cam_id.upper())
             sizes = {m.name: (m.stream.width, m.stream.height) for m in cam.mounts}
-            cam.live = LiveView(head, pano, self.fps, int(cam.rendered.truth.get("gop_frames", self.fps)), sizes)
+            main = cam.rendered.main
+            loop = (main.units, main.keyframes) if main.units else None
+            gop = int(cam.rendered.truth.get("gop_frames", self.fps))
+            cam.live = LiveView(head, pano, self.fps, gop, sizes, loop)
             cam.onvif = OnvifDevice(
                 cam_id,
                 head,
@@ -361,7 +364,7 @@ class SimServer:
             self.ptz_heads[cam_id] = head
             log.info("PTZ camera %s: ONVIF at %s", cam_id, cam.onvif.url)
 
-    def _tick_live(self, cam: _Camera, targets: list[tuple[_Mount, list[Any]]]) -> None:
+    def _tick_live(self, cam: _Camera, targets: list[tuple[_Mount, list[Any]]], k: int) -> None:
         """A PTZ camera's frame: encoded now from where the head points; nothing when nobody watches."""
         for m, state in targets:
             if state[3] and not state[2]:
@@ -369,7 +372,7 @@ class SimServer:
         if not targets:
             cam.live.idle()
             return
-        units = cam.live.units(want_key=any(state[1] for _m, state in targets))
+        units = cam.live.units(want_key=any(state[1] for _m, state in targets), k=k)
         for m, state in targets:
             data, key = units[m.name]
             if state[1] and not key:
@@ -387,10 +390,13 @@ class SimServer:
                 # a held media with nobody watching costs no encoding; one still preparing needs its first frames
                 if not cam.clients and all(s[3] for _m, s in targets):
                     targets = []
-            self._tick_live(cam, targets)
+            self._tick_live(cam, targets, k)
+            if cam.rendered.frames > 1:  # the loop plays at home: its truth holds while the dome looks there
+                home = cam.live.sees_home(cam.live.head.position())
+                self._truth_tick(cam_id, cam, k, cam.cut is None, {"ptz_home": home})
             return
         frames = cam.rendered.frames
-        idx, loop = k % frames, k // frames
+        idx = k % frames
         with self._lock:
             online = cam.cut is None
             targets = [(m, s) for m in cam.mounts for s in m.sources.values()] if online else []
@@ -406,11 +412,18 @@ class SimServer:
             state[0].push_buffer(buf)
         if online:
             cam.pushed += 1
+        self._truth_tick(cam_id, cam, k, online, now=now)
+
+    def _truth_tick(
+        self, cam_id: str, cam: _Camera, k: int, online: bool, extra: dict[str, Any] | None = None, now: float = 0.0
+    ) -> None:
+        """Ground truth of loop frame ``k``: actors entering or leaving view as the frame goes out."""
+        idx, loop = k % cam.rendered.frames, k // cam.rendered.frames
         for ev in cam.events.get(idx, ()):
             lp = loop - ev["loop_offset"]
             if lp >= 0:
                 line = {k2: v for k2, v in ev.items() if k2 != "loop_offset"}
-                self._record({**line, "camera": cam_id, "loop": lp, "online": online}, now)
+                self._record({**line, "camera": cam_id, "loop": lp, "online": online, **(extra or {})}, now or None)
 
     def _hold(self, m: _Mount, state: list[Any]) -> None:
         """Keep a prepared media alive when its last client leaves (one extra prepare count).
