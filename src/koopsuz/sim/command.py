@@ -11,7 +11,7 @@ import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import typer
 from rich.console import Console
@@ -34,7 +34,11 @@ HELP = (
     "--cameras N (generated cameras cam-01..).\n\n"
     "Ground truth (actors entering and leaving view, stamped with the wall-clock time their frame was sent; "
     "cuts and restores) goes to --truth as JSON lines. Control API on --control-port: GET /health, "
-    "GET /truth?since=TS, POST /cameras/ID/cut (?mode=stall), POST /cameras/ID/restore."
+    "GET /truth?since=TS, POST /cameras/ID/cut (?mode=stall), POST /cameras/ID/restore.\n\n"
+    "PTZ domes (scenario 'ptz: true' with onvif_port/onvif_user/onvif_password, or a deployment camera with "
+    "ptz and a local onvif_url) answer ONVIF (Device, Media, PTZ; WS-Security) at "
+    "http://HOST:PORT/onvif/device_service; their picture is a live window over a 360-degree panorama that "
+    "follows pan, tilt and zoom (1x-28x), the scenario's loop at home."
 )
 
 
@@ -144,6 +148,7 @@ def _from_deployment(path: Path, seed: int, loop_seconds: float) -> tuple[Scenar
         raise typer.Exit(2) from None
     site_types = {s.id: str(getattr(s.type, "value", s.type)) for s in dep.sites}
     chosen, paths, ports = [], {}, set()
+    domes: dict[str, dict[str, object]] = {}
     for cam in dep.cameras:
         sub = urlsplit(cam.sub_url)
         if sub.scheme != "rtsp" or sub.hostname not in LOCAL_HOSTS:
@@ -153,10 +158,17 @@ def _from_deployment(path: Path, seed: int, loop_seconds: float) -> tuple[Scenar
         paths[cam.id] = (main.path if same else f"/{cam.id}/main", sub.path or f"/{cam.id}/sub")
         ports.add(sub.port or 554)
         chosen.append((cam.id, site_types.get(cam.site, "street")))
+        onvif = urlsplit(cam.onvif_url) if cam.ptz and cam.onvif_url else None
+        if onvif is not None and onvif.hostname in LOCAL_HOSTS:  # a dome: its ONVIF service on that port
+            domes[cam.id] = {
+                "onvif_port": onvif.port or 80,
+                "onvif_user": unquote(onvif.username or "admin"),
+                "onvif_password": unquote(onvif.password or "admin"),
+            }
     if not chosen:
         raise typer.BadParameter(f"{path}: no camera has a sub_url on 127.0.0.1/localhost to simulate")
     if len(ports) > 1:
         raise typer.BadParameter(
             f"{path}: local cameras use several RTSP ports {sorted(ports)}; the simulator serves one"
         )
-    return scenario_for_cameras(chosen, seed, loop_seconds), paths, ports.pop()
+    return scenario_for_cameras(chosen, seed, loop_seconds, domes), paths, ports.pop()

@@ -178,12 +178,16 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def scenario_for_cameras(
-    camera_ids_with_site_types: Sequence[tuple[str, str]], seed: int, loop_seconds: float = 30.0
+    camera_ids_with_site_types: Sequence[tuple[str, str]],
+    seed: int,
+    loop_seconds: float = 30.0,
+    ptz: dict[str, dict[str, object]] | None = None,
 ) -> Scenario:
     """A plausible random world for deployed cameras: the scene follows the site type.
 
     Most cameras are in daylight; every fifth is at dusk and every seventh at night, so a demo
-    shows the system on dark pictures too without any configuration.
+    shows the system on dark pictures too without any configuration. ``ptz`` maps a camera id to
+    its ONVIF settings (``onvif_port``, ``onvif_user``, ``onvif_password``): those become domes.
     """
     cams = []
     for i, (cam_id, site_type) in enumerate(camera_ids_with_site_types):
@@ -198,6 +202,7 @@ def scenario_for_cameras(
                 light=light,
                 people=round(people * factor),
                 vehicles=round(vehicles * factor),
+                **({"ptz": True, **(ptz or {})[cam_id]} if cam_id in (ptz or {}) else {}),  # type: ignore[arg-type]
             )
         )
     return Scenario(seed=seed, loop_seconds=loop_seconds, cameras=cams)
