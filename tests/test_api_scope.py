@@ -36,6 +36,8 @@ SCOPED_BY_EVENT = {"/api/events/{event_id}", "/api/events/{event_id}/{name}.jpg"
 LISTS = {
     "/api/audit/export",  # auditors only; entries of the auditor's regions (tests/test_audit_api.py)
     "/api/audit/verify",  # auditors only; the whole chain's health, no entry content
+    # auditors only; the accounts of the caller's regions with their last uses (tests/test_access_review.py)
+    "/api/admin/access-review",
     "/api/cameras",
     "/api/events",
     "/api/regions",

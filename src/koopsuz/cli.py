@@ -44,6 +44,7 @@ app.add_typer(importlib.import_module("koopsuz.commands.evidence").app, name="ev
 app.add_typer(importlib.import_module("koopsuz.commands.face").app, name="face")
 app.add_typer(importlib.import_module("koopsuz.commands.plate").app, name="plate")
 app.add_typer(importlib.import_module("koopsuz.commands.federation").app, name="federation")
+app.add_typer(importlib.import_module("koopsuz.commands.access").app, name="access")  # access review (issue 8)
 app.registered_commands += importlib.import_module("koopsuz.commands.scaleout").app.registered_commands  # worker, api
 console = Console()
 err = Console(stderr=True)

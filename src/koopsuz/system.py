@@ -19,6 +19,7 @@ from koopsuz.domain.deployment import parse_deployment
 from koopsuz.domain.plates import parse_read
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.signing import InstallationKey
+from koopsuz.services.access_review import AccessReviewService
 from koopsuz.services.alert_queue import AlertQueueService
 from koopsuz.services.audit_sealer import AuditSealer
 from koopsuz.services.dashboard import DashboardService
@@ -36,9 +37,9 @@ from koopsuz.services.ingest import FaceServices, IngestService, PlateServices
 from koopsuz.services.legal_basis import LegalBasisService
 from koopsuz.services.plate_reads import PlateSearchService, project_plate_reads
 from koopsuz.services.playback import PlaybackService
+from koopsuz.services.ptz import PtzService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.registry import RegistryService
-from koopsuz.services.ptz import PtzService
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
@@ -68,6 +69,7 @@ class System:
         self.users = UserService(
             self.db, self.audit, max_failures=settings.login_max_failures, lockout_s=settings.login_lockout_s
         )
+        self.access_review = AccessReviewService(self.db, self.audit)  # who can do what, last used (issue 8)
         self.registry = RegistryService(self.db, self.bus, self.audit)
         self.leases = None  # scale-out workers (issue 9): ingest and record only the cameras leased
         cameras: Any = self.registry
@@ -116,13 +118,13 @@ class System:
         self.units = UnitService(self.db, self.audit)
         self.incidents = IncidentService(self.db, self.audit, self.alert_queue, self.units, self.users)
         self.transparency = TransparencyService(self.db, self.incidents)
+        self.ptz = PtzService(self.db, self.audit, self.registry)  # PTZ moves, presets, tours over ONVIF (issue 7)
         self.dashboard = DashboardService(self.db, self.audit)  # accountability figures per region (issue 7)
         self.watchlists = WatchlistService(self.db, self.audit, self.legal, settings.data_dir / "watchlists", enroller)
         self.evidence.redaction = ExportRedaction(  # faces and plates hidden in viewing copies (issue 8)
             self.db, self.audit, lambda: enroller.engine, self._plate_finder, self.watchlists, self.unmask
         )
         self.face_matcher = FaceMatcher(self.watchlists, self.db)
-        self.ptz = PtzService(self.db, self.audit, self.registry)  # PTZ moves, presets, tours over ONVIF (issue 7)
         self.face_observations = FaceObservations(self.db, settings.data_dir / "faces")
         self.face_search = FaceSearchService(
             self.db,
@@ -215,6 +217,7 @@ class System:
         self._started = True
 
     def stop(self) -> None:
+        self.ptz.close()  # tours and ONVIF connections (started by requests, not by start())
         if self._started:
             self.retention.stop()
             if self._recording:
@@ -226,7 +229,6 @@ class System:
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
         self.evidence.stop()
-        self.ptz.close()  # tours and ONVIF connections (started by requests, not by start())
         self.face_search.stop()
         if self._started:
             self.audit_sealer.stop()

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from koopsuz import __version__
 from koopsuz.api import security_headers
 from koopsuz.api.deps import Sessions
+from koopsuz.api.routers import access_review as access_review_router
 from koopsuz.api.routers import admin, auth, cameras, events, geo, live, recordings, rules, sites, ws
 from koopsuz.api.routers import dashboard as dashboard_router
 from koopsuz.api.routers import evidence as evidence_router
@@ -23,8 +24,8 @@ from koopsuz.api.routers import faces as faces_router
 from koopsuz.api.routers import incidents as incidents_router
 from koopsuz.api.routers import plates as plates_router
 from koopsuz.api.routers import privacy as privacy_router
-from koopsuz.api.routers import storage as storage_router
 from koopsuz.api.routers import ptz as ptz_router
+from koopsuz.api.routers import storage as storage_router
 from koopsuz.api.routers import system as system_router
 from koopsuz.api.routers import transparency as transparency_router
 from koopsuz.api.routers import violations as violations_router
@@ -82,9 +83,10 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(system_router.router)  # readiness and Prometheus metrics (issue 9)
     app.include_router(transparency_router.router)  # the public report (issue 8)
     app.include_router(privacy_router.router)  # privacy masks: unmask grants, masked copies (issue 8)
+    app.include_router(access_review_router.router)  # who can do what, last used (issue 8)
+    app.include_router(ptz_router.router)  # PTZ moves, presets and tours over ONVIF (issue 7)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
-    app.include_router(ptz_router.router)  # PTZ moves, presets and tours over ONVIF (issue 7)
         app.include_router(pages.router)
     except ModuleNotFoundError:
         log.warning("web pages are not installed; serving the API only")

@@ -255,6 +255,15 @@ def dashboard_page(request: Request, principal: OptionalPrincipal) -> Response:
     return _render(request, "dashboard.html", principal, page="dashboard", title_key="nav.dashboard")
 
 
+@router.get("/access-review", name="page_access_review")
+def access_review_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Access review: accounts, their powers, last sign-in and last use (administrators and auditors)."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.AUDIT_READ,), "the access review")
+    return _render(request, "access_review.html", principal, page="access_review", title_key="access.title")
+
+
 @router.get("/lang/{code}", name="set_language")
 def set_language(code: str, next: str | None = None) -> Response:
     """Remember the operator's language in the ``koopsuz_lang`` cookie and go back."""
