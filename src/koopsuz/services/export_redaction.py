@@ -221,6 +221,7 @@ class ExportRedaction:
         plan = redaction_plan(found, subject=req.reference is not None, involved=req.involved)
         summary = plan.summary() | {
             "frames": len(found.pts),
+            "frames_looked_at": len(found.pts) - found.looked_still,
             "scan_s": round(found.seconds, 2),
             "threshold": engine.threshold,
             "plates_checked": reader is not None,

@@ -1,12 +1,13 @@
 """Redaction of a viewing copy, the I/O half: look at every frame of a file, then paint the plan.
 
-Two passes over the same file. The first (``scan``) decodes every frame, converts it to BGR and
-runs the face detector (every frame: a face seen on frame 40 and 42 but missed on 41 is still
-blurred on 41, but only if the detector looked at 41's neighbours), embeds the faces every
-``embed_every`` frames when a subject is given (who a track is, is decided over the whole track:
-a third of its sightings is plenty, and embedding costs half as much again as detecting), and
-reads plates every ``plate_every`` frames. ``vision.redaction.plan`` turns that into
-per-frame boxes. The second pass is the viewing copy's own re-encode (``video.watermark``), which
+Two passes over the same file. The first (``scan``) decodes every frame and runs the face
+detector on every frame that changed since its last look (``vision.redaction.ChangeGate``: a
+still picture is looked at once a second; a face seen on frame 40 and 42 but missed on 41 is still
+blurred on 41, but only if the detector looked at 41's neighbours). It embeds the faces of every
+``embed_every``-th frame with faces when a subject is given (who a track is, is decided over the
+whole track: a third of its sightings is plenty, and embedding costs half as much again as
+detecting), and reads plates every ``plate_every`` frames. ``vision.redaction.plan`` turns that
+into per-frame boxes. The second pass is the viewing copy's own re-encode (``video.watermark``), which
 calls a :class:`Painter` on each frame before the watermark goes on, so redaction adds a scan but
 no extra encode. Frames are matched between passes by presentation timestamp: both passes decode
 the same file, so the timestamps are the same.
@@ -29,7 +30,7 @@ import av
 import numpy as np
 
 from koopsuz.vision.faces import FaceDetector, FaceEngine, similarity
-from koopsuz.vision.redaction import Plan, Policy, Sighting, pixelate_yuv, plan
+from koopsuz.vision.redaction import ChangeGate, Plan, Policy, Sighting, pixelate_yuv, plan
 
 SCAN_SCORE = 0.5
 PLATE_EVERY = 3  # a whole-frame plate read costs ~1 s of CPU at 720p (text detection), a face look ~30 ms
@@ -54,6 +55,7 @@ class Scan:
     width: int = 0
     height: int = 0
     seconds: float = 0.0
+    looked_still: int = 0  # frames not looked at because nothing had changed since the last look
 
 
 def scan(
@@ -73,6 +75,9 @@ def scan(
     detector = FaceDetector(engine.models.detector, score_threshold=SCAN_SCORE)  # owned by this call
     refs = None if reference is None else np.atleast_2d(np.asarray(reference, np.float32))
     out = Scan()
+    gate = ChangeGate()
+    last_plates: list[Sighting] = []
+    embedded = 0  # frames with faces so far: every ``embed_every``-th of them is embedded
     try:
         with av.open(str(src)) as inp:
             if not inp.streams.video:
@@ -86,21 +91,32 @@ def scan(
                 if cancelled is not None and cancelled():
                     raise RedactionError("cancelled")
                 pts = frame.pts if frame.pts is not None else (out.pts[-1] + 1 if out.pts else 0)
+                if out.faces and not gate.changed(frame.to_ndarray(format="gray")):
+                    # nothing moved since the last look: its faces and plates stand for this frame
+                    out.faces.append([Sighting(i, s.box) for s in out.faces[-1]])
+                    out.plates.append([Sighting(i, s.box, None, s.text) for s in last_plates])
+                    out.pts.append(pts)
+                    out.looked_still += 1
+                    continue
+                if not out.faces:
+                    gate.changed(frame.to_ndarray(format="gray"))
                 img = frame.to_ndarray(format="bgr24")
                 found = detector.detect(img)
                 sims: list[float | None] = [None] * len(found)
-                if refs is not None and i % embed_every == 0:
+                if refs is not None and embedded % embed_every == 0:
                     big = [k for k, f in enumerate(found) if f.size >= MIN_EMBED_PX]
                     if big:
                         vectors = engine.embed_many(img, [found[k] for k in big])
                         for k, v in zip(big, vectors, strict=True):
                             sims[k] = max(similarity(v, r) for r in refs)
+                embedded += bool(found)
                 out.faces.append([Sighting(i, f.box, s) for f, s in zip(found, sims, strict=True)])
                 seen: list[Sighting] = []
                 if plates is not None and i % plate_every == 0:
                     for r in plates.read(img):
                         x0, y0, x1, y1 = r.box
                         seen.append(Sighting(i, (x0, y0, x1 - x0, y1 - y0), None, str(r.text)))
+                    last_plates = seen
                 out.plates.append(seen)
                 out.pts.append(pts)
                 if progress is not None and total > 0 and tb is not None and i % 15 == 0:

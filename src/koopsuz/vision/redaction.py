@@ -266,6 +266,39 @@ def plan(
     )
 
 
+# --------------------------------------------------------------------------- looking less
+
+
+class ChangeGate:
+    """Whether a frame differs from the last one looked at: a still picture needs no second look.
+
+    The luma plane is averaged into ``scale`` x ``scale`` blocks; if no block moved by more than
+    ``threshold`` grey levels since the last frame the detector saw, nothing can have appeared and
+    the detections of that frame stand for this one. A face entering changes its blocks by tens of
+    levels; compression and sensor noise average out within a block. Every ``every`` frames the
+    detector looks regardless, so slow drift cannot hide anything for long.
+    """
+
+    def __init__(self, scale: int = 8, threshold: float = 6.0, every: int = 15) -> None:
+        self.scale, self.threshold, self.every = scale, threshold, every
+        self._ref: np.ndarray | None = None
+        self._since = 0
+
+    def changed(self, luma: np.ndarray) -> bool:
+        h, w = luma.shape[:2]
+        small = cv2.resize(luma, (max(1, w // self.scale), max(1, h // self.scale)), interpolation=cv2.INTER_AREA)
+        if (
+            self._ref is None
+            or self._ref.shape != small.shape
+            or self._since + 1 >= self.every
+            or int(cv2.absdiff(small, self._ref).max()) > self.threshold
+        ):
+            self._ref, self._since = small, 0
+            return True
+        self._since += 1
+        return False
+
+
 # --------------------------------------------------------------------------- the blur
 
 

@@ -1,5 +1,6 @@
 // "Export evidence" on the playback page: a signed package of the cameras and range on screen
-// (read from the page's URL, which playback.js keeps current), under a case number and legal basis.
+// (read from the page's URL, which playback.js keeps current), under a case number and legal basis,
+// with the viewing copies redacted unless the exporter unticks it.
 
 import { api, h, t, toast } from "./core.js";
 
@@ -13,7 +14,32 @@ function onScreen() {
   return { cameras: [first, ...extra], start: params.get("start"), end: params.get("end") };
 }
 
+// Redaction (on by default): the subject's face and the involved plates stay, everything else in
+// the viewing copy is pixelated. Lifting it needs the exporter's approved unmask grant (server-side).
+async function redaction(data) {
+  if (!data.get("redact")) return { redact: false };
+  const out = { redact: true };
+  const photo = data.get("subject_photo");
+  if (photo && photo.size) {
+    const bytes = new Uint8Array(await photo.arrayBuffer());
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    out.subject_photo = btoa(bin);
+  }
+  const entry = String(data.get("subject_entry") || "").trim();
+  if (entry) out.subject_entry = entry;
+  const plates = String(data.get("involved_plates") || "").split(",").map((p) => p.trim()).filter(Boolean);
+  if (plates.length) out.involved_plates = plates;
+  return out;
+}
+
 if (form) {
+  const redact = form.querySelector("input[name=redact]");
+  redact?.addEventListener("change", () => {
+    for (const name of ["subject_photo", "subject_entry", "involved_plates"]) {
+      form.querySelector(`input[name=${name}]`).disabled = !redact.checked;
+    }
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const shown = onScreen();
@@ -28,6 +54,7 @@ if (form) {
           case_number: String(data.get("case_number") || "").trim(),
           legal_basis: String(data.get("legal_basis") || "").trim(),
           reason: String(data.get("reason") || "").trim(),
+          ...(await redaction(data)),
         },
       });
       status.replaceChildren(
