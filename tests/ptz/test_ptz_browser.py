@@ -1,6 +1,6 @@
 """The PTZ card in a real browser: an operator holds an arrow (the dome turns while held, stops
 when let go), zooms, saves and recalls a preset; a colleague pressing an arrow meanwhile reads who
-holds the camera. Screenshots under var/screenshots."""
+holds the camera; the dome's map popup recalls the preset too. Screenshots under artifacts/screenshots."""
 
 from __future__ import annotations
 
@@ -101,6 +101,16 @@ def test_operator_steers_the_dome_from_the_camera_page(browser: Any, target: Tar
         preset.get_by_test_id("ptz-preset-go").click()
         wait_for(lambda: abs(head.position()[0] - where[0]) < 1e-3 and not any(head.moving()), 5, "back at the preset")
         assert head.position()[2] == pytest.approx(where[2], abs=1e-3)
+
+        # from the map: the dome's popup lists its presets; one click sends it there
+        head.absolute(-0.5, 0.2, 0.0)
+        wait_for(lambda: not any(head.moving()), 5, "moved away again")
+        op.page.goto(op.url("/"))
+        op.page.locator('[data-testid="camera-marker"][data-camera="yk-dome"]').click()
+        popup = op.page.get_by_test_id("popup-ptz")
+        popup.get_by_test_id("popup-ptz-preset").filter(has_text="Фонтан").click()
+        wait_for(lambda: abs(head.position()[0] - where[0]) < 1e-3 and not any(head.moving()), 5, "at the preset")
+        op.shot("ptz-map-popup", op.page.get_by_test_id("camera-popup"))
     finally:
         op.close()
         other.close()

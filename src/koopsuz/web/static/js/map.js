@@ -3,6 +3,7 @@
 // Leaflet (window.L) is loaded by map.html from the vendored copy.
 
 import { pollHealthWithoutFeed, startApp } from "./app.js";
+import { ptzPopupSection } from "./ptz_popup.js";
 import {
   api,
   cameraUrl,
@@ -191,6 +192,7 @@ function popupContent(cam) {
     h("div", { class: "cam-popup-head" }, h("b", null, cam.name || cam.id), h("span", { class: `badge ${stateClass(hl.state)}`, "data-testid": "popup-state" }, stateLabel(hl.state))),
     h("dl", { class: "facts compact" }, ...rows.flatMap(([k, v]) => [h("dt", null, k), h("dd", null, v || "—")])),
     h("a", { class: "btn btn-primary btn-small", href: cameraUrl(cam.id), "data-testid": "popup-camera-link" }, t("map.open_camera")),
+    ptzPopupSection(cam),
   );
 }
 
