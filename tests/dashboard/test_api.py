@@ -60,6 +60,8 @@ def test_regional_head_sees_the_figures_of_the_recorded_times(client: TestClient
     assert set(cams) == {"yk-cam-1", "yk-cam-2"}  # nothing of Chuy
     assert cams["yk-cam-2"]["offline_s"] == 6 * 3600 and cams["yk-cam-1"]["coverage"] == 0.5
     assert [s["site"] for s in f["unprotected_sites"]] == ["yk-kinder"] and f["protected_sites"] == 2
+    rules = {r["key"]: r for r in f["precision_by_rule"]}
+    assert rules["yk-cam-1/zone-1"]["label"] == "Zone zone-1" and rules["yk-cam-1/zone-1"]["kind"] == "zone"
     districts = {x["id"]: x for x in d["districts"]}
     assert set(districts) == {"ak-suu", "jeti-oguz", "karakol-city"}
     assert districts["jeti-oguz"]["figures"]["incidents"] == 0 and districts["jeti-oguz"]["figures"]["cameras"] == 0

@@ -14,6 +14,7 @@ from koopsuz.domain.dashboard import (
     IncidentFact,
     SiteFact,
     Verdict,
+    coverage,
     covered_s,
     figures,
     histogram,
@@ -23,7 +24,6 @@ from koopsuz.domain.dashboard import (
     period,
     rank,
     ranking_row,
-    recorded_seconds,
     response_summary,
     rule_key,
     uptime,
@@ -104,17 +104,17 @@ def test_uptime_with_overlapping_outages_and_state_before_the_period() -> None:
     assert uptime([], start, start) is None
 
 
-def test_recording_coverage_from_segments_and_edges() -> None:
+def test_recording_coverage_from_recorded_spans() -> None:
     start, end = T0, T0 + timedelta(hours=1)
-    # 3590 s of segments starting inside; one began 10 s before start and ends 6 s after it (+6);
-    # one starts 2 s before the end and runs 2 s past it (-2)
-    edges = [
-        (start - timedelta(seconds=10), start + timedelta(seconds=6)),
-        (end - timedelta(seconds=2), end + timedelta(seconds=2)),
+    # a session running since before the period (its part inside counts), one overlapping it (a
+    # second recorded twice counts once) and one running past the end (cut at the end)
+    spans = [
+        (start - timedelta(hours=1), start + timedelta(minutes=20)),
+        (start + timedelta(minutes=10), start + timedelta(minutes=30)),
+        (end - timedelta(minutes=6), end + timedelta(hours=1)),
     ]
-    assert recorded_seconds(3590.0, edges, start, end) == 3594.0
-    # one segment across the whole (short) period counts the period once
-    assert recorded_seconds(0.0, [(start - timedelta(seconds=5), end + timedelta(seconds=5))], start, end) == 3600.0
+    assert covered_s(spans, start, end) == 36 * 60
+    assert coverage(covered_s(spans, start, end), start, end) == 0.6
     cams = [CameraFact("a", "A", "KG-Y", "s1", "d1"), CameraFact("b", "B", "KG-Y", "s2", "d1", enabled=False)]
     f = figures([], [], cams, [], {"a": CameraTime([], True, 1800.0)}, start, end)
     assert f["coverage"] == 0.5 and f["uptime"] == 1.0 and f["cameras_enabled"] == 1 and f["cameras_working"] == 1

@@ -10,7 +10,8 @@ definition here (``DEFINITIONS``) and is computed the same way for the page, the
 - camera uptime: 1 - (time offline inside the period) / (period), the offline time built from the
   ``camera_offline`` / ``camera_online`` events and the recorder's outage gaps (overlapping
   outages counted once);
-- recording coverage: recorded seconds inside the period / period;
+- recording coverage: recorded seconds inside the period / period (recorded spans merged, so a
+  second recorded twice counts once);
 - schools and kindergartens with no working camera (none enabled and online at the period's end);
 - a ranking of regions: each region's rank on each figure, and the mean of those ranks.
 """
@@ -248,21 +249,6 @@ def coverage(recorded_s: float, start: datetime, end: datetime) -> float | None:
     if period <= 0:
         return None
     return round(min(1.0, max(0.0, recorded_s) / period), 4)
-
-
-def recorded_seconds(
-    starting_inside_s: float, edges: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime
-) -> float:
-    """Recorded seconds inside [start, end) from the sum of segments that *start* inside it and the
-    segments that straddle an edge: one begun before ``start`` adds its part after ``start``, one
-    running past ``end`` gives back its part after ``end``. Lets the store sum durations in SQL."""
-    total = starting_inside_s
-    for a, b in edges:
-        if a < start < b:
-            total += (min(b, end) - start).total_seconds()
-        elif start <= a < end < b:
-            total -= (b - end).total_seconds()
-    return max(0.0, total)
 
 
 def nearest_district(lat: float, lon: float, places: Iterable[tuple[float, float, str]], max_m: float) -> str | None:

@@ -32,6 +32,7 @@ from koopsuz.domain.dashboard import (
     IncidentFact,
     SiteFact,
     Verdict,
+    covered_s,
     figures,
     merge,
     nearest_district,
@@ -39,7 +40,6 @@ from koopsuz.domain.dashboard import (
     period,
     rank,
     ranking_row,
-    recorded_seconds,
 )
 from koopsuz.domain.regions import REGIONS, region_codes
 from koopsuz.security.audit import AuditLog
@@ -150,10 +150,8 @@ class DashboardService:
             changes = repo.health_changes(scope, start, measured_end) if measured_end > start else []
             before = repo.health_before(scope, start)
             gaps = repo.gaps(scope, start, measured_end, OUTAGE_GAP_CAUSES) if measured_end > start else []
-            recorded = {
-                c.id: repo.recorded(c.id, start, measured_end) if measured_end > start else (0.0, [])
-                for c in camera_rows
-            }
+            recorded = {c.id: repo.recorded_spans(c.id, start, measured_end) if measured_end > start else []
+                        for c in camera_rows}
 
         site_district = {s.id: s.district for s in site_rows}
         sites = [SiteFact(s.id, s.name, s.type, s.region, s.district) for s in site_rows]
@@ -179,8 +177,7 @@ class DashboardService:
                 )
             )
         verdicts = [
-            Verdict(reg, cam, rule, (p or {}).get("rule_kind"), (p or {}).get("rule_name"), verdict)
-            for reg, cam, rule, verdict, p in verdict_rows
+            Verdict(reg, cam, rule, kind, name, verdict) for reg, cam, rule, verdict, kind, name in verdict_rows
         ]
         by_cam: dict[str, list[HealthChange]] = defaultdict(list)
         for cam, ts, kind in changes:
@@ -194,8 +191,7 @@ class DashboardService:
             if gap_spans.get(c.id):  # what the recorder saw down; overlaps with ingest's reports count once
                 outs = merge([*outs, *gap_spans[c.id]], start, measured_end)
                 online = online and not any(b >= measured_end for _, b in gap_spans[c.id])
-            inside_s, edges = recorded[c.id]
-            camera_time[c.id] = CameraTime(outs, online, recorded_seconds(inside_s, edges, start, measured_end))
+            camera_time[c.id] = CameraTime(outs, online, covered_s(recorded[c.id], start, measured_end))
         return {
             "incidents": incidents,
             "verdicts": verdicts,

@@ -1,15 +1,14 @@
 """The rows behind the accountability dashboard, read region-scoped and period-bounded.
 
 Every query takes the caller's ``Scope`` and filters by the indexed ``region`` column, like the
-other repositories; recorded time is summed in SQL per camera (a camera adds 21 600 segments a
-day, too many to carry into Python over a month), only the segments straddling the period's
-edges come back as rows.
+other repositories; recorded time comes from each recording session's first and last segment,
+never from the segments in between (see ``recorded_spans``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -27,11 +26,11 @@ from koopsuz.store.tables import (
     IncidentRow,
     RecordingGapRow,
     RecordingSegmentRow,
+    RecordingSessionRow,
     SiteRow,
 )
 
 HEALTH_KINDS = ("camera_offline", "camera_online")
-SEGMENT_MAX = timedelta(minutes=10)  # no segment is longer (recording_segment_s <= 60): bounds edge lookups
 _CHUNK = 500
 
 
@@ -62,9 +61,13 @@ class DashboardRepo:
         return self.s.execute(_scoped(select(CameraRow), CameraRow.region, scope)).scalars().all()
 
     # -- incidents ------------------------------------------------------------------------------
-    def incidents(self, scope: Scope, start: datetime, end: datetime) -> Sequence[IncidentRow]:
-        q = select(IncidentRow).where(IncidentRow.created_at >= start, IncidentRow.created_at < end)
-        return self.s.execute(_scoped(q, IncidentRow.region, scope)).scalars().all()
+    def incidents(self, scope: Scope, start: datetime, end: datetime) -> Sequence[Any]:
+        """Incidents opened in [start, end): the columns the figures need (rows, not ORM objects)."""
+        i = IncidentRow
+        q = select(i.id, i.region, i.category, i.lat, i.lon, i.created_at, i.dispatched_at, i.on_scene_at).where(
+            i.created_at >= start, i.created_at < end
+        )
+        return self.s.execute(_scoped(q, i.region, scope)).all()
 
     def alert_cameras(self, incident_ids: Sequence[str]) -> dict[str, str]:
         """incident id -> the camera of its first linked alert (alerts are linked in order)."""
@@ -89,10 +92,12 @@ class DashboardRepo:
 
     # -- alert verdicts -------------------------------------------------------------------------
     def verdicts(self, scope: Scope, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
-        """(region, camera, rule, verdict, payload) of alerts raised in [start, end) with a verdict."""
+        """(region, camera, rule, verdict, rule kind, rule name) of alerts raised in [start, end) with a verdict."""
         f = AlertFeedbackRow
+        payload = EventRow.payload
         q = (
-            select(f.region, f.camera, f.rule, f.verdict, EventRow.payload)
+            select(f.region, f.camera, f.rule, f.verdict)
+            .add_columns(payload["rule_kind"].as_string(), payload["rule_name"].as_string())
             .join(EventRow, EventRow.id == f.event_id)
             .where(EventRow.ts >= start, EventRow.ts < end)
         )
@@ -134,18 +139,24 @@ class DashboardRepo:
         )
         return [(c, aware(a), aware(b)) for c, a, b in self.s.execute(_scoped(q, g.region, scope)).all()]  # type: ignore[misc]
 
-    def recorded(self, camera: str, start: datetime, end: datetime) -> tuple[float, list[tuple[datetime, datetime]]]:
-        """(seconds of segments starting in [start, end), segments straddling start or end)."""
-        seg = RecordingSegmentRow
-        total = self.s.execute(
-            select(func.coalesce(func.sum(seg.duration_s), 0.0)).where(
-                seg.camera == camera, seg.start >= start, seg.start < end
-            )
-        ).scalar()
-        edges = []
-        for edge in (start, end):
-            q = select(seg.start, seg.end).where(
-                seg.camera == camera, seg.start >= edge - SEGMENT_MAX, seg.start < edge, seg.end > edge
-            )
-            edges += [(aware(a), aware(b)) for a, b in self.s.execute(q).all()]
-        return float(total or 0.0), sorted(set(edges))  # one segment may straddle both edges
+    def recorded_spans(self, camera: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """(first segment's start, last segment's end) of each of the camera's sessions that may
+        overlap [start, end).
+
+        A session is one ffmpeg run whose segments follow each other without a hole (each one's
+        end is the next one's start; a stall ends the session), so its recorded time is that one
+        span: two lookups on the (session, seq) index per session, however many segments it holds
+        (a camera adds 21 600 a day; summing them over a month for every camera is too slow).
+        """
+        sess, seg = RecordingSessionRow, RecordingSegmentRow
+        q = select(sess.id).where(
+            sess.camera == camera, sess.started_at < end, sess.ended_at.is_(None) | (sess.ended_at > start)
+        )
+        out = []
+        for (session_id,) in self.s.execute(q).all():
+            ends = select(seg.start, seg.end).where(seg.session == session_id)
+            first = self.s.execute(ends.order_by(seg.seq).limit(1)).first()
+            last = self.s.execute(ends.order_by(seg.seq.desc()).limit(1)).first()
+            if first is not None and last is not None:
+                out.append((aware(first[0]), aware(last[1])))
+        return out  # type: ignore[return-value]
