@@ -115,7 +115,7 @@ def seed(system: Any, day: datetime) -> dict[str, Any]:
                                       dir="x", init_path="x/init.mp4", init_sha256="0" * 64, codec="h264", width=1280,
                                       height=720))
         s.flush()
-        for k in range(72):
+        for k in range(12, 72):  # the first 2 h were deleted by retention since (a "recorded, then deleted" gap)
             a = day + timedelta(minutes=10 * k)
             s.add(RecordingSegmentRow(camera="yk-cam-1", region="KG-Y", session="Syk-cam-1".ljust(26, "0")[:26],
                                       seq=k, start=a, end=a + timedelta(minutes=10), duration_s=600.0, size=1,
@@ -124,6 +124,8 @@ def seed(system: Any, day: datetime) -> dict[str, Any]:
         # overlapping hour once); a full disk on the square camera is a recording fault, not downtime
         s.add(RecordingGapRow(camera="ch-cam-1", region="KG-C", start=day + timedelta(hours=17),
                               end=day + timedelta(hours=19), cause="stream_lost", detail={}))
+        s.add(RecordingGapRow(camera="yk-cam-1", region="KG-Y", start=day, end=day + timedelta(hours=2),
+                              cause="retention", detail={}))
         s.add(RecordingGapRow(camera="yk-cam-1", region="KG-Y", start=day + timedelta(hours=13),
                               end=day + timedelta(hours=14), cause="disk_full", detail={}))
         a = day + timedelta(days=1, minutes=-1)

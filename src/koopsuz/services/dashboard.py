@@ -49,12 +49,15 @@ from koopsuz.services.errors import Invalid
 from koopsuz.store.dashboard_repo import DashboardRepo
 from koopsuz.store.db import Database
 from koopsuz.store.incident_repo import aware
+from koopsuz.store.retention_repo import RETENTION_CAUSE
 
 NO_DISTRICT = "-"
 OUTAGE_GAP_CAUSES = ("stream_lost", "system_down")
 """Recording gaps that mean the camera was not watched: the recorder could not reach it, or the
 system was down (which ingest, being down too, never reported). Recorder faults (disk full, a
-crash, a bad stream) and a disabled camera lower recording coverage, not the camera's uptime."""
+crash, a bad stream) and a disabled camera lower recording coverage, not the camera's uptime.
+Recorded time is the sessions' spans plus the ``retention`` gaps ("recorded, then deleted by
+policy"), so a month-old period keeps its coverage after schools' 14-day footage is gone."""
 REGION_NAMES = {r.code: {"en": r.name_en, "ru": r.name_ru, "ky": r.name_ky} for r in REGIONS}
 CSV_COLUMNS = ("region", "district", "figure", "item", "value", "n")
 
@@ -149,9 +152,10 @@ class DashboardService:
             verdict_rows = repo.verdicts(scope, start, end)
             changes = repo.health_changes(scope, start, measured_end) if measured_end > start else []
             before = repo.health_before(scope, start)
-            gaps = repo.gaps(scope, start, measured_end, OUTAGE_GAP_CAUSES) if measured_end > start else []
-            recorded = {c.id: repo.recorded_spans(c.id, start, measured_end) if measured_end > start else []
-                        for c in camera_rows}
+            live = measured_end > start
+            gaps = repo.gaps(scope, start, measured_end, OUTAGE_GAP_CAUSES) if live else []
+            deleted = repo.gaps(scope, start, measured_end, (RETENTION_CAUSE,)) if live else []
+            recorded = {c.id: repo.recorded_spans(c.id, start, measured_end) if live else [] for c in camera_rows}
 
         site_district = {s.id: s.district for s in site_rows}
         sites = [SiteFact(s.id, s.name, s.type, s.region, s.district) for s in site_rows]
@@ -191,7 +195,8 @@ class DashboardService:
             if gap_spans.get(c.id):  # what the recorder saw down; overlaps with ingest's reports count once
                 outs = merge([*outs, *gap_spans[c.id]], start, measured_end)
                 online = online and not any(b >= measured_end for _, b in gap_spans[c.id])
-            camera_time[c.id] = CameraTime(outs, online, covered_s(recorded[c.id], start, measured_end))
+            spans = recorded[c.id] + [(a, b or measured_end) for cam, a, b in deleted if cam == c.id]
+            camera_time[c.id] = CameraTime(outs, online, covered_s(spans, start, measured_end))
         return {
             "incidents": incidents,
             "verdicts": verdicts,
