@@ -1,7 +1,7 @@
 """A simulated PTZ dome served in-process (RTSP + ONVIF) and a system whose registry points at it.
 
-The dome's loop is empty (a 2 s loop with no actors renders in about a second), so its picture
-changes only when the head moves.
+``yk-dome``'s loop is empty, so its picture changes only when the head moves; ``yk-dome-2`` has a
+person walking across its 2 s loop (rendered once, a few seconds).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def dome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
             "cameras": [
                 {"id": "yk-dome", "scene": "square", "ptz": True, "schedule": [], "onvif_user": ONVIF_USER,
                  "onvif_password": ONVIF_PASSWORD},
+                # a dome whose loop has a person crossing: at home it shows them, turned away it does not
+                {"id": "yk-dome-2", "scene": "street", "ptz": True, "schedule": [
+                    {"id": "walker", "at": 0.0, "kind": "person", "path": [[0.1, 0.9], [0.9, 0.9]], "duration": 2.0}]},
             ],
         }
     )  # fmt: skip
@@ -40,7 +43,7 @@ def dome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
 
 
 def onvif_url(server: SimServer, user: str = ONVIF_USER, password: str = ONVIF_PASSWORD) -> str:
-    url = server.health()["cameras"][0]["onvif_url"]
+    url = next(c for c in server.health()["cameras"] if c["id"] == "yk-dome")["onvif_url"]
     return url.replace("http://", f"http://{user}:{password}@")
 
 

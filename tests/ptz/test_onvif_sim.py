@@ -4,6 +4,7 @@ picture follows: a pan shifts the picture by the expected number of pixels, a zo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from urllib.parse import urlsplit
 
@@ -16,17 +17,23 @@ from zeep.exceptions import Fault
 
 from koopsuz.sim.ptz import FOV_DEG, magnification
 from koopsuz.sim.rtsp import SimServer
-from tests.ptz.conftest import ONVIF_PASSWORD, ONVIF_USER
+from tests.ptz.conftest import ONVIF_PASSWORD, ONVIF_USER, onvif_url
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def grab(server: SimServer, n: int = 4) -> np.ndarray:
+def grab(server: SimServer, n: int = 4, camera: str = "yk-dome") -> np.ndarray:
     """A grey frame of the dome's sub stream, decoded from real RTSP (the n-th, past the first IDR)."""
-    with av.open(server.url("yk-dome", "sub"), options={"rtsp_transport": "tcp"}, timeout=10) as c:
-        for i, frame in enumerate(c.decode(video=0)):
-            if i >= n:
-                return frame.to_ndarray(format="gray").astype(np.float32)
+    return frames(server, camera, n + 1)[-1]
+
+
+def frames(server: SimServer, camera: str, n: int) -> list[np.ndarray]:
+    out = []
+    with av.open(server.url(camera, "sub"), options={"rtsp_transport": "tcp"}, timeout=10) as c:
+        for frame in c.decode(video=0):
+            out.append(frame.to_ndarray(format="gray").astype(np.float32))
+            if len(out) == n:
+                return out
     raise AssertionError("no frames")
 
 
@@ -44,7 +51,7 @@ def test_onvif_client_drives_the_dome_and_the_picture_follows(dome: SimServer) -
     head = dome.ptz_heads["yk-dome"]
 
     async def run() -> None:
-        port = urlsplit(dome.health()["cameras"][0]["onvif_url"]).port
+        port = urlsplit(onvif_url(dome)).port
         cam = ONVIFCamera("127.0.0.1", port, ONVIF_USER, ONVIF_PASSWORD, no_cache=True)
         try:
             await cam.update_xaddrs()
@@ -117,3 +124,34 @@ def test_onvif_client_drives_the_dome_and_the_picture_follows(dome: SimServer) -
             await intruder.close()
 
     asyncio.run(run())
+
+
+def test_at_home_the_dome_shows_its_scenario_and_its_truth_holds(dome: SimServer) -> None:
+    """The loop plays in the first quarter of the ring: the walker moves at home, not when turned away;
+    ground-truth lines say whether the dome was looking home when they happened."""
+    head = dome.ptz_heads["yk-dome-2"]
+
+    def truth_line(since: float) -> dict:
+        deadline = time.monotonic() + 5  # the 2 s loop brings the walker in (and out) every loop
+        while time.monotonic() < deadline:
+            lines = [t for t in dome.truth_since(since) if t.get("camera") == "yk-dome-2" and "actor" in t]
+            if lines:
+                return lines[-1]
+            time.sleep(0.1)
+        raise AssertionError("no ground truth from yk-dome-2")
+
+    def motion(n: int = 10) -> float:
+        shots = frames(dome, "yk-dome-2", n + 3)[3:]
+        return float(np.mean([np.abs(a - b).mean() for a, b in itertools.pairwise(shots)]))
+
+    head.absolute(0.0, 0.0, 0.0)
+    moving_home = motion()
+    assert truth_line(time.time())["ptz_home"] is True
+    head.absolute(1.0, 0.0, 0.0)  # half a turn: a still part of the street
+    deadline = time.monotonic() + 5
+    while any(head.moving()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    moving_away = motion()
+    assert moving_home > 0.2 and moving_away < moving_home / 4, (moving_home, moving_away)
+    assert truth_line(time.time())["ptz_home"] is False
+    head.absolute(0.0, 0.0, 0.0)
