@@ -164,6 +164,9 @@ PTZ = {
     "/api/cameras/{camera_id}/ptz/tours/stop",
     "/api/cameras/{camera_id}/ptz/tours/{tour_id}/start",
 }
+# Alert webhooks: admins (cameras.write) only; a subscription is seen and changed within the
+# caller's regions, a regional one receives its region's alerts only (tests/notifications/).
+NOTIFICATIONS = {"/api/webhooks", "/api/webhooks/{webhook_id}", "/api/webhooks/{webhook_id}/deliveries"}
 OTHER = {
     "/api/transparency",  # public by design: counts per region and month, no personal data
     "/api/auth/login",
@@ -206,7 +209,7 @@ def test_every_route_is_classified(system) -> None:
     app = create_app(system, start_system=False)
     known = SCOPED_BY_CAMERA | SCOPED_BY_EVENT | LISTS | OTHER | SITE_ROUTES | RECORDING_FILES
     known |= EVIDENCE | LOCKS_AND_STORAGE | LEGAL_AND_WATCHLISTS | PLATES
-    known |= COMMAND | PRIVACY | VIOLATIONS | PTZ
+    known |= COMMAND | PRIVACY | VIOLATIONS | PTZ | NOTIFICATIONS
     known |= {p for _, p in WRITES_BY_CAMERA | WRITES_BY_EVENT}
     routes = [r for r in all_routes(app) if isinstance(r, APIRoute | APIWebSocketRoute)]
     paths = {r.path for r in routes if r.path.startswith("/api")}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,21 @@ class Settings(BaseSettings):
     storage_budget_gb: float | None = Field(default=None, gt=0, description="media dir budget; None: none")
     storage_warn_fraction: float = Field(default=0.9, gt=0, le=1, description="warn past this share of the budget")
     storage_shed_margin: float = Field(default=0.02, ge=0, lt=1, description="shed this share below the budget")
+    # notifications to other systems (issue 7): webhooks are configured through the API, MQTT here
+    mqtt_url: str | None = Field(default=None, description="mqtt://[user:pass@]host:1883: publish alerts there")
+    mqtt_kinds: str = Field(default="alert", description="event kinds published to MQTT, comma-separated")
+    webhook_attempts: int = Field(default=5, ge=1, le=20, description="tries per webhook delivery")
+    webhook_backoff_s: float = Field(default=2.0, gt=0, le=600, description="first retry delay; doubles each try")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="one webhook POST's time limit")
+    # recordings on an S3 API (issue 9): recorded locally, then moved to the bucket; any api node plays them
+    recordings_url: str | None = Field(
+        default=None, pattern=r"^s3://[^/]+(/.*)?$", description="s3://bucket/prefix; None: the recorder's disk"
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3 API endpoint (MinIO, Ceph); None: AWS")
+    s3_region: str | None = Field(default=None, description="bucket region; None: us-east-1")
+    s3_access_key_id: str | None = Field(default=None, description="None: boto3's usual chain (AWS_* env, role)")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="never logged nor shown")
+    recordings_cache_mb: int = Field(default=2048, ge=16, description="local cache of footage read from the bucket")
 
     @property
     def db_url(self) -> str:

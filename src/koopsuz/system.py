@@ -49,9 +49,12 @@ from koopsuz.services.unmask import UnmaskService
 from koopsuz.services.users import UserService
 from koopsuz.services.violations import ViolationService
 from koopsuz.services.watchlists import WatchlistService
+from koopsuz.services.webhooks import WebhookDispatcher, WebhookService
 from koopsuz.store.db import Database
 from koopsuz.store.rule_repo import RuleRepo
 from koopsuz.video.media import MediaStore
+from koopsuz.video.segment_store import BufferedSegmentStore, make_segment_store
+from koopsuz.video.segment_uploader import SegmentUploader
 from koopsuz.vision.plates import PlateReader
 
 log = logging.getLogger(__name__)
@@ -92,11 +95,20 @@ class System:
         )
         self.rules = RuleService(self.db, self.bus, self.audit, self.registry)
         self.evidence_locks = EvidenceLockService(self.db, self.audit)
-        self.retention = RetentionService(settings, self.db, self.writer, self.evidence_locks)
+        # recorded files: this disk, or this disk buffering an S3 bucket that every node reads (issue 9)
+        self.segments = make_segment_store(settings)
+        remote = self.segments.remote if isinstance(self.segments, BufferedSegmentStore) else None
+        self.retention = RetentionService(settings, self.db, self.writer, self.evidence_locks, remote=remote)
         self.recording = RecordingService(
-            settings, cameras, self.db, self.writer, self.bus, make_room=self.retention.make_room
+            settings,
+            cameras,
+            self.db,
+            self.writer,
+            self.bus,
+            make_room=self.retention.make_room,
+            uploader=SegmentUploader(self.segments.local, remote) if remote is not None else None,
         )
-        self.playback = PlaybackService(settings, self.db, settings.resolved_secret)
+        self.playback = PlaybackService(settings, self.db, settings.resolved_secret, self.segments)
         self.signing_key = InstallationKey(settings.data_dir / "keys")
         self.audit_sealer = AuditSealer(self.audit, self.signing_key, interval_s=settings.audit_seal_s)
         self.evidence = EvidenceService(
@@ -154,6 +166,22 @@ class System:
             clip_s=(settings.clip_pre_s, settings.clip_post_s),
         )
         self.road_watch.passage_sinks.append(self.violations.count_passage)
+        # notifications to other systems (issue 7): signed webhooks per subscription, MQTT topics per kind
+        self.webhooks = WebhookService(self.db, self.audit)
+        self.webhook_dispatcher = WebhookDispatcher(
+            self.bus,
+            self.webhooks,
+            self.db,
+            attempts=settings.webhook_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            timeout_s=settings.webhook_timeout_s,
+        )
+        self.mqtt: Any = None
+        if settings.mqtt_url:
+            from koopsuz.services.mqtt_publisher import MqttPublisher
+
+            kinds = frozenset(k.strip() for k in settings.mqtt_kinds.split(",") if k.strip())
+            self.mqtt = MqttPublisher(self.bus, settings.mqtt_url, kinds=kinds)
         self._plate_reader: PlateReader | None = None
         self.ingest = IngestService(
             settings,
@@ -204,6 +232,9 @@ class System:
             self.leases.start()  # first round before ingest, so it starts with this worker's share
         self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
         self.audit_sealer.start()
+        self.webhook_dispatcher.start()  # before the writer, like road watch: replayed alerts go out too
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.writer.start()
         if ingest:
             self.face_matcher.start()
@@ -228,6 +259,9 @@ class System:
             self.face_observations.stop()  # after ingest: stopped cameras hand over their last faces
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
+            self.webhook_dispatcher.stop()  # after the writer: its last alerts were handed over
+            if self.mqtt is not None:
+                self.mqtt.stop()
         self.evidence.stop()
         self.face_search.stop()
         if self._started:

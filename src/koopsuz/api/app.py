@@ -22,6 +22,7 @@ from koopsuz.api.routers import evidence as evidence_router
 from koopsuz.api.routers import evidence_locks as locks_router
 from koopsuz.api.routers import faces as faces_router
 from koopsuz.api.routers import incidents as incidents_router
+from koopsuz.api.routers import notifications as notifications_router
 from koopsuz.api.routers import plates as plates_router
 from koopsuz.api.routers import privacy as privacy_router
 from koopsuz.api.routers import ptz as ptz_router
@@ -85,6 +86,7 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     app.include_router(privacy_router.router)  # privacy masks: unmask grants, masked copies (issue 8)
     app.include_router(access_review_router.router)  # who can do what, last used (issue 8)
     app.include_router(ptz_router.router)  # PTZ moves, presets and tours over ONVIF (issue 7)
+    app.include_router(notifications_router.router)  # alert webhooks (issue 7)
     try:
         pages = importlib.import_module("koopsuz.api.routers.pages")
         app.include_router(pages.router)
