@@ -42,9 +42,9 @@ CALL_TIMEOUT_S = 5.0
 
 
 class CameraUnreachable(ServiceError):
-    """The camera's ONVIF service did not answer or refused: 502, with what to check."""
+    """The camera's ONVIF service did not answer or refused: 503 (as a camera with no frame), with what to check."""
 
-    status = 502
+    status = 503
 
 
 class MoveRequest(BaseModel):
@@ -251,11 +251,13 @@ class PtzService:
         try:
             return await asyncio.wait_for(conn.call(op, params or {}), CALL_TIMEOUT_S)
         except Exception as exc:
-            fault = type(exc).__name__ == "Fault"
-            if not fault:  # a broken connection: reconnect next time
-                self._conns.pop(row.id, None)
-                await conn.close()
-            raise CameraUnreachable(f"camera {row.id} refused {op}: {_why(exc)}") from None
+            from zeep.exceptions import Fault
+
+            if isinstance(exc, Fault):  # the camera answered no (a bad preset, too many presets): 422
+                raise Invalid(f"camera {row.id} refused {op}: {_why(exc)}") from None
+            self._conns.pop(row.id, None)  # a broken connection: reconnect next time
+            await conn.close()
+            raise CameraUnreachable(f"camera {row.id} did not answer {op}: {_why(exc)}") from None
 
     # --------------------------------------------------------------- moving
     async def _move(
