@@ -276,6 +276,10 @@ def camera_add(
     heading: Annotated[float, typer.Option(help="degrees clockwise from north")] = 0.0,
     fov: Annotated[float, typer.Option(help="field of view, degrees")] = 90.0,
     profile: Annotated[str, typer.Option(help="analytics profile")] = "motion",
+    onvif_url: Annotated[
+        str | None,
+        typer.Option(help="a PTZ dome's ONVIF device service, http://user:pass@host:port/onvif/device_service"),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Register a camera (the running server picks it up within seconds)."""
@@ -293,6 +297,7 @@ def camera_add(
         "heading": heading,
         "fov": fov,
         "profile": profile,
+        **({"ptz": True, "onvif_url": onvif_url} if onvif_url else {}),  # steered over ONVIF (services/ptz.py)
     }
     try:
         row = system.registry.add_camera(_cli_principal(SYSTEM), data)
