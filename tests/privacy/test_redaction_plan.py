@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from koopsuz.vision.faces import FaceEngine, read_image
-from koopsuz.vision.redaction import Policy, Sighting, compact_plate, link, pixelate_yuv, plan
+from koopsuz.vision.redaction import ChangeGate, Policy, Sighting, compact_plate, link, pixelate_yuv, plan
 from tests.faces.photos import portraits
 
 
@@ -111,3 +111,18 @@ def test_pixelated_face_is_not_found_by_the_detector(engine: FaceEngine) -> None
     x = round(faces[0].box[0])
     outside = np.abs(out[:, : max(0, x - 4)].astype(int) - img[:, : max(0, x - 4)].astype(int))
     assert outside.mean() < 3  # nothing else touched (colour conversion rounding only)
+
+
+def test_change_gate_looks_again_only_when_the_picture_changed() -> None:
+    rng = np.random.default_rng(3)
+    scene = rng.integers(40, 200, (720, 1280), dtype=np.uint8)
+    gate = ChangeGate(every=15)
+    assert gate.changed(scene)  # the first frame is always looked at
+    noisy = np.clip(scene.astype(int) + rng.integers(-3, 4, scene.shape), 0, 255).astype(np.uint8)
+    assert not gate.changed(noisy)  # sensor/compression noise averages out within a block
+    face = scene.copy()
+    face[300:330, 600:625] = 250  # something face-sized arrives
+    assert gate.changed(face)
+    for _ in range(14):  # 15 frames a second: looked at frame 0, not 1..14, again at 15
+        assert not gate.changed(face)
+    assert gate.changed(face)  # but never more than a second without a look
