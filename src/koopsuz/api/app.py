@@ -65,6 +65,16 @@ def create_app(system: System, *, start_system: bool = True) -> FastAPI:
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
+        """A number or date too large for the database or the calendar (an id of 25 digits, year 9999
+        shifted by an offset) is bad input, not a server error. Found by the API fuzzer
+        (tests/test_api_fuzz.py); the handlers it named check their ranges themselves, this catches the rest."""
+        log.warning("out-of-range input on %s %s: %s", request.method, request.url.path, exc)
+        detail = f"a number or date in the request is out of range ({exc}); ids are at most 19 digits, dates "
+        detail += "lie between the years 1970 and 2100"
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.get("/api/system/health", tags=["system"])
     def health() -> dict[str, object]:
         """Liveness for load balancers; says nothing about any camera."""

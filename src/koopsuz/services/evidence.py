@@ -208,9 +208,13 @@ class EvidenceService:
         if start is None or end is None:
             raise Invalid("start and end: give the range to export (ISO 8601)")
         now = datetime.now(UTC)
-        if utc(end) > now + timedelta(minutes=1):
+        try:
+            end = utc(end)
+        except OverflowError:  # year 1 or 9999 with an offset cannot be shifted to UTC
+            raise Invalid("end is out of range; use a date between the years 1970 and 2100") from None
+        if end > now + timedelta(minutes=1):
             raise Invalid("end: the range cannot reach into the future")
-        a, b = self._playback.check_range(start, min(utc(end), now), self._settings.export_max_minutes * 60)
+        a, b = self._playback.check_range(start, min(end, now), self._settings.export_max_minutes * 60)
         rows = [self._registry.camera(who, c, Permission.EVIDENCE_EXPORT) for c in ids]
         if legal_basis_id is not None or self._settings.export_requires_registered_basis:
             # a registered basis must allow "export" in every region the footage comes from

@@ -66,7 +66,10 @@ class EvidenceLockService:
             raise Invalid("case_number: at most 64 characters")
         if len(reason) > 1000:
             raise Invalid("reason: at most 1000 characters")
-        start, end = _utc(start), _utc(end)
+        try:
+            start, end = _utc(start), _utc(end)
+        except OverflowError:  # year 1 or 9999 with an offset cannot be shifted to UTC
+            raise Invalid("start or end is out of range; use a date between the years 1970 and 2100") from None
         if start >= end:
             raise Invalid("start must be before end")
         if end - start > MAX_LOCK:

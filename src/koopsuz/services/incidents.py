@@ -551,7 +551,10 @@ class IncidentService:
         """Response measures over incidents opened (and alerts raised) in [start, end)."""
         require(who, Permission.STATS_READ)
         end = aware(end) or self.now()
-        start = aware(start) or end - timedelta(days=7)
+        try:
+            start = aware(start) or end - timedelta(days=7)
+        except OverflowError:  # 'to' in year 1: the default week would start before the calendar
+            raise Invalid("to is out of range; use a date between the years 1970 and 2100") from None
         if end <= start or end - start > timedelta(days=MAX_STATS_DAYS):
             raise Invalid(f"to: after from, and at most {MAX_STATS_DAYS} days later")
         if region is not None:

@@ -25,7 +25,11 @@ from koopsuz.store.tables import LegalBasisRow
 
 
 def utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    """UTC; a time Python cannot shift to UTC (year 1 or 9999 with an offset) is bad input, not a crash."""
+    try:
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"time {ts.isoformat()} is out of range; use a date between the years 1970 and 2100") from None
 
 
 def basis_json(row: LegalBasisRow, now: datetime | None = None) -> dict[str, Any]:

@@ -25,12 +25,19 @@ from koopsuz.store.db import Database
 from koopsuz.store.recording_repo import RecordingRepo, utc
 from koopsuz.store.tables import RecordingSegmentRow, RecordingSessionRow
 from koopsuz.video.hls import PlaylistItem, vod_playlist
+from koopsuz.video.segment_store import LocalSegmentStore, SegmentMissing, SegmentStore, SegmentStoreError
 
 JOIN_S = 0.25  # segments closer than this are one continuous span
 
 
 class Damaged(ServiceError):
     status = 410
+
+
+class StoreUnavailable(ServiceError):
+    """The recordings bucket did not answer: try again (the footage is not lost)."""
+
+    status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +63,14 @@ def iso(ts: datetime) -> str:
 
 
 class PlaybackService:
-    def __init__(self, settings: Settings, db: Database, secret: Callable[[], str]) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, secret: Callable[[], str], segments: SegmentStore | None = None
+    ) -> None:
         self._settings = settings
         self._db = db
         self.root = settings.media_dir.resolve()
+        # where the files are: this node's disk, or the disk buffering an S3 bucket (video/segment_store.py)
+        self.segments: SegmentStore = segments if segments is not None else LocalSegmentStore(self.root)
         self._secret = secret
         self._signer: URLSafeTimedSerializer | None = None
 
@@ -72,8 +83,11 @@ class PlaybackService:
     # -- ranges ---------------------------------------------------------------------------
     def check_range(self, start: datetime | None, end: datetime | None, max_s: float) -> tuple[datetime, datetime]:
         """A valid UTC range; default: the hour up to now. Naive times are taken as UTC."""
-        end = utc(end) if end else datetime.now(UTC)
-        start = utc(start) if start else end - timedelta(hours=1)
+        try:
+            end = utc(end) if end else datetime.now(UTC)
+            start = utc(start) if start else end - timedelta(hours=1)
+        except OverflowError:  # year 1 or 9999 shifted by an offset or the default hour
+            raise Invalid("start or end is out of range; use a date between the years 1970 and 2100") from None
         if start >= end:
             raise Invalid("start must be before end")
         if (end - start).total_seconds() > max_s:
@@ -137,7 +151,9 @@ class PlaybackService:
         """Segments over the range whose files are intact (size checked), with their sessions."""
         with self._db.session() as s:
             repo = RecordingRepo(s)
-            segs = [r for r in repo.segments(camera, start, end) if self._looks_intact(r)]
+            segs = repo.segments(camera, start, end)
+            sizes = self._sizes([r.path for r in segs])  # one listing per session folder, not a call per file
+            segs = [r for r in segs if sizes.get(r.path) == r.size]
             sessions = repo.sessions([r.session for r in segs])
         if not segs:
             raise NotFound(f"nothing of camera {camera!r} is recorded between {iso(start)} and {iso(end)}")
@@ -206,23 +222,32 @@ class PlaybackService:
         return self._verified(row.init_path, row.init_sha256, None)
 
     def path(self, rel: str) -> Path:
-        p = (self.root / rel).resolve()
-        if not p.is_relative_to(self.root):
+        """A local file with the recorded bytes (libavformat reads files): here, or fetched from the bucket."""
+        if not (self.root / rel).resolve().is_relative_to(self.root):
             raise NotFound(f"invalid media reference {rel!r}")
-        return p
-
-    def _looks_intact(self, row: RecordingSegmentRow) -> bool:
         try:
-            return self.path(row.path).stat().st_size == row.size
-        except (OSError, NotFound):
-            return False
+            return self.segments.local_copy(rel)
+        except SegmentMissing as exc:
+            raise Damaged(str(exc)) from None
+        except SegmentStoreError as exc:
+            raise StoreUnavailable(f"{exc}; try again shortly") from None
+
+    def _sizes(self, rels: list[str]) -> dict[str, int]:
+        try:
+            return self.segments.sizes(rels)
+        except SegmentStoreError as exc:
+            raise StoreUnavailable(f"{exc}; try again shortly") from None
 
     def _verified(self, rel: str, sha256: str, size: int | None) -> bytes:
         """The file's bytes if they are exactly what was indexed; Damaged (410) otherwise."""
+        if not (self.root / rel).resolve().is_relative_to(self.root):
+            raise NotFound(f"invalid media reference {rel!r}")
         try:
-            data = self.path(rel).read_bytes()
-        except OSError:
+            data = self.segments.read(rel)
+        except SegmentMissing:
             raise Damaged(f"recording file {rel} is missing (deleted by retention or lost)") from None
+        except SegmentStoreError as exc:
+            raise StoreUnavailable(f"{exc}; try again shortly") from None
         if (size is not None and len(data) != size) or hashlib.sha256(data).hexdigest() != sha256:
             raise Damaged(f"recording file {rel} does not match its index (damaged or altered): not served")
         return data

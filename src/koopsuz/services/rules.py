@@ -117,7 +117,10 @@ class RuleService:
     # -- counts -----------------------------------------------------------------------------
     def counts(self, who: Principal, camera_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         self._registry.camera(who, camera_id)
-        start, end = _utc(start), _utc(end)
+        try:
+            start, end = _utc(start), _utc(end)
+        except OverflowError:  # year 1 or 9999 with an offset cannot be shifted to UTC
+            raise Invalid("from or to is out of range; use a date between the years 1970 and 2100") from None
         if end <= start or end - start > MAX_COUNT_RANGE:
             raise Invalid("to must be after from, and at most 31 days later")
         with self._db.session() as s:

@@ -439,7 +439,10 @@ def _clip(camera: str, interval: Any, at: datetime) -> dict[str, Any] | None:
 
 def _range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
     end = utc(end) if end else datetime.now(UTC)
-    start = utc(start) if start else end - default
+    try:
+        start = utc(start) if start else end - default
+    except OverflowError:  # 'to' in year 1: the default period would start before the calendar
+        raise Invalid("'to' is out of range; use a date between the years 1970 and 2100") from None
     if end <= start or end - start > MAX_RANGE:
         raise Invalid("'to' must be after 'from', and at most 366 days later")
     return start, end

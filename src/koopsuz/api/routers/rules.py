@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 
 from koopsuz.api.deps import PrincipalDep, SystemDep, require
 from koopsuz.security.principal import Permission, Principal
@@ -42,7 +42,10 @@ def line_counts(
 ) -> list[dict[str, Any]]:
     """Crossings per line rule, hour (UTC), class and direction."""
     end = end or datetime.now(UTC)
-    start = start or end - timedelta(hours=24)
+    try:
+        start = start or end - timedelta(hours=24)
+    except OverflowError:  # 'to' in year 1: the default day would start before the calendar
+        raise HTTPException(422, "'to' is out of range; use a date between the years 1970 and 2100") from None
     return system.rules.counts(who, camera_id, start, end)
 
 
