@@ -57,7 +57,7 @@ class MoveRequest(BaseModel):
     pan: float | None = Field(default=None, ge=-1.0, le=1.0)
     tilt: float | None = Field(default=None, ge=-1.0, le=1.0)
     zoom: float | None = Field(default=None, ge=-1.0, le=1.0)
-    timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
+    timeout_s: float = Field(default=2.0, ge=0.1, le=60.0)
     speed: float = Field(default=1.0, gt=0.0, le=1.0)
     take_over: bool = False
 
@@ -273,24 +273,24 @@ class PtzService:
             raise Invalid("absolute zoom is 0..1 (0 = widest, 1 = full zoom)")
         row = self.camera(who, camera_id)
         self._take(who, row, req.take_over, ip)
-        await self._cancel_tour(row.id)
+        tour_stopped = await self._cancel_tour(row.id)
         vec: dict[str, Any] = {}
         if req.pan is not None or req.tilt is not None:
             vec["PanTilt"] = {"x": req.pan or 0.0, "y": req.tilt or 0.0}
         if req.zoom is not None:
             vec["Zoom"] = {"x": req.zoom}
         if req.mode == "continuous":
-            await self._call(row, "ContinuousMove", {"Velocity": vec, "Timeout": f"PT{req.timeout_s:g}S"})
+            await self._call(row, "ContinuousMove", {"Velocity": vec, "Timeout": f"PT{req.timeout_s:.2f}S"})
         else:
             speed = {"PanTilt": {"x": req.speed, "y": req.speed}, "Zoom": {"x": req.speed}}
             op, key = ("RelativeMove", "Translation") if req.mode == "relative" else ("AbsoluteMove", "Position")
             if req.mode == "absolute" and "PanTilt" in vec and (req.pan is None or req.tilt is None):
-                now = await self._status(who, camera_id, audit=False)
+                now = await self._status(who, camera_id)
                 vec["PanTilt"] = {"x": _or(req.pan, now["pan"]), "y": _or(req.tilt, now["tilt"])}
             await self._call(row, op, {key: vec, "Speed": speed})
         self._audit.record(
             who, "ptz.move", target_type="camera", target_id=row.id, region=row.region,
-            detail=req.model_dump(exclude={"take_over"}), ip=ip,
+            detail={**req.model_dump(exclude={"take_over"}), "tour_stopped": tour_stopped}, ip=ip,
         )  # fmt: skip
         return self._held(row.id)
 
@@ -312,7 +312,7 @@ class PtzService:
             self._leases.pop(row.id, None)
         return self._held(row.id)
 
-    async def _status(self, who: Principal, camera_id: str, audit: bool = True) -> dict[str, Any]:
+    async def _status(self, who: Principal, camera_id: str) -> dict[str, Any]:
         row = self.camera(who, camera_id)
         st = await self._call(row, "GetStatus")
         pos, moving = st.Position, st.MoveStatus
@@ -369,11 +369,11 @@ class PtzService:
     ) -> dict[str, Any]:
         row = self.camera(who, camera_id)
         self._take(who, row, take_over, ip)
-        await self._cancel_tour(row.id)
+        tour_stopped = await self._cancel_tour(row.id)
         await self._goto(row, token)
         self._audit.record(
             who, "ptz.preset.goto", target_type="camera", target_id=row.id, region=row.region,
-            detail={"token": token}, ip=ip,
+            detail={"token": token, "tour_stopped": tour_stopped}, ip=ip,
         )  # fmt: skip
         return self._held(row.id)
 
