@@ -35,6 +35,9 @@ HELP = (
     "Ground truth (actors entering and leaving view, stamped with the wall-clock time their frame was sent; "
     "cuts and restores) goes to --truth as JSON lines. Control API on --control-port: GET /health, "
     "GET /truth?since=TS, POST /cameras/ID/cut (?mode=stall), POST /cameras/ID/restore.\n\n"
+    "Patrol units (scenario 'units': id, call_sign, road as [lat, lon] points, start) drive along their road when "
+    "told (POST /units/ID/drive with to, speed_kmh) and post their positions to Koopsuz's "
+    "/api/units/ID/position with --api-url and --api-token, as a unit's tablet would; GET /units shows them.\n\n"
     "PTZ domes (scenario 'ptz: true' with onvif_port/onvif_user/onvif_password, or a deployment camera with "
     "ptz and a local onvif_url) answer ONVIF (Device, Media, PTZ; WS-Security) at "
     "http://HOST:PORT/onvif/device_service; their picture is a live window over a 360-degree panorama that "
@@ -76,6 +79,13 @@ def sim(
         int | None, typer.Option("--workers", min=1, help="render processes (default: one per CPU)")
     ] = None,
     render_only: Annotated[bool, typer.Option("--render-only", help="render (fill the cache) and exit")] = False,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="Koopsuz URL the scenario's patrol units report their positions to")
+    ] = None,
+    api_token: Annotated[
+        str | None,
+        typer.Option("--api-token", envvar="KOOPSUZ_SIM_API_TOKEN", help="Bearer token the units report with"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -107,16 +117,29 @@ def sim(
         console.print(f"  {cam_id}: {len(rc.truth['actors'])} actor(s), truth {rc.path / 'truth.json'}", soft_wrap=True)
     if render_only:
         return
-    _serve(rendered, port or 8554, host, control_port, truth, paths)
+    from koopsuz.sim.units import UnitFleet
+
+    fleet = UnitFleet(world.units, api_url, api_token) if world.units else None
+    _serve(rendered, port or 8554, host, control_port, truth, paths, fleet)
 
 
-def _serve(rendered: dict, port: int, host: str, control_port: int, truth: Path, paths: dict | None) -> None:  # type: ignore[type-arg]
+def _serve(
+    rendered: dict,  # type: ignore[type-arg]
+    port: int,
+    host: str,
+    control_port: int,
+    truth: Path,
+    paths: dict | None,  # type: ignore[type-arg]
+    units: object = None,
+) -> None:
     from koopsuz.sim.rtsp import SimServer
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = SimServer(rendered, port=port, host=host, truth_path=truth, control_port=control_port, paths=paths)
+    server = SimServer(
+        rendered, port=port, host=host, truth_path=truth, control_port=control_port, paths=paths, units=units
+    )
     try:
         server.start()
     except OSError as exc:

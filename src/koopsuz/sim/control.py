@@ -8,6 +8,10 @@ is enough: a handful of requests per test, no dependencies, one daemon thread.
     GET  /truth?since=<unix ts>       ground-truth lines newer than ``since``
     POST /cameras/<id>/cut[?mode=stall]
     POST /cameras/<id>/restore
+    GET  /units                       patrol units: where each is on its road, driving or not
+    POST /units/<id>/drive            {"to": [lat, lon], "speed_kmh", "interval_s", "on_arrival", "api_url", "token"}
+    POST /units/<id>/report           post its position once ({"api_url", "token"} optional)
+    POST /units/<id>/halt             stop where it is
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/health":
             self._send(200, self.sim.health())
+        elif url.path == "/units":
+            self._send(200, self.sim.units.state() if self.sim.units is not None else [])
         elif url.path == "/truth":
             try:
                 since = float(parse_qs(url.query).get("since", ["0"])[0])
@@ -71,6 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         url = urlsplit(self.path)
         parts = url.path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "units":
+            self._unit(parts[1], parts[2])
+            return
         if len(parts) != 3 or parts[0] != "cameras" or parts[2] not in ("cut", "restore"):
             self._send(404, {"error": f"no such action {url.path}"})
             return
@@ -88,3 +97,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.sim.restore(cam_id)
         cam = next(c for c in self.sim.health()["cameras"] if c["id"] == cam_id)
         self._send(200, cam)
+
+    def _unit(self, unit_id: str, action: str) -> None:
+        """Patrol units (koopsuz.sim.units): a bad order is 400 with the field named, never a dropped request."""
+        from koopsuz.sim.units import UnitError
+
+        fleet = self.sim.units
+        if fleet is None or unit_id not in fleet.ids:
+            self._send(
+                404, {"error": f"unknown unit {unit_id!r}; the scenario's units are {fleet.ids if fleet else []}"}
+            )
+            return
+        if action not in ("drive", "report", "halt"):
+            self._send(404, {"error": f"no such action {action!r}; use drive, report or halt"})
+            return
+        try:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            self._send(400, {"error": "the body must be a JSON object"})
+            return
+        if not isinstance(body, dict):
+            self._send(400, {"error": "the body must be a JSON object"})
+            return
+        try:
+            if action == "drive":
+                self._send(200, fleet.drive(unit_id, body))
+            elif action == "report":
+                self._send(200, fleet.report(unit_id, body))
+            else:
+                self._send(200, fleet.halt(unit_id))
+        except UnitError as exc:
+            self._send(400, {"error": str(exc)})

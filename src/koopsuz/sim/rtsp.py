@@ -67,6 +67,7 @@ class SimServer:
 
     ``port=0`` picks a free port (see ``.port`` after ``start()``). ``paths`` maps a camera id
     to its (main, sub) mount paths when a deployment names them; default ``/<id>/main``, ``/<id>/sub``.
+    ``units`` (a ``UnitFleet``) are the scenario's patrol units, driven through the control API.
     """
 
     def __init__(
@@ -77,8 +78,10 @@ class SimServer:
         truth_path: str | Path | None = None,
         control_port: int | None = None,
         paths: dict[str, tuple[str, str]] | None = None,
+        units: Any = None,
     ) -> None:
         Gst.init(None)
+        self.units = units  # koopsuz.sim.units.UnitFleet driven through the control API, or None
         self.host, self.port = host, port
         self.truth_path = Path(truth_path) if truth_path else None
         self.control_port = control_port
@@ -155,6 +158,8 @@ class SimServer:
         self._stop.set()
         if self._control:
             self._control.stop()
+        if self.units is not None:
+            self.units.close()
         for cam in self._cams.values():
             if cam.onvif is not None:
                 cam.onvif.stop()

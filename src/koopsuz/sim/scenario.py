@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from koopsuz.sim.plates import check_plate
+from koopsuz.sim.units import SimUnit
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{1,63}$"
 Scene = Literal["street", "road", "school", "beach", "square"]
@@ -119,6 +120,7 @@ class Scenario(_Strict):
     loop_seconds: float = Field(default=30.0, ge=1.0, le=600.0)
     gop_seconds: float = Field(default=1.0, gt=0.0, le=10.0)
     cameras: list[SimCamera] = Field(min_length=1)
+    units: list[SimUnit] = Field(default_factory=list, description="patrol units driven along roads (sim/units.py)")
 
     @property
     def frames(self) -> int:
