@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
@@ -36,6 +37,7 @@ from koopsuz.store.recording_repo import RecordingRepo
 from koopsuz.store.tables import RecordingGapRow, RecordingSegmentRow, RecordingSessionRow
 from koopsuz.video.recorder import Recorder, RecorderConfig, Segment, Session, SessionEnd
 from koopsuz.video.recorder_causes import Cause
+from koopsuz.video.segment_uploader import SegmentUploader, indexed_files
 from koopsuz.video.worker import Backoff
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,10 @@ class RecordingService:
         *,
         resync_s: float = 15.0,
         make_room: Callable[[int], int] | None = None,
+        uploader: SegmentUploader | None = None,
     ) -> None:
         self._settings = settings
+        self.uploader = uploader  # recordings on S3: moves each finished file from this disk to the bucket
         self._registry = registry
         self._db = db
         self._writer = writer
@@ -84,6 +88,9 @@ class RecordingService:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self._mark_downtime()
+        if self.uploader is not None:
+            self.uploader.requeue_local(indexed_files(self._db))  # what a stopped or killed run left on disk
+            self.uploader.start()
         self._indexer.start()
         self._follower.start()
 
@@ -101,6 +108,8 @@ class RecordingService:
         if self._indexer.is_alive():
             self._ops.put(_STOP)
             self._indexer.join(15)
+        if self.uploader is not None:
+            self.uploader.stop()  # a few seconds to finish; what is left stays on disk for the next start
 
     def reconcile(self) -> None:
         desired = {cam.id: (cam, region) for cam, region in self._registry.enabled_cameras()}
@@ -139,6 +148,9 @@ class RecordingService:
             height=init.height,
         )
         self._ops.put(lambda s: RecordingRepo(s).add(row))
+        if self.uploader is not None:
+            init_file = session.dir / "init.mp4"
+            self.uploader.add(row.init_path, _size(init_file), session.init_sha256, camera)
 
     def segment(self, camera: str, seg: Segment) -> None:
         region = self._regions[camera]
@@ -166,6 +178,8 @@ class RecordingService:
             self.indexed += 1
 
         self._ops.put(op)
+        if self.uploader is not None:
+            self.uploader.add(seg.rel, seg.size, seg.sha256, camera)
 
     def session_ended(self, camera: str, end: SessionEnd) -> None:
         region = self._regions[camera]
@@ -282,6 +296,13 @@ class RecordingService:
         if rec is None:
             return {"state": "off" if not self._settings.record else "stopped"}
         return rec.health.to_json()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _utc(ts: datetime) -> datetime:

@@ -58,6 +58,7 @@ from koopsuz.store.db import Database
 from koopsuz.store.recording_repo import utc
 from koopsuz.store.retention_repo import RetentionRepo
 from koopsuz.store.tables import EventRow, OutboxRow, PlateReadRow, RecordingSegmentRow, RetentionRunRow
+from koopsuz.video.segment_store import SegmentStoreError
 
 log = logging.getLogger(__name__)
 NATIONAL_REGION = "KG"
@@ -111,8 +112,10 @@ class RetentionService:
         *,
         policy: RetentionPolicy | None = None,
         clock: Clock | None = None,
+        remote: Any = None,
     ) -> None:
         self._settings = settings
+        self._remote = remote  # recordings on S3 (S3SegmentStore): deleted there too, before their rows
         self._db = db
         self._writer = writer
         self._locks = locks
@@ -319,6 +322,12 @@ class RetentionService:
             for i in range(0, len(wanted), 500):  # SQLite caps the variables of one statement
                 q = select(RecordingSegmentRow).where(RecordingSegmentRow.id.in_(wanted[i : i + 500]))
                 rows.update((r.id, r) for r in s.execute(q).scalars())
+        if self._remote is not None and rows:
+            try:  # first the bucket: rows deleted while their objects stay would keep footage past its time unseen
+                self._remote.delete([r.path for r in rows.values()])
+            except SegmentStoreError as exc:
+                log.error("retention: %s; nothing deleted this pass, trying again at the next", exc)
+                return 0, 0
         for d in p.delete:
             row = rows.get(d.segment.id)
             if row is None:
@@ -331,7 +340,9 @@ class RetentionService:
                     files += 1
                     freed += size
                 except FileNotFoundError:
-                    pass
+                    if self._remote is not None:  # moved to the bucket, deleted there above
+                        files += 1
+                        freed += row.size
                 except OSError as exc:
                     log.error("retention: cannot delete %s: %s", path, exc)
         ids = list(rows)
@@ -358,6 +369,11 @@ class RetentionService:
                     continue  # still recording into it: its init segment is in use
                 dirs.append(sess.dir)
                 repo.delete_session(sess.id)
+        if self._remote is not None and dirs:
+            try:
+                self._remote.delete([f"{rel}/init.mp4" for rel in dirs])
+            except SegmentStoreError as exc:  # an init segment holds codec settings, no footage
+                log.error("retention: %s; init segments of %d emptied session(s) left in the bucket", exc, len(dirs))
         for rel in dirs:
             d = self._path(rel)
             if d is None or not d.is_dir():

@@ -61,6 +61,9 @@ def readiness(system: System) -> tuple[bool, dict[str, dict[str, Any]]]:
         checks["outbox"] = {"ok": depth <= limit, "depth": depth, "limit": limit}
         if depth > limit:
             checks["outbox"]["error"] = f"{depth} events not yet published (limit {limit})"
+    uploader = getattr(system.recording, "uploader", None)
+    if uploader is not None:  # recordings on S3: an outage is buffered on disk, so it informs but never fails
+        checks["recordings_upload"] = {"ok": True} | uploader.stats()
     return all(c["ok"] for c in checks.values()), checks
 
 
@@ -224,6 +227,23 @@ def render_metrics(system: System) -> str:
         "Recorder (ffmpeg) restarts.",
         [(lbl(cid), r.health.restarts) for cid, r in recs],
     )
+    uploader = getattr(system.recording, "uploader", None)
+    if uploader is not None:  # recordings on S3: the local disk is the buffer while the bucket is away
+        u = uploader.stats()
+        out.family("koopsuz_recording_upload_pending", "gauge", "Files waiting for upload.", [({}, u["pending"])])
+        out.family(
+            "koopsuz_recording_upload_pending_bytes", "gauge", "Bytes waiting on disk.", [({}, u["pending_bytes"])]
+        )
+        out.family(
+            "koopsuz_recording_upload_oldest_pending_seconds",
+            "gauge",
+            "Age of the oldest file waiting for upload.",
+            [({}, u["oldest_pending_s"])],
+        )
+        out.family("koopsuz_recording_uploads_total", "counter", "Files moved to the bucket.", [({}, u["uploaded"])])
+        out.family(
+            "koopsuz_recording_upload_failures_total", "counter", "Failed upload attempts.", [({}, u["failures"])]
+        )
 
     leases = getattr(system, "leases", None)
     if leases is not None:  # a koopsuz worker: its share of the cameras
