@@ -6,6 +6,7 @@
 
 import { startApp } from "./app.js";
 import { api, boot, cameraUrl, can, formatAgo, formatTime, h, regionLabel, severityLabel, t, toast } from "./core.js";
+import { AlertNotifier } from "./notify.js";
 
 const L = window.L;
 const POLL_MS = 4000;
@@ -67,6 +68,8 @@ const EVIDENCE_KEYS = { alert: "incident.evidence.alert", event: "incident.evide
 const label = (map, key) => (map[key] ? t(map[key]) : String(key || ""));
 
 const me = boot.user || {};
+const notifier = new AlertNotifier(); // tone and flashing for critical alerts until claimed
+let queueLoaded = false;
 const mayAct = can("incidents.manage");
 const queueNode = document.getElementById("queue-list");
 const incidentsNode = document.getElementById("incident-list");
@@ -148,6 +151,8 @@ async function loadQueue() {
   const escalated = document.getElementById("escalated-only").checked;
   const items = await api(`/api/alerts/queue${escalated ? "?escalated=true" : ""}`);
   queueNode.replaceChildren(...items.map(queueItem));
+  notifier.sync(items, queueNode.children, !queueLoaded);
+  queueLoaded = true;
   document.querySelector('[data-testid="queue-count"]').textContent = String(items.length);
   document.getElementById("queue-empty").hidden = items.length > 0;
 }
@@ -321,7 +326,10 @@ async function showDetail(inc) {
     { "data-testid": "dispatched-units" },
     inc.dispatches.map((d) => {
       const u = inc.units.find((x) => x.id === d.unit);
-      return h("li", { dataset: { unit: d.unit, status: u ? u.status : "" } }, `${d.unit} · ${formatTime(d.sent_at)} · ${d.sent_by}`, u ? ` · ${label(UNIT_KEYS, u.status)}` : "");
+      // where the unit's tablet last reported it, and how far that is from the incident (it moves as reports come in)
+      const at = u && u.lat !== null && u.lon !== null ? { lat: String(u.lat), lon: String(u.lon), distance: String(Math.round(metresBetween(u.lat, u.lon, inc.lat, inc.lon))) } : {};
+      const away = at.distance && u.status === "en_route" ? ` · ${t("incident.units.eta", { km: (Number(at.distance) / 1000).toFixed(1), min: Math.round(Number(at.distance) / (sug.assumed_speed_kmh / 3.6) / 60), speed: sug.assumed_speed_kmh })}` : "";
+      return h("li", { dataset: { unit: d.unit, status: u ? u.status : "", ...at } }, `${d.unit} · ${formatTime(d.sent_at)} · ${d.sent_by}`, u ? ` · ${label(UNIT_KEYS, u.status)}` : "", away);
     }),
   );
   const cams = h(
@@ -377,6 +385,13 @@ async function showDetail(inc) {
   drawIncident(inc, sug);
 }
 
+/** Great-circle distance in metres (the server ranks units the same way, domain/geo.py). */
+function metresBetween(lat1, lon1, lat2, lon2) {
+  const r = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * r) / 2) ** 2 + Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lon2 - lon1) * r) / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
 async function drawIncident(inc, sug) {
   layer.clearLayers();
   const pts = [[inc.lat, inc.lon]];
@@ -398,8 +413,12 @@ async function drawIncident(inc, sug) {
 // ---------------------------------------------------------------------------------------------
 async function main() {
   const feed = startApp();
+  notifier.mountControls(document.querySelector('[data-testid="queue"] .cmd-head'));
   feed.on("event", (ev) => {
-    if (ev && ev.kind === "alert") loadQueue();
+    if (ev && ev.kind === "alert") {
+      notifier.notice(ev);
+      loadQueue();
+    }
   });
   const sop = await api("/api/sop");
   document.getElementById("form-category").replaceChildren(...Object.keys(sop.categories).map((c) => h("option", { value: c }, label(CATEGORY_KEYS, c))));
