@@ -170,8 +170,8 @@ class UnitFleet:
 
     def drive(self, unit_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Set off along the road towards ``body["to"]``; answers the unit's state at the start."""
-        order = self._order(body)
         u = self._get(unit_id)
+        order = self._order(body)
         self._halt(u)
         with self._lock:
             u.target = u.road.locate(*order.to)
