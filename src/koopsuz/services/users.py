@@ -113,6 +113,9 @@ class UserService:
                 check_role_region(new_role, new_region)  # type: ignore[arg-type]
             except ValueError as exc:
                 raise Invalid(str(exc)) from None
+            if str(new_role) != row.role and actor.username == username:
+                # an administrator who demotes themself may leave no one able to manage accounts
+                raise Invalid("you cannot change your own role; ask another administrator")
             if str(new_role) != row.role:
                 changes["role"] = [row.role, str(new_role)]
                 row.role = str(new_role)
