@@ -14,6 +14,7 @@ APT_PACKAGES=(
   gstreamer1.0-libav gstreamer1.0-x
   chromium fonts-dejavu-core
   nats-server postgresql  # scale-out adapters: the tests start their own JetStream and PostgreSQL servers
+  postgresql-15-postgis-3  # PostGIS: spatial queries in the database where the extension is created
   mosquitto  # MQTT alert publication: its test starts its own broker
 )
 missing=()

@@ -29,6 +29,7 @@ from koopsuz.domain.incidents import (
     InvalidTransition,
     Source,
     StepRefused,
+    Suggestion,
     UnitPosition,
     UnitStatus,
     check_step,
@@ -36,7 +37,6 @@ from koopsuz.domain.incidents import (
     eta_s,
     is_open,
     seconds_between,
-    suggest_units,
     summary,
     unit_status_for,
 )
@@ -52,6 +52,7 @@ from koopsuz.services.users import UserService
 from koopsuz.store.db import Database
 from koopsuz.store.incident_repo import IncidentRepo, aware
 from koopsuz.store.registry_repo import RegistryRepo
+from koopsuz.store.spatial import SpatialRepo, has_postgis
 from koopsuz.store.tables import (
     DispatchRow,
     EventRow,
@@ -438,16 +439,15 @@ class IncidentService:
         """Nearest available units (in the caller's scope) and cameras near the place."""
         require(who, Permission.INCIDENTS_READ)
         row = self._scoped(who, incident_id)
-        with self._db.session() as s:
-            units = IncidentRepo(s).units(who.scope)
-            cams = RegistryRepo(s).cameras(who.scope)
-        positions = [UnitPosition(u.id, u.call_sign, UnitStatus(u.status), u.lat, u.lon) for u in units]
-        near = []
-        for c in cams:
-            d = great_circle_m(row.lat, row.lon, c.lat, c.lon)
-            if d <= NEAR_CAMERAS_M:
-                near.append({"id": c.id, "name": c.name, "lat": c.lat, "lon": c.lon, "distance_m": round(d, 1)})
-        near.sort(key=lambda c: c["distance_m"])
+        with self._db.session() as s:  # PostGIS does the measuring where the store has it (store/spatial.py)
+            spatial = SpatialRepo(s, has_postgis(self._db.engine))
+            nearest = spatial.available_units_nearest(who.scope, row.lat, row.lon, limit)
+            cams = spatial.cameras_within(who.scope, row.lat, row.lon, NEAR_CAMERAS_M, limit=10)
+        near = [{"id": c.id, "name": c.name, "lat": c.lat, "lon": c.lon, "distance_m": round(d, 1)} for c, d in cams]
+        suggested = [
+            Suggestion(UnitPosition(u.id, u.call_sign, UnitStatus(u.status), u.lat, u.lon), d, eta_s(d))
+            for u, d in nearest
+        ]
         return {
             "incident": incident_id,
             "assumed_speed_kmh": ASSUMED_ROAD_SPEED_KMH,
@@ -460,7 +460,7 @@ class IncidentService:
                     "distance_m": round(x.distance_m, 1),
                     "eta_s": round(x.eta_s, 1),
                 }
-                for x in suggest_units(row.lat, row.lon, positions, limit)
+                for x in suggested
             ],
             "cameras": near[:10],
             "cameras_within_m": NEAR_CAMERAS_M,
