@@ -16,6 +16,7 @@ hold them in the store with the same rules).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -156,7 +157,12 @@ class PtzService:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name="ptz-onvif", daemon=True).start()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=CALL_TIMEOUT_S * 4)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout=CALL_TIMEOUT_S * 4)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise CameraUnreachable(f"the camera took over {CALL_TIMEOUT_S * 4:g} s to answer; try again") from None
 
     def move(self, *args: Any, **kwargs: Any) -> Any:
         return self._run(self._move(*args, **kwargs))
