@@ -16,11 +16,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy.exc
+from fastapi.testclient import TestClient
 
+from koopsuz.api.app import create_app
+from koopsuz.config import Settings
 from koopsuz.security.principal import Scope
 from koopsuz.store.db import Database
 from koopsuz.store.spatial import SpatialRepo, has_postgis
 from koopsuz.store.tables import CameraRow, SiteRow, UnitRow
+from koopsuz.system import System
+from tests.conftest import PASSWORD
 from tests.scaleout.servers import PostgresServer
 
 pytestmark = pytest.mark.skipif(
@@ -135,6 +140,28 @@ def test_postgis_and_python_give_the_same_answers(pg_server: PostgresServer, tmp
             assert len(units) == 5 and all(u.status == "available" and u.region == "KG-Y" for u, _ in units)
             assert [d for _, d in units] == sorted(d for _, d in units)
             assert r.cameras_within(Scope.of("KG-C"), 40.5, 72.8, 6000.0) == []  # Osh: nothing there
+        # the map API: cameras within a radius, in the caller's scope, through PostGIS here
+        system = System(Settings(data_dir=tmp_path / "var", database_url=gis_url, secret_key="postgis-test"))
+        try:
+            system.users.create("test", "yk.operator", PASSWORD, "regional_operator", "KG-Y")
+            with TestClient(create_app(system, start_system=False)) as c:
+                r = c.post("/api/auth/login", json={"username": "yk.operator", "password": PASSWORD})
+                assert r.status_code == 200, r.text
+                r = c.get("/api/cameras", params={"lat": KARAKOL[0], "lon": KARAKOL[1], "within_m": 3000})
+                assert r.status_code == 200, r.text
+                with gis.session() as s:
+                    want = SpatialRepo(s, False).cameras_within(Scope.of("KG-Y"), *KARAKOL, 3000.0)
+                got = r.json()
+                assert [x["id"] for x in got] == [cam.id for cam, _ in want] and len(got) > 20
+                assert all(x["region"] == "KG-Y" for x in got)
+                assert [x["distance_m"] for x in got] == [round(d, 1) for _, d in want]
+                bads = [{"lat": 42.5, "lon": 78.4}, {"lat": 95, "lon": 78.4, "within_m": 10}]
+                bads += [{"lat": 42.5, "lon": 78.4, "within_m": 0}, {"lat": 42.5, "lon": 78.4, "within_m": 1e7}]
+                for bad in bads:
+                    r = c.get("/api/cameras", params=bad)
+                    assert r.status_code == 422 and r.json()["detail"], (bad, r.text)
+        finally:
+            system.stop()
         # the PostGIS path runs in the database: on one without the extension it cannot
         with plain.session() as s, pytest.raises(sqlalchemy.exc.ProgrammingError):
             SpatialRepo(s, True).cameras_within(Scope.national(), *KARAKOL, 2000.0)

@@ -21,7 +21,10 @@ from koopsuz.security.principal import Permission, Principal, Scope
 from koopsuz.services.errors import Conflict, Forbidden, Invalid, NotFound, invalid
 from koopsuz.store.db import Database
 from koopsuz.store.registry_repo import RegistryRepo, camera_model
+from koopsuz.store.spatial import SpatialRepo, has_postgis
 from koopsuz.store.tables import CameraRow, CityRow, SiteRow
+
+MAX_NEAR_M = 200_000.0  # "cameras near here" on the map: a region at most, not the country
 
 CONFIG_KIND = "camera_config"
 
@@ -79,6 +82,20 @@ class RegistryService:
             rows = repo.cameras(who.scope, enabled_only=enabled_only)
             sites = {x.id: x for x in repo.sites(who.scope)}
             return [(r, sites.get(r.site)) for r in rows]
+
+    def cameras_near(
+        self, who: Principal, lat: float, lon: float, within_m: float
+    ) -> list[tuple[CameraRow, SiteRow | None, float]]:
+        """Cameras in scope within ``within_m`` metres, nearest first, with the distance (PostGIS where installed)."""
+        _require(who, Permission.CAMERAS_READ)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise Invalid("lat must be between -90 and 90 and lon between -180 and 180 (WGS 84 degrees)")
+        if not 0 < within_m <= MAX_NEAR_M:
+            raise Invalid(f"within_m must be more than 0 and at most {MAX_NEAR_M:g} metres")
+        with self._db.session() as s:
+            near = SpatialRepo(s, has_postgis(self._db.engine)).cameras_within(who.scope, lat, lon, within_m)
+            sites = {x.id: x for x in RegistryRepo(s).sites(who.scope)}
+            return [(r, sites.get(r.site), d) for r, d in near]
 
     def camera(self, who: Principal, camera_id: str, permission: Permission = Permission.CAMERAS_READ) -> CameraRow:
         """One camera, or NotFound / Forbidden. A denied look at another region is audited."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from koopsuz.api.deps import PrincipalDep, SystemDep, require
 from koopsuz.domain.urls import redact_url
 from koopsuz.security.principal import Permission, Principal
+from koopsuz.services.errors import Invalid
 from koopsuz.store.registry_repo import camera_model
 from koopsuz.store.tables import CameraRow, SiteRow
 from koopsuz.system import System
@@ -35,7 +36,19 @@ def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Princ
 
 
 @router.get("")
-def list_cameras(who: PrincipalDep, system: SystemDep) -> list[dict[str, Any]]:
+def list_cameras(
+    who: PrincipalDep,
+    system: SystemDep,
+    lat: Annotated[float | None, Query(description="with lon and within_m: only cameras near this point")] = None,
+    lon: float | None = None,
+    within_m: Annotated[float | None, Query(description="metres from (lat, lon); nearest first")] = None,
+) -> list[dict[str, Any]]:
+    near = (lat, lon, within_m)
+    if any(v is not None for v in near):
+        if lat is None or lon is None or within_m is None:
+            raise Invalid("give lat, lon and within_m together (cameras within within_m metres of lat, lon)")
+        found = system.registry.cameras_near(who, lat, lon, within_m)
+        return [camera_json(system, row, site, who) | {"distance_m": round(d, 1)} for row, site, d in found]
     return [camera_json(system, row, site, who) for row, site in system.registry.cameras(who)]
 
 
