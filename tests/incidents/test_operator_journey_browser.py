@@ -162,11 +162,17 @@ def test_operator_follows_an_alert_to_a_closed_incident_and_the_dashboard(
         tab.shot("journey-07-closed")
         incidents = tab.api("/api/incidents")
         assert [(i["state"], i["source"]) for i in incidents] == [("closed", "alert")]
+        inc = tab.api(f"/api/incidents/{incidents[0]['id']}")
+        created, dispatched, on_scene = (datetime.fromisoformat(inc[k]) for k in ("created_at", "dispatched_at",
+                                                                                  "on_scene_at"))
         # 8. the dashboard: charts drawn from that incident
         page.get_by_test_id("nav-dashboard").click()
         page.wait_for_url(tab.url("/dashboard"))
         page.locator('body[data-dashboard="ready"]').wait_for()
         assert page.get_by_test_id("kpi-incidents").locator("strong").inner_text() == "1"
+        for testid, since in (("kpi-dispatch", dispatched), ("kpi-on-scene", on_scene)):  # the recorded times
+            shown = page.get_by_test_id(testid).locator("strong").inner_text()
+            assert shown.split()[0] == str(int((since - created).total_seconds() + 0.5)), (testid, shown)
         assert bars(page, "svg-category") == [1.0]
         hours = bars(page, "svg-hour")
         assert len(hours) == 24 and sum(hours) == 1.0
