@@ -104,11 +104,6 @@ def compact_plate(text: str) -> str:
 # --------------------------------------------------------------------------- linking
 
 
-def _buffered(b: Box, k: float) -> Box:
-    x, y, w, h = b
-    return (x - k * w, y - k * h, w * (1 + 2 * k), h * (1 + 2 * k))
-
-
 def _iou(a: Box, b: Box) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
@@ -133,9 +128,9 @@ def link(frames: Sequence[Sequence[Sighting]], policy: Policy = Policy()) -> lis
         pairs = []
         for ti, t in enumerate(live):
             k = policy.link_buffer * (1 + 0.25 * (frame - t.last - 1))
-            prev = _buffered(t.sightings[-1].box, k)
+            prev = _grown(t.sightings[-1].box, k)
             for si, s in enumerate(sightings):
-                score = _iou(prev, _buffered(s.box, policy.link_buffer))
+                score = _iou(prev, _grown(s.box, policy.link_buffer))
                 if score > 0.05:
                     pairs.append((score, ti, si))
         used_t: set[int] = set()
@@ -181,12 +176,32 @@ def _lerp(a: Box, b: Box, t: float) -> Box:
 
 
 def _grown(b: Box, k: float) -> Box:
-    return _buffered(b, k)
+    """``b`` widened on every side by ``k`` times its longer side: a plate is wide and flat, but a
+    car coming closer moves it down by more than its height between two frames."""
+    x, y, w, h = b
+    m = k * max(w, h)
+    return (x - m, y - m, w + 2 * m, h + 2 * m)
+
+
+def _moved(b: Box, v: tuple[float, float], frames: int) -> Box:
+    return (b[0] + v[0] * frames, b[1] + v[1] * frames, b[2], b[3])
+
+
+def _velocity(a: Sighting, b: Sighting) -> tuple[float, float]:
+    """Centre motion per frame from ``a`` to ``b`` (pixels), for carrying a box past its sightings."""
+    n = max(1, b.frame - a.frame)
+    return (
+        (b.box[0] + b.box[2] / 2 - a.box[0] - a.box[2] / 2) / n,
+        (b.box[1] + b.box[3] / 2 - a.box[1] - a.box[3] / 2) / n,
+    )
 
 
 def _track_boxes(track: Track, policy: Policy, frames: int) -> Iterable[tuple[int, Box]]:
-    """The track's box on every frame it may be on screen: interpolated, carried, padded."""
+    """The track's box on every frame it may be on screen: interpolated, carried on along its last
+    motion (and back along its first), padded; carried boxes grow with the distance."""
     ss = track.sightings
+    v_first = _velocity(ss[0], ss[1]) if len(ss) > 1 else (0.0, 0.0)
+    v_last = _velocity(ss[-2], ss[-1]) if len(ss) > 1 else (0.0, 0.0)
     lo, hi = max(0, track.first - policy.carry), min(frames - 1, track.last + policy.carry)
     j = 0
     for f in range(lo, hi + 1):
@@ -194,9 +209,11 @@ def _track_boxes(track: Track, policy: Policy, frames: int) -> Iterable[tuple[in
             j += 1
         cur = ss[j]
         if f < cur.frame:  # before the first sighting
-            yield f, _grown(cur.box, policy.pad + policy.grow * (cur.frame - f))
+            back = cur.frame - f
+            yield f, _grown(_moved(cur.box, v_first, -back), policy.pad + policy.grow * back)
         elif f == cur.frame or j + 1 >= len(ss):  # on a sighting, or after the last one
-            yield f, _grown(cur.box, policy.pad + policy.grow * (f - cur.frame))
+            on = f - cur.frame
+            yield f, _grown(_moved(cur.box, v_last, on), policy.pad + policy.grow * on)
         else:  # in a gap between two sightings
             nxt = ss[j + 1]
             t = (f - cur.frame) / (nxt.frame - cur.frame)
