@@ -33,6 +33,7 @@ import pytest
 import uvicorn
 import yaml
 from fastapi.testclient import TestClient
+from PIL import Image
 from typer.testing import CliRunner
 
 pytest.importorskip("gi")
@@ -40,7 +41,8 @@ pytest.importorskip("gi")
 from koopsuz.api.app import create_app
 from koopsuz.cli import app as cli
 from koopsuz.config import Settings
-from koopsuz.security.principal import Scope
+from koopsuz.domain.watchlists import EntryIn, WatchlistIn
+from koopsuz.security.principal import Permission, Scope
 from koopsuz.sim.render import render_scenario
 from koopsuz.sim.rtsp import SimServer
 from koopsuz.sim.scenario import Scenario
@@ -314,3 +316,34 @@ def test_lifting_redaction_needs_an_approved_grant_and_is_audited(
         if x > width / 2 and s >= engine.threshold
     )
     assert other >= 3
+
+
+def test_subject_from_a_watchlist_entry_and_refused_subjects(rec: Rec, refs: dict[str, np.ndarray]) -> None:
+    """The subject named by a watchlist entry: its enrolled vectors; a photo with no face is refused."""
+    system = rec.system
+    inv = system.users.authenticate(ROLE_USERS["investigator"][0], PASSWORD)
+    head = system.users.authenticate(ROLE_USERS["regional_head"][0], PASSWORD)
+    until = datetime.now(UTC) + timedelta(days=3)
+    basis = system.legal.register(inv, {"case_number": "MP-88", "kind": "missing_person", "authority": "police",
+                                        "document_ref": "No. 88", "purposes": ["watchlist"],
+                                        "valid_until": until.isoformat()})
+    wl = system.watchlists.create_list(head, WatchlistIn(name="Missing", kind="missing", region="KG-Y").model_dump())
+    body = EntryIn(full_name="Subject", legal_basis_id=basis["id"], expires_at=until).model_dump(mode="json")
+    entry = system.watchlists.add_entry(inv, wl["id"], body)
+    system.watchlists.add_photo(inv, entry["id"], PHOTOS["obama2"].read_bytes())
+    cam = system.registry.camera(inv, "rd-1", Permission.EVIDENCE_EXPORT)
+    got = system.evidence.redaction.check(inv, [cam], subject_entry=entry["id"], involved_plates=["01 234 abc"])
+    assert got.subject == {"kind": "watchlist_entry", "id": entry["id"], "photos": 1}
+    assert got.reference is not None and got.reference.shape == (1, 128)
+    assert similarity(got.reference[0], refs["obama2"]) > 0.99 and got.involved == ("01234ABC",)
+    c = rec.client("investigator")
+    span = {"cameras": ["rd-1"], "start": rec.start.isoformat(), "end": rec.end.isoformat(),
+            "case_number": "UD-88/2026", "legal_basis": "Art. 183 CPC KR"}
+    r = c.post("/api/evidence/exports", json=span | {"subject_entry": "01NOSUCHENTRY"})
+    assert r.status_code == 404
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank, format="PNG")
+    r = c.post("/api/evidence/exports", json=span | {"subject_photo": base64.b64encode(blank.getvalue()).decode()})
+    assert r.status_code == 422 and "no face" in r.json()["detail"]
+    r = c.post("/api/evidence/exports", json=span | {"involved_plates": ["01 234 ABC 0123456789"]})
+    assert r.status_code == 422 and "involved_plates" in r.json()["detail"]
