@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "pip-audit.json"
+TIMEOUT_S = 240
 
 # Known vulnerabilities that have no fixed release yet, each with why it does not apply or is
 # accepted. Every entry must name the advisory id and a reason; nothing is ignored wholesale.
@@ -45,13 +46,14 @@ def run_pip_audit() -> tuple[int, str]:
         "--local",
         "--skip-editable",
         "--progress-spinner", "off",
-        "--timeout", "20",
+        "--timeout", "10",
         "--format", "json",
         "--output", str(REPORT),
     ]
     for vuln_id in IGNORED:
         cmd += ["--ignore-vuln", vuln_id]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # ~6 s when PyPI answers; bounded so a registry that hangs cannot eat CI's 90 minutes
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
     return proc.returncode, (proc.stderr or "") + (proc.stdout or "")
 
 
