@@ -12,12 +12,25 @@ emitted once: as soon as ``early_reads`` reads agree confidently (a hotlist hit 
 the car to leave), else when no read has joined it for ``gap_s``. The event carries the plate,
 its format and region, the confidence, the vehicle's class (from a vehicle track around the
 plate, when there is one), colour and direction, and the best read's crops.
+
+**Timing** (what average speed is computed from): the read's time is the moment the plate's centre
+crossed a fixed image row, interpolated between two sightings either side of it. Looks are sparse
+(at most ``read_fps`` a second, fewer under load), so the stage keeps the last ``buffer_s`` of
+main-stream frames (references to the decoded frames, never copies; bounded in time and count) and,
+when the sightings around the line are further apart than ``fine_gap_s`` or the plate was first read
+already past it, goes back through those frames: a cheap read of a small window where the plate
+should be, binary search towards the two frames straddling the line. A plate that cannot be timed
+so (never readable before the line, frames gone) keeps its first read's time, flagged
+``first_read``, and no fine is issued on it. Every main-stream frame also feeds the camera's
+``CameraClock``: a read near a clock jump is marked ``clock_trusted: false``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +41,7 @@ import numpy as np
 
 from koopsuz.analytics.motion_stage import SnapshotWriter
 from koopsuz.analytics.pipeline import CameraInfo, EventSink, FrameContext
+from koopsuz.domain.camera_clock import CameraClock
 from koopsuz.domain.events import Event, Severity, new_id
 from koopsuz.domain.plates import Plate, edit_distance, vote
 from koopsuz.video.worker import DecodedFrame
@@ -38,6 +52,7 @@ log = logging.getLogger(__name__)
 VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
 Reader = Callable[[np.ndarray, tuple[float, float, float, float]], list[Any]]  # PlateReader.read
 Box = tuple[float, float, float, float]
+Point = tuple[float, float, float, float, float]  # (t, plate centre x, y, plate width, height), main px
 
 
 @dataclass(slots=True)
@@ -49,9 +64,25 @@ class _Vehicle:
     cls: str = "vehicle"
     reads: list[tuple[Plate, float]] = field(default_factory=list)
     best: tuple[float, bytes, bytes, str | None] | None = None  # confidence, vehicle jpeg, plate jpeg, colour
-    path: list[tuple[float, float, float]] = field(default_factory=list)  # (t, plate centre x, y), main px
+    path: list[Point] = field(default_factory=list)
     last_t: float = 0.0
     emitted: bool = False
+    crossing: float | None = None  # when the plate crossed the timing line
+    gap_s: float | None = None  # how far apart the two sightings it was interpolated between were
+    timing_done: bool = False  # the crossing was found, or every way of finding it was tried
+    follow: _Follow | None = None  # the plate followed frame by frame through the buffered frames
+    walked_back: bool = False
+
+
+@dataclass(slots=True)
+class _Follow:
+    """The plate's picture and where it was, to find it in the next (or previous) buffered frame."""
+
+    at: Point
+    patch: np.ndarray  # luma around the plate
+    vx: float = 0.0  # px/s, once two places are known
+    vy: float = 0.0
+    known_v: bool = False
 
 
 class PlateStage:
@@ -72,6 +103,14 @@ class PlateStage:
         gap_s: float = 2.5,
         max_regions: int = 4,
         timing_line: float = 0.6,
+        buffer_s: float = 2.0,
+        max_buffer_frames: int = 64,
+        fine_gap_s: float = 0.15,
+        max_line_gap_s: float = 0.5,
+        max_extrapolate_s: float = 0.12,
+        max_probes: int = 4,
+        min_match: float = 0.7,
+        clock: CameraClock | None = None,
     ) -> None:
         self._read = read
         self._save = save
@@ -84,6 +123,15 @@ class PlateStage:
         self._max_edit = max_edit
         self._gap = gap_s
         self._line = timing_line
+        self._buffer_s = buffer_s
+        self._fine = fine_gap_s
+        self._max_gap = max_line_gap_s
+        self._max_extrapolate = max_extrapolate_s
+        self._max_probes = max_probes
+        self._min_match = min_match
+        self._ring: deque[DecodedFrame] = deque(maxlen=max_buffer_frames)
+        self._ring_lock = threading.Lock()
+        self.clock = clock or CameraClock()
         self._main_h = 0
         self._max_regions = max_regions
         self._frame: DecodedFrame | None = None
@@ -97,11 +145,38 @@ class PlateStage:
         self.emitted = 0
         self.partial = 0
         self.ms = 0.0
+        self.probes = 0
+        self.steps = 0
+        self.probe_ms = 0.0
+        self.line_timed = 0
+        self.first_read = 0
+        self.ring_peak = 0
 
     def offer(self, decoded: DecodedFrame) -> None:
-        """A main-stream frame (from the main-stream worker's thread): one reference swap."""
+        """A main-stream frame (from the main-stream worker's thread): a reference swap, a reference
+        kept in the ring for ``buffer_s``, and the camera's clock observed."""
+        now = time.time()
+        t = decoded.captured_at.timestamp()
+        with self._ring_lock:
+            self._ring.append(decoded)
+            while self._ring and not 0.0 <= t - self._ring[0].captured_at.timestamp() <= self._buffer_s:
+                self._ring.popleft()  # older than the buffer (or from before a clock step back)
+            self.ring_peak = max(self.ring_peak, len(self._ring))
+        camera_t = getattr(decoded.frame, "time", None)
+        self.clock.observe(None if camera_t is None else float(camera_t), t, now)
         self._frame = decoded
         self.frames += 1
+
+    def ring_bytes(self) -> int:
+        """What the buffered frames hold: the decoded pictures (YUV 4:2:0) and any BGR made of them."""
+        with self._ring_lock:
+            frames = list(self._ring)
+        total = 0
+        for f in frames:
+            total += int(f.frame.width * f.frame.height * 1.5)
+            bgr = f._bgr
+            total += 0 if bgr is None else int(bgr.nbytes)
+        return total
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -113,12 +188,21 @@ class PlateStage:
             "partial_dropped": self.partial,
             "open": len(self._open),
             "ms_per_look": round(self.ms / self.looks, 1) if self.looks else None,
-        }
+            "line_timed": self.line_timed,
+            "first_read": self.first_read,
+            "timing_steps": self.steps,
+            "timing_probes": self.probes,
+            "ms_per_probe": round(self.probe_ms / self.probes, 1) if self.probes else None,
+            "ring_frames": len(self._ring),
+            "ring_peak": self.ring_peak,
+            "ring_mb": round(self.ring_bytes() / 1e6, 1),
+        } | self.clock.stats()
 
     def process(self, ctx: FrameContext, emit: EventSink) -> None:
         frame = self._frame
         now_t = ctx.ts.timestamp()
         self._close_idle(ctx.camera, now_t, emit)
+        self._follow_open()
         if frame is None or frame.seq == self._used_seq:
             return
         ft = frame.captured_at.timestamp()
@@ -150,7 +234,7 @@ class PlateStage:
                     continue  # the same plate seen through two overlapping regions
                 seen.add(key)
                 self.reads += 1
-                self._add(ctx.camera, emit, image, box, r, ft, track, uid)
+                self._add(ctx.camera, emit, frame, box, r, track, uid)
         self.ms += 1000 * (time.perf_counter() - started)
 
     def close(self, camera: CameraInfo, emit: EventSink) -> None:
@@ -188,9 +272,10 @@ class PlateStage:
         return out[: self._max_regions]
 
     def _add(
-        self, camera: CameraInfo, emit: EventSink, image: np.ndarray, box: Box, r: Any, t: float,
+        self, camera: CameraInfo, emit: EventSink, frame: DecodedFrame, box: Box, r: Any,
         track: Track | None, uid: str | None,
     ) -> None:
+        image, t = frame.bgr(), frame.captured_at.timestamp()
         key = r.plate.compact
         cx, cy = (r.box[0] + r.box[2]) / 2, (r.box[1] + r.box[3]) / 2
         v = next((o for o in self._open if edit_distance(o.key, key, limit=self._max_edit) <= self._max_edit), None)
@@ -206,13 +291,15 @@ class PlateStage:
         if track is not None:
             v.cls, v.uid = track.class_name, v.uid or uid
         v.reads.append((r.plate, r.confidence))
-        v.path.append((t, cx, cy))
+        v.path.append((t, cx, cy, float(r.box[2] - r.box[0]), float(r.box[3] - r.box[1])))
+        if not v.timing_done:
+            self._time(v, frame)
         if v.best is None or r.confidence > v.best[0]:
             x0, y0, x1, y1 = (round(c) for c in box)
             v.best = (r.confidence, *_crops(image, box, r.box), vehicle_colour(image[y0:y1, x0:x1]))
-        # early (a hotlist hit must not wait for the car to leave), once the plate has crossed the
-        # timing line, so the read's time is the crossing's and average speed can be measured
-        if not v.emitted and len(v.reads) >= self._early_reads and self._crossing(v) is not None:
+        # early (a hotlist hit must not wait for the car to leave), once the plate's crossing of the
+        # timing line was looked for, so the read's time is the crossing's when there is one
+        if not v.emitted and len(v.reads) >= self._early_reads and v.timing_done:
             decided = vote(v.reads)
             if decided is not None and decided.confidence >= self._early_confidence:
                 self._emit(camera, v, emit)
@@ -231,30 +318,201 @@ class PlateStage:
             return
         self._emit(camera, v, emit)
 
-    def _crossing(self, v: _Vehicle) -> float | None:
-        """When the plate's centre crossed the timing line (a fixed image row), interpolated between
-        the two reads either side of it (or extrapolated back at most a second before the first
-        read, when the plate became readable just past the line); None before it has."""
+    # -- timing ------------------------------------------------------------------------------------
+    def _time(self, v: _Vehicle, frame: DecodedFrame) -> None:
+        """After a read: two reads either side of the line close enough in time settle it; else the
+        plate is followed from this read through the buffered frames (back once, from its first
+        read; forward as frames come, see ``_follow_open``) until a step crosses the line."""
         y_line = self._line * self._main_h
-        for (t1, _x1, y1), (t2, _x2, y2) in zip(v.path, v.path[1:], strict=False):
-            if (y1 - y_line) * (y2 - y_line) <= 0 and y1 != y2:
-                return t1 + (y_line - y1) / (y2 - y1) * (t2 - t1)
-        # first read just past the line (the plate became readable there): the crossing is extrapolated
-        # back along the first two reads, if it lies within a second of the first read
-        if len(v.path) >= 2:
-            (t1, _x1, y1), (t2, _x2, y2) = v.path[0], v.path[1]
-            if y1 != y2 and t2 > t1 and (y2 - y1) * (y1 - y_line) > 0:
-                t = t1 + (y_line - y1) / (y2 - y1) * (t2 - t1)
-                if t1 - 1.0 <= t <= t1:
-                    return t
-        return None
+        for a, b in zip(v.path, v.path[1:], strict=False):
+            if (a[2] - y_line) * (b[2] - y_line) <= 0 and a[2] != b[2] and b[0] - a[0] <= self._fine:
+                self._settle(v, a, b)
+                return
+        seed = v.path[-1]
+        follow = _Follow(seed, _patch(_luma(frame), seed))
+        if v.follow is not None and v.follow.known_v:
+            follow.vx, follow.vy, follow.known_v = v.follow.vx, v.follow.vy, True
+        v.follow = follow
+        if not v.walked_back:
+            v.walked_back = True
+            self._walk(v, _Follow(seed, follow.patch), back=True)
+            if v.timing_done:
+                return
+        self._walk(v, v.follow, back=False)
+        if not v.timing_done and v.follow is None:
+            self._fallback(v)
+
+    def _follow_open(self) -> None:
+        """Each open plate still being looked for is followed into the frames decoded since."""
+        for v in self._open:
+            if not v.timing_done and v.follow is not None:
+                self._walk(v, v.follow, back=False)
+                if not v.timing_done and v.follow is None:
+                    self._fallback(v)
+
+    def _walk(self, v: _Vehicle, follow: _Follow, *, back: bool) -> None:
+        """Follow the plate frame by frame (back or forward from ``follow.at``) by its picture until it
+        crosses the line (timing found), is lost (``v.follow`` dropped when going forward) or the
+        buffered frames end."""
+        y_line = self._line * self._main_h
+        t0 = follow.at[0]
+        ring = self._buffered()
+        frames = [f for f in ring if (f.captured_at.timestamp() < t0) == back and f.captured_at.timestamp() != t0]
+        if back:
+            frames.reverse()
+        prev_f = next((f for f in ring if f.captured_at.timestamp() == t0), None)
+        for f in frames:
+            prev = follow.at
+            p = self._step(f, follow)
+            if p is None:
+                if not back:
+                    v.follow = None
+                return
+            if (p[2] - y_line) * (prev[2] - y_line) <= 0 and p[2] != prev[2]:
+                a, b = (p, prev) if back else (prev, p)
+                fa, fb = (f, prev_f) if back else (prev_f, f)
+                self._settle(v, *self._confirm(v, a, b, fa, fb))
+                return
+            prev_f = f
+
+    def _confirm(
+        self, v: _Vehicle, a: Point, b: Point, fa: DecodedFrame | None, fb: DecodedFrame | None
+    ) -> tuple[Point, Point]:
+        """The two followed places either side of the line, read where possible: a read's plate box
+        is where the reads put the plate (following drifts a few pixels over many frames)."""
+        out = []
+        for p, f in ((a, fa), (b, fb)):
+            q = self._probe(v, f, a, b) if f is not None else None
+            out.append(q if q is not None and abs(q[0] - p[0]) < 1e-6 else p)
+        y_line = self._line * self._main_h
+        return (out[0], out[1]) if (out[0][2] - y_line) * (out[1][2] - y_line) <= 0 else (a, b)
+
+    def _step(self, f: DecodedFrame, follow: _Follow) -> Point | None:
+        """Where the plate is in frame ``f`` (normalised cross-correlation of its picture near where its
+        motion puts it); None when nothing there looks like it. ``follow`` moves to the new place."""
+        t = f.captured_at.timestamp()
+        at = follow.at
+        dt = t - at[0]
+        px, py = at[1] + follow.vx * dt, at[2] + follow.vy * dt
+        ph, pw = follow.patch.shape[:2]
+        mx = 12 + (0.5 * abs(follow.vx * dt) if follow.known_v else 0.6 * pw)
+        my = 10 + (0.5 * abs(follow.vy * dt) if follow.known_v else 2.5 * at[4])
+        luma = _luma(f)
+        H, W = luma.shape[:2]
+        x0, y0 = max(0, int(px - pw / 2 - mx)), max(0, int(py - ph / 2 - my))
+        x1, y1 = min(W, int(px + pw / 2 + mx) + 1), min(H, int(py + ph / 2 + my) + 1)
+        if x1 - x0 <= pw or y1 - y0 <= ph:
+            return None  # the plate leaves the picture
+        self.steps += 1
+        region = luma[y0:y1, x0:x1]
+        best: tuple[float, float, float, float] | None = None  # score, centre x, y, scale
+        for scale in _SCALES:  # the plate grows (or shrinks) fast as the car nears (or leaves)
+            tw, th = round(pw * scale), round(ph * scale)
+            if tw < 8 or th < 4 or tw >= region.shape[1] or th >= region.shape[0]:
+                continue
+            tmpl = follow.patch if scale == 1.0 else cv2.resize(follow.patch, (tw, th), interpolation=cv2.INTER_LINEAR)
+            res = cv2.matchTemplate(region, tmpl, cv2.TM_CCOEFF_NORMED)
+            _lo, score, _lo_at, (bx, by) = cv2.minMaxLoc(res)
+            if best is None or score > best[0]:
+                best = (score, x0 + bx + tw / 2, y0 + by + th / 2, scale)
+        if best is None or best[0] < self._min_match:
+            return None
+        _score, cx, cy, scale = best
+        p = (t, cx, cy, at[3] * scale, at[4] * scale)
+        if dt != 0:
+            follow.vx, follow.vy, follow.known_v = (cx - at[1]) / dt, (cy - at[2]) / dt, True
+        follow.at = p
+        patch = _patch(luma, p)
+        if min(patch.shape[:2]) >= 4 and patch.shape[0] >= 0.8 * ph * scale:  # at the edge the old one is kept
+            follow.patch = patch
+        return p
+
+    def _fallback(self, v: _Vehicle) -> None:
+        """Following lost the plate before it crossed: two reads either side of the line, narrowed by
+        reading the buffered frames between them, or no line timing at all."""
+        y_line = self._line * self._main_h
+        for a, b in zip(v.path, v.path[1:], strict=False):
+            if (a[2] - y_line) * (b[2] - y_line) <= 0 and a[2] != b[2]:
+                self._settle(v, *self._narrow(v, a, b))
+                return
+        # every read on one side: on the far side of the line and moving away, it will not cross it
+        # again; else a later read may still bring it over
+        first, last = v.path[0], v.path[-1]
+        if len(v.path) >= 2 and (last[2] - first[2]) * (first[2] - y_line) > 0:
+            v.timing_done = True
+
+    def _settle(self, v: _Vehicle, a: Point, b: Point) -> None:
+        """The crossing between sightings ``a`` and ``b`` either side of the line, when they are close
+        enough in time for interpolation to be honest."""
+        v.timing_done = True
+        v.follow = None
+        y_line = self._line * self._main_h
+        if b[0] - a[0] <= self._max_gap and a[2] != b[2]:
+            v.crossing = a[0] + (y_line - a[2]) / (b[2] - a[2]) * (b[0] - a[0])
+            v.gap_s = b[0] - a[0]
+
+    def _narrow(self, v: _Vehicle, a: Point, b: Point) -> tuple[Point, Point]:
+        """Binary search over the buffered frames between sightings ``a`` and ``b`` (either side of
+        the line) for two sightings at most ``fine_gap_s`` apart; a frame where the plate cannot be
+        read is skipped."""
+        y_line = self._line * self._main_h
+        frames = [f for f in self._buffered() if a[0] < f.captured_at.timestamp() < b[0]]
+        probes = 0
+        while frames and b[0] - a[0] > self._fine and probes < self._max_probes:
+            i = len(frames) // 2
+            probes += 1
+            p = self._probe(v, frames[i], a, b)
+            if p is None:
+                frames.pop(i)
+            elif (p[2] - y_line) * (a[2] - y_line) > 0:
+                a, frames = p, frames[i + 1 :]
+            else:
+                b, frames = p, frames[:i]
+        return a, b
+
+    def _probe(self, v: _Vehicle, f: DecodedFrame, a: Point, b: Point) -> Point | None:
+        """The plate in buffered frame ``f``: read a small window where motion from ``a`` to ``b`` puts
+        it (grown for perspective's curve); None when it is not read there."""
+        t = f.captured_at.timestamp()
+        u = (t - a[0]) / (b[0] - a[0]) if b[0] != a[0] else 0.0
+        px, py = a[1] + u * (b[1] - a[1]), a[2] + u * (b[2] - a[2])
+        pw, ph = max(a[3], b[3]), max(a[4], b[4])
+        reach = max(1.0, abs(u)) * 0.35
+        ux = 1.2 * pw + reach * abs(b[1] - a[1]) + 16
+        uy = 2.5 * ph + reach * abs(b[2] - a[2]) + 8
+        started = time.perf_counter()
+        self.probes += 1
+        image = f.bgr()
+        H, W = image.shape[:2]
+        box = (max(0.0, px - ux), max(0.0, py - uy), min(float(W), px + ux), min(float(H), py + uy))
+        try:
+            found = [r for r in self._read(image, box) if r.confidence >= self._min_conf]
+        except ValueError:
+            found = []
+        finally:
+            self.probe_ms += 1000 * (time.perf_counter() - started)
+        same = [r for r in found if edit_distance(v.key, r.plate.compact, limit=self._max_edit) <= self._max_edit]
+        if not same:
+            return None
+        r = min(same, key=lambda r: np.hypot((r.box[0] + r.box[2]) / 2 - px, (r.box[1] + r.box[3]) / 2 - py))
+        cx, cy = (r.box[0] + r.box[2]) / 2, (r.box[1] + r.box[3]) / 2
+        return (t, cx, cy, float(r.box[2] - r.box[0]), float(r.box[3] - r.box[1]))
+
+    def _buffered(self) -> list[DecodedFrame]:
+        with self._ring_lock:
+            return sorted(self._ring, key=lambda f: f.captured_at)
 
     def _emit(self, camera: CameraInfo, v: _Vehicle, emit: EventSink) -> None:
         decided = vote(v.reads)
         if decided is None:
             return
-        crossing = self._crossing(v)
+        crossing = v.crossing
+        ts = crossing if crossing is not None else v.path[0][0]
         v.emitted = True
+        if crossing is not None:
+            self.line_timed += 1
+        else:
+            self.first_read += 1
         self.emitted += 1
         p = decided.plate
         event = Event(
@@ -263,7 +521,7 @@ class PlateStage:
             region=camera.region,
             camera=camera.id,
             site=camera.site,
-            ts=datetime.fromtimestamp(crossing if crossing is not None else v.path[0][0], UTC),
+            ts=datetime.fromtimestamp(ts, UTC),
             severity=Severity.INFO,
             payload={
                 "text": p.text,
@@ -282,6 +540,11 @@ class PlateStage:
                 # which instant ts is: the timing-line crossing (what average speed uses) or, for a
                 # plate never seen crossing it, the first read (less exact; flagged for evidence)
                 "timing": "line" if crossing is not None else "first_read",
+                "timing_gap_s": None if v.gap_s is None else round(v.gap_s, 3),
+                # whether the camera's clock ran smoothly around that instant (see CameraClock): a
+                # fine is never issued on a time near a clock jump
+                "clock_trusted": self.clock.trusted(ts),
+                "clock_offset_s": None if self.clock.offset_s is None else round(self.clock.offset_s, 3),
             },
         )
         if self._save is not None and v.best is not None:
@@ -291,6 +554,28 @@ class PlateStage:
             except OSError as exc:  # a full disk costs the pictures, never the read
                 event.payload["snapshot_error"] = str(exc)
         emit(event)
+
+
+_SCALES = (1.0, 0.8, 0.87, 0.93, 1.07, 1.15, 1.25)
+
+
+def _luma(f: DecodedFrame) -> np.ndarray:
+    """The frame's brightness, without converting it: the Y plane as decoded (a view, no copy)."""
+    fr = f.frame
+    if fr.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"):
+        plane = fr.planes[0]
+        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return f.ndarray("gray")
+
+
+def _patch(luma: np.ndarray, p: Point) -> np.ndarray:
+    """The plate with a little margin (its edges and the bumper around it help the match), a copy."""
+    _t, cx, cy, w, h = p
+    H, W = luma.shape[:2]
+    hw, hh = max(8.0, 0.6 * w), max(6.0, 0.8 * h)
+    x0, y0 = max(0, int(cx - hw)), max(0, int(cy - hh))
+    x1, y1 = min(W, int(cx + hw)), min(H, int(cy + hh))
+    return luma[y0:y1, x0:x1].copy()
 
 
 def _inside(a: Box, b: Box) -> bool:

@@ -4,7 +4,10 @@ Average (section) speed is the measurement hardest to dispute: two plate reads o
 at two cameras a known road distance apart give the mean speed between them, whatever it did in
 between. A passage is a violation when the mean speed exceeds the limit plus the tolerance; a
 speed no car drives (over ``IMPLAUSIBLE_KMH``), or a zero or negative time, is a misread or a clock
-fault and never a violation. Pure logic: the service feeds reads in and stores what comes out.
+fault and never a violation. Nor is a passage whose either time is not a timing-line crossing (a
+first read's time can be a second off) or was read on a camera clock not trusted then (near a
+jump of its clock): the passage is kept, counted, with why no fine was issued (``refused``).
+Pure logic: the service feeds reads in and stores what comes out.
 """
 
 from __future__ import annotations
@@ -140,6 +143,8 @@ class Sighting:
     plate: str  # compact
     camera: str
     ts: datetime
+    timed: bool = True  # ts is a timing-line crossing (``timing: "line"``)
+    clock_trusted: bool | None = None  # the camera's clock around ts: None when not measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,13 @@ class Passage:
     speed_kmh: float
     violation: bool
     plausible: bool
+    refused: str | None = None  # over the limit, yet no fine: why ("untimed", "clock_untrusted")
+
+    @property
+    def clock_trusted(self) -> bool | None:
+        """False when either camera's clock was not trusted, True when both were, else None."""
+        sides = (self.entry.clock_trusted, self.exit.clock_trusted)
+        return False if False in sides else (True if all(s is True for s in sides) else None)
 
     @property
     def over_kmh(self) -> float:
@@ -206,5 +218,10 @@ def _passage(sec: Section, entry: Sighting, exit: Sighting) -> Passage:
     speed = average_speed_kmh(sec.length_m, entry.ts, exit.ts)
     plausible = speed is not None and speed <= IMPLAUSIBLE_KMH
     value = speed if speed is not None else 0.0
-    violation = plausible and value > sec.limit_kmh + sec.tolerance_kmh
-    return Passage(sec, entry, exit, round(value, 1), violation, plausible)
+    over = plausible and value > sec.limit_kmh + sec.tolerance_kmh
+    refused = None
+    if over and not (entry.timed and exit.timed):
+        refused = "untimed"
+    elif over and False in (entry.clock_trusted, exit.clock_trusted):
+        refused = "clock_untrusted"
+    return Passage(sec, entry, exit, round(value, 1), over and refused is None, plausible, refused)

@@ -10,7 +10,9 @@ queue and one thread does the work:
   read's pictures and clip, severity by list kind and priority, to the command centres in scope.
 * **sections**: each read is a sighting for ``domain.road.SectionTracker``; a passage over the
   limit plus tolerance is a ``speed_violation`` event with both reads (ids, times, pictures) and
-  both clips, the mean speed, the limit and the section, i.e. the evidence a fine needs.
+  both clips, the mean speed, the limit and the section, i.e. the evidence a fine needs. A read
+  whose time is not a timing-line crossing, or was read near a jump of its camera's clock
+  (``clock_trusted`` false), never makes one (counted ``untimed`` / ``untrusted``).
 
 Sections are configured through ``SectionService`` (``/api/sections``) and reloaded on change.
 """
@@ -151,6 +153,7 @@ class RoadWatch:
         self.hits = 0
         self.violations = 0
         self.untimed = 0
+        self.untrusted = 0
         self.passages = 0
         self.dropped = 0
         # called with (section, region, exit time) for every plausible passage: the statistics' counter
@@ -179,7 +182,7 @@ class RoadWatch:
 
     def stats(self) -> dict[str, int]:
         return {"reads": self.reads, "hits": self.hits, "passages": self.passages, "violations": self.violations,
-                "untimed": self.untimed,
+                "untimed": self.untimed, "untrusted": self.untrusted,
                 "dropped": self.dropped}
 
     # -- internals -------------------------------------------------------------------------------
@@ -224,8 +227,16 @@ class RoadWatch:
                 continue
             self.hits += 1
             self._submit(self._hit(read, hot))
-        for passage in self._tracker.see(Sighting(read.id, compact, read.camera or "", read.ts)):
+        trusted = read.payload.get("clock_trusted")
+        sighting = Sighting(read.id, compact, read.camera or "", read.ts, timed=read.payload.get("timing") == "line",
+                            clock_trusted=trusted if isinstance(trusted, bool) else None)
+        for passage in self._tracker.see(sighting):
             self.passages += 1
+            if passage.refused is not None:
+                self.untimed += int(passage.refused == "untimed")
+                self.untrusted += int(passage.refused == "clock_untrusted")
+                log.info("section %s: %s over the limit at %.1f km/h, no violation: %s", passage.section.id,
+                         read.payload.get("text"), passage.speed_kmh, passage.refused)
             if passage.plausible:
                 for sink in self.passage_sinks:
                     sink(passage.section.id, read.region, read.ts)
@@ -305,8 +316,14 @@ class RoadWatch:
                 "length_m": sec.length_m,
                 "seconds": round((passage.exit.ts - passage.entry.ts).total_seconds(), 2),
                 "entry": {"read": passage.entry.read_id, "camera": sec.entry_camera, "ts": passage.entry.ts.isoformat(),
-                          "clip": entry_clip},
-                "exit": {"read": read.id, "camera": sec.exit_camera, "ts": read.ts.isoformat()},
+                          "clip": entry_clip, "clock_trusted": passage.entry.clock_trusted,
+                          "clock_offset_s": entry.payload.get("clock_offset_s"),
+                          "timing_gap_s": entry.payload.get("timing_gap_s")},
+                "exit": {"read": read.id, "camera": sec.exit_camera, "ts": read.ts.isoformat(),
+                         "clock_trusted": passage.exit.clock_trusted,
+                         "clock_offset_s": read.payload.get("clock_offset_s"),
+                         "timing_gap_s": read.payload.get("timing_gap_s")},
+                "clock_trusted": passage.clock_trusted,
                 "vehicle": read.payload.get("vehicle"),
                 "colour": read.payload.get("colour"),
             },

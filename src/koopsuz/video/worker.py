@@ -205,6 +205,7 @@ class CameraWorker:
     def _pump(self, source: StreamSource, seq: int) -> int:
         wall0: float | None = None
         t0 = 0.0
+        prev_t: float | None = None
         fps_t, fps_n = time.monotonic(), 0
         h = self.health
         for frame in source.frames():
@@ -212,7 +213,11 @@ class CameraWorker:
                 break
             now = time.time()
             t = float(frame.time) if frame.time is not None else None
-            if wall0 is None or t is None:
+            # the camera's clock went back or leapt (a reboot, a re-sync): the old anchor no longer
+            # holds; re-anchor (the plate stage's CameraClock sees the jump and distrusts times near it)
+            leapt = t is not None and prev_t is not None and not 0.0 <= t - prev_t <= 3.0
+            prev_t = t
+            if wall0 is None or t is None or leapt:
                 wall0, t0 = now, (t or 0.0)
             captured = wall0 + ((t - t0) if t is not None else 0.0)
             if captured > now:  # the stream clock ran ahead: re-anchor
