@@ -164,7 +164,7 @@ async def drive(port: int, data_dir: Path, tokens: dict[str | None, str], args: 
     print(f"  {len(clients)} clients connected; injecting", flush=True)
     await asyncio.sleep(args.warmup)
     load_before = os.getloadavg()
-    c0, w0 = cpu_seconds([proc]), time.monotonic()
+    c0, w0, k0 = cpu_seconds([proc]), time.monotonic(), time.process_time()
     (data_dir / "go.json").write_text(json.dumps({"rate": args.rate, "seconds": args.seconds, "run": run}))
     injected_file = data_dir / "injected.json"
     deadline = time.monotonic() + args.seconds + 90
@@ -172,7 +172,7 @@ async def drive(port: int, data_dir: Path, tokens: dict[str | None, str], args: 
         if time.monotonic() > deadline:
             raise RuntimeError("the server's injector never reported (see the server process)")
         await asyncio.sleep(0.1)
-    c1, w1 = cpu_seconds([proc]), time.monotonic()
+    c1, w1, k1 = cpu_seconds([proc]), time.monotonic(), time.process_time()
     load_after = os.getloadavg()
     await asyncio.sleep(args.grace)  # late deliveries still count (and show in the latency)
     stop_at.set()
@@ -216,6 +216,7 @@ async def drive(port: int, data_dir: Path, tokens: dict[str | None, str], args: 
         "too_slow_disconnects": sum(1 for c in clients if c.closed == 4408),
         "other_disconnects": sum(1 for c in clients if c.closed not in (None, 4408)),
         "server_cpu_cores": (c1 - c0) / (w1 - w0),
+        "client_cpu_cores": (k1 - k0) / (w1 - w0),
         "load_before": load_before,
         "load_after": load_after,
     }
@@ -245,29 +246,37 @@ def measure(args: argparse.Namespace) -> dict:
             stop(proc)
 
 
-def render(r: dict, machine: str) -> str:
-    lb, la = r["load_before"], r["load_after"]
-    return "\n".join([
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}; load average before the run "
-        f"{lb[0]:.2f} / {lb[1]:.2f} / {lb[2]:.2f} (1/5/15 min), after {la[0]:.2f} (shared machine: other "
-        "work was running). Server and clients share the same cores.",
+def render(rows: list[dict], machine: str) -> str:
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}; server and clients share the same "
+        "cores, and the machine is shared with other work: load average (1/5/15 min) before each run is in "
+        "the last column.",
         "",
         "| clients (national + regional) | asked | injected | written (to drain) | deliveries / expected | "
         "delivery p50 / p99 / max | reach every entitled client p50 / p99 / max | alerts not reaching all | "
-        "out of scope | dropped as too slow | server CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "out of scope | dropped as too slow | CPU server / clients | load before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [_row(r) for r in rows]
+    return "\n".join(lines)
+
+
+def _row(r: dict) -> str:
+    lb = r["load_before"]
+    return (
         f"| {r['clients']} ({r['national_clients']} + {r['regional_clients']}) | {r['asked_rate']:.0f}/s "
         f"for {r['seconds']:.0f} s | {r['injected_rate']:.0f}/s ({r['sent']}) | {r['written_rate']:.0f}/s | "
         f"{r['deliveries']} / {r['expected_deliveries']} | {r['delivery_p50_ms']:.0f} / "
         f"{r['delivery_p99_ms']:.0f} / {r['delivery_max_ms']:.0f} ms | {r['reach_all_p50_ms']:.0f} / "
         f"{r['reach_all_p99_ms']:.0f} / {r['reach_all_max_ms']:.0f} ms | {r['alerts_not_reaching_all']} | "
-        f"{r['out_of_scope']} | {r['too_slow_disconnects']} | {r['server_cpu_cores']:.2f} cores |",
-    ])
+        f"{r['out_of_scope']} | {r['too_slow_disconnects']} | {r['server_cpu_cores']:.2f} / "
+        f"{r['client_cpu_cores']:.2f} cores | {lb[0]:.1f} / {lb[1]:.1f} / {lb[2]:.1f} |"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rate", type=float, default=1000.0, help="alerts a second, spread over the 9 regions")
+    ap.add_argument("--rate", default="1000", help="alerts a second, spread over the 9 regions; a list: one run each")
     ap.add_argument("--seconds", type=float, default=20.0, help="injection window")
     ap.add_argument("--national", type=int, default=10, help="national operator clients")
     ap.add_argument("--per-region", type=int, default=10, help="regional operator clients per region (9 regions)")
@@ -280,15 +289,18 @@ def main() -> None:
         run_server(Path(args.server[0]), int(args.server[1]))
         return
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
-    print(f"[command fan-out] {args.national} + {9 * args.per_region} clients, {args.rate:.0f} alerts/s "
-          f"for {args.seconds:.0f} s ...", flush=True)
-    result = measure(args)
-    result["machine"] = machine
-    print(json.dumps(result, indent=1))
+    rows = []
+    for rate in [float(x) for x in str(args.rate).split(",")]:
+        print(f"[command fan-out] {args.national} + {9 * args.per_region} clients, {rate:.0f} alerts/s "
+              f"for {args.seconds:.0f} s ...", flush=True)
+        result = measure(argparse.Namespace(**{**vars(args), "rate": rate}))
+        result["machine"] = machine
+        print(json.dumps(result, indent=1), flush=True)
+        rows.append(result)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / f"command-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(json.dumps(result, indent=1))
-    table = render(result, machine)
+    (out / f"command-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(json.dumps(rows, indent=1))
+    table = render(rows, machine)
     print(table)
     if args.write_docs:
         write_docs(table, marker="command", heading="Command centre fan-out (`bench/command.py`)")
