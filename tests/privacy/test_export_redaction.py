@@ -296,6 +296,15 @@ def test_subject_from_a_watchlist_entry_and_refused_subjects(rec: Rec, refs: dic
     assert r.status_code == 422 and "involved_plates" in r.json()["detail"]
 
 
+def test_cli_export_refuses_no_redact_without_a_grant(rec: Rec) -> None:
+    """``koopsuz evidence export --no-redact`` follows the API's rule (the grant was revoked above)."""
+    args = ["evidence", "export", "--camera", "rd-1", "--case", "UD-88/2026", "--basis", "order 88",
+            "--start", rec.start.isoformat(), "--end", rec.end.isoformat(), "--user", ROLE_USERS["investigator"][0],
+            "--data-dir", str(rec.system.settings.data_dir), "--no-redact"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 1 and "unmask grant" in r.output, r.output
+
+
 @pytest.mark.browser
 def test_export_form_redacts_by_default_and_sends_the_subject(rec: Rec, tmp_path: Path) -> None:
     """Runs last, after the grant test revoked its grant, and does not wait for the build (the

@@ -151,9 +151,23 @@ def export(
     user: Annotated[str, typer.Option("--user", help="the account the export is made under (its scope applies)")],
     reason: Annotated[str, typer.Option(help="why (kept in the audit log and manifest)")] = "",
     out: Annotated[Path | None, typer.Option("--out", help="copy the finished zip here")] = None,
+    redact: Annotated[
+        bool, typer.Option("--redact/--no-redact", help="blur faces but the subject's, plates but the involved")
+    ] = True,
+    subject_photo: Annotated[
+        Path | None, typer.Option("--subject-photo", help="photo (JPEG/PNG) of the subject, whose face stays")
+    ] = None,
+    subject_entry: Annotated[str | None, typer.Option("--subject-entry", help="or a watchlist entry id")] = None,
+    involved_plate: Annotated[
+        list[str] | None, typer.Option("--involved-plate", help="plate left readable (repeat)")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Build a signed evidence package now (same checks and audit as the API) and print where it is."""
+    """Build a signed evidence package now (same checks and audit as the API) and print where it is.
+
+    The viewing copies are redacted unless --no-redact (which needs the user's approved unmask grant
+    for every camera, as in the API)."""
+    import base64
     import shutil
 
     from koopsuz.services.errors import ServiceError
@@ -168,10 +182,23 @@ def export(
             _fail(f"no active user {user!r}: exports are made under a named account (koopsuz user list)")
         assert who is not None
         try:
+            photo = base64.b64encode(subject_photo.read_bytes()).decode() if subject_photo else None
             row = system.evidence.create(
-                who, camera, a, b, case, basis, reason, ip=f"cli:{getpass.getuser()}", background=False
+                who,
+                camera,
+                a,
+                b,
+                case,
+                basis,
+                reason,
+                ip=f"cli:{getpass.getuser()}",
+                background=False,
+                redact=redact,
+                subject_photo=photo,
+                subject_entry=subject_entry,
+                involved_plates=list(involved_plate or []),
             )
-        except ServiceError as exc:
+        except (ServiceError, OSError) as exc:
             _fail(str(exc), 1)
         row = system.evidence.wait(row.id, 5)
         if row.status != "ready" or not row.path:
