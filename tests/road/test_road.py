@@ -180,12 +180,22 @@ def test_average_speed_over_a_section_makes_a_violation_with_both_reads(client: 
     read(system, "yk-cam-1", "01 444 DDD", t0 + timedelta(seconds=10))
     # fast too, but its exit time is a first read, not a timing-line crossing: no fine on that
     read(system, "yk-cam-2", "01 444 DDD", t0 + timedelta(seconds=110), timing="first_read")
+    # fast, line-timed, but the exit camera's clock had just jumped: no fine on that either
+    read(system, "yk-cam-1", "01 555 EEE", t0 + timedelta(seconds=20), clock_trusted=True)
+    read(system, "yk-cam-2", "01 555 EEE", t0 + timedelta(seconds=140), clock_trusted=False)
     found = alerts(system, "speed_violation")
     assert len(found) == 1
     v = found[0].payload
     assert v["plate"] == "01 111 AAA" and v["speed_kmh"] == pytest.approx(90.0) and v["over_kmh"] == pytest.approx(30.0)
     assert v["entry"]["read"] == fast_in.id and v["seconds"] == pytest.approx(180.0) and v["limit_kmh"] == 60
-    assert system.road_watch.stats()["passages"] == 3 and system.road_watch.stats()["untimed"] == 1
+    assert v["clock_trusted"] is None and v["exit"]["clock_trusted"] is None  # no clock data: none invented
+    st = system.road_watch.stats()
+    assert st["passages"] == 4 and st["untimed"] == 1 and st["untrusted"] == 1 and st["violations"] == 1
+    # both clocks checked: the violation says so, and the review service reads it
+    read(system, "yk-cam-1", "01 666 FFF", t0 + timedelta(seconds=30), clock_trusted=True, clock_offset_s=0.04)
+    read(system, "yk-cam-2", "01 666 FFF", t0 + timedelta(seconds=150), clock_trusted=True, clock_offset_s=0.05)
+    (trusted,) = [e for e in alerts(system, "speed_violation") if e.payload["plate"] == "01 666 FFF"]
+    assert trusted.payload["clock_trusted"] is True and trusted.payload["entry"]["clock_offset_s"] == 0.04
 
 
 def test_section_tracker_ignores_implausible_and_stale_entries() -> None:
@@ -201,3 +211,26 @@ def test_section_tracker_ignores_implausible_and_stale_entries() -> None:
         tr.see(Sighting(str(10 + i), f"Q{i}", "a", t))
     assert tr.pending("s") == 2  # bounded
     assert tr.expire(t + timedelta(hours=3)) == 2 and tr.pending("s") == 0
+
+
+def test_section_tracker_refuses_untimed_reads_and_untrusted_clocks() -> None:
+    sec = Section("s", "a", "b", 4500, 60)
+    t = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    tr = SectionTracker([sec])
+    at = t + timedelta(seconds=180)  # 90 km/h
+    cases = [  # (entry timed, entry clock, exit timed, exit clock) -> (violation, refused, clock_trusted)
+        ((True, None, True, None), (True, None, None)),
+        ((True, True, True, True), (True, None, True)),
+        ((True, True, True, False), (False, "clock_untrusted", False)),
+        ((True, False, True, True), (False, "clock_untrusted", False)),
+        ((False, True, True, True), (False, "untimed", True)),
+        ((True, True, False, False), (False, "untimed", False)),
+    ]
+    for n, ((et, ec, xt, xc), want) in enumerate(cases):
+        tr.see(Sighting(f"e{n}", f"P{n}", "a", t, timed=et, clock_trusted=ec))
+        (p,) = tr.see(Sighting(f"x{n}", f"P{n}", "b", at, timed=xt, clock_trusted=xc))
+        assert (p.violation, p.refused, p.clock_trusted) == want, (n, p)
+        assert p.speed_kmh == pytest.approx(90.0)
+    tr.see(Sighting("e9", "Q", "a", t, clock_trusted=False))
+    (slow,) = tr.see(Sighting("x9", "Q", "b", t + timedelta(seconds=300)))  # 54 km/h: no refusal to make
+    assert not slow.violation and slow.refused is None
