@@ -24,6 +24,7 @@ from koopsuz.commands import locks as locks_cli
 from koopsuz.commands import retention as retention_cli
 from koopsuz.config import Settings
 from koopsuz.domain.deployment import DeploymentError, parse_deployment
+from koopsuz.logging_setup import setup_logging, uvicorn_log_config
 from koopsuz.security.principal import Role, Scope
 from koopsuz.services.errors import ServiceError
 
@@ -85,10 +86,10 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        setup_logging(verbose)  # KOOPSUZ_LOG_FORMAT=json: one JSON object per line; never a secret
+    except ValueError as exc:
+        _fail(str(exc))
     logging.getLogger("libav").setLevel(logging.ERROR)
     import av.logging
 
@@ -115,7 +116,14 @@ def serve(
     if settings.deployment:
         _load(system, settings.deployment)
     console.print(f"Koopsuz on http://{settings.host}:{settings.port}  (API docs: /docs)")
-    uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
+    uvicorn.run(
+        create_app(system),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ws="websockets-sansio",
+        log_config=uvicorn_log_config(),
+    )
 
 
 @app.command()
@@ -197,7 +205,14 @@ def demo(
             table.add_row(username, password, role, region or "whole country")
         console.print(table)
         console.print("Stop with Ctrl-C.")
-        uvicorn.run(create_app(system), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+        uvicorn.run(
+            create_app(system),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws="websockets-sansio",
+            log_config=uvicorn_log_config(),
+        )
     finally:
         sim.send_signal(signal.SIGTERM)
         try:

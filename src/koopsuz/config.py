@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     )
     audit_seal_s: float = Field(default=60.0, gt=0, le=86400, description="seal the audit chain this often")
     timezone: str = "Asia/Bishkek"
+    log_format: str = Field(
+        default="text", pattern="^(text|json)$", description="json: one JSON object per log line (collectors)"
+    )
     # ingest
     ingest_open_timeout_s: float = Field(default=5.0, gt=0, le=60)
     ingest_read_timeout_s: float = Field(default=5.0, gt=0, le=60)

@@ -8,7 +8,6 @@ feeding stores that are not the workers' own. See docs/deploy.md.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from koopsuz.config import Settings
+from koopsuz.logging_setup import setup_logging, uvicorn_log_config
 
 app = typer.Typer(help="Scale-out processes.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -43,10 +43,10 @@ def _fail(message: str) -> None:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        setup_logging(verbose)  # KOOPSUZ_LOG_FORMAT=json: one JSON object per line; never a secret
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _wait_for_signal() -> None:
@@ -159,6 +159,7 @@ def api(
             port=settings.port,
             log_level="warning",
             ws="websockets-sansio",
+            log_config=uvicorn_log_config(),
         )
     finally:
         system.stop()
