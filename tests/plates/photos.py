@@ -76,12 +76,14 @@ def degraded_vehicle(
     blur: float = 0.0,
     noise: float = 0.0,
     gain: float = 1.0,
+    sprite: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A vehicle's rear (a plain body, lamps) with ``text``'s plate ``plate_h`` px high, then damaged.
 
     ``tilt`` degrees of roll, ``blur`` a Gaussian sigma in px (defocus, motion), ``noise`` the
     sigma of sensor noise, ``gain`` < 1 darkens (dusk, night; the noise is added after, as a
-    sensor's gain would). Returns the image and the vehicle box (x0, y0, x1, y1) in it.
+    sensor's gain would). ``sprite``: the plate picture (default: the simulator's 2016 plate of
+    ``text``; :func:`flat_plate` for the other formats). Returns the image and the vehicle box.
     """
     pw = plate_h * PLATE_W_H
     vw = round(pw / 0.29)  # a 520 mm plate on a 1.8 m wide car
@@ -94,7 +96,7 @@ def degraded_vehicle(
                     (30, 30, 200), -1)  # fmt: skip
     x = round(20 + (vw - pw) / 2)
     y = round(20 + 0.72 * vh)
-    _warp_onto(img, plate_image(text), x, y, round(pw), tilt)
+    _warp_onto(img, plate_image(text) if sprite is None else sprite, x, y, round(pw), tilt)
     out = img.astype(np.float32) * gain
     if blur:
         out = cv2.GaussianBlur(out, (0, 0), blur)
@@ -137,6 +139,60 @@ def plate_set_scores(  # type: ignore[no-untyped-def]
             for _ in range(per_cell):
                 text = random_plate(rng)
                 img, box = degraded_vehicle(rng, text, h, **kw)
+                reads = reader.read(img, box)
+                cell.append(bool(reads) and reads[0].text == text)
+    return out
+
+
+# Plate formats of the accuracy report (docs/accuracy.md): (name, text generator, black on yellow, drawn by
+# the simulator's 2016 plate painter). Letters: the Latin ones the formats use.
+def _letters(rng: np.random.Generator, alphabet: str, n: int) -> str:
+    return "".join(alphabet[int(i)] for i in rng.integers(0, len(alphabet), n))
+
+
+def _digits(rng: np.random.Generator, n: int) -> str:
+    return "".join(str(int(d)) for d in rng.integers(0, 10, n))
+
+
+def format_sample(rng: np.random.Generator, fmt: str) -> tuple[str, np.ndarray | None]:
+    """A random plate of format ``fmt`` and its picture (None: the simulator's 2016 drawing)."""
+    from koopsuz.domain.plates import _LEGACY, RU_LETTERS
+    from koopsuz.sim.plates import GEN_LETTERS, random_plate
+
+    if fmt == "2016":
+        return random_plate(rng), None
+    if fmt == "pre-2016":
+        text = f"{_letters(rng, ''.join(sorted(_LEGACY)), 1)} {_digits(rng, 4)} {_letters(rng, GEN_LETTERS, 2)}"
+        return text, flat_plate(text)
+    if fmt == "foreign citizen":
+        text = f"0{int(rng.integers(1, 10))} {_digits(rng, 4)} {_letters(rng, GEN_LETTERS, 1)}"
+        return text, flat_plate(text, yellow=True)
+    if fmt == "Kazakhstan":
+        text = f"{_digits(rng, 3)} {_letters(rng, GEN_LETTERS, 3)} {int(rng.integers(1, 18)):02d}"
+        return text, flat_plate(text)
+    if fmt == "Russia":
+        ru = "".join(sorted(RU_LETTERS))
+        text = f"{_letters(rng, ru, 1)} {_digits(rng, 3)} {_letters(rng, ru, 2)} {int(rng.integers(10, 99))}"
+        return text, flat_plate(text)
+    raise ValueError(f"no plate format {fmt!r}")
+
+
+FORMATS = ("2016", "pre-2016", "foreign citizen", "Kazakhstan", "Russia")
+
+
+def format_scores(  # type: ignore[no-untyped-def]
+    reader, heights: tuple[int, ...], per_cell: int, seed: int = 3
+) -> dict[tuple[str, int], list[bool]]:
+    """Exact single reads per (format, plate height px) in daylight, the daylight damages taken in turn."""
+    rng = np.random.default_rng(seed)
+    damage = [kw for name, kw in CONDITIONS if name in DAYLIGHT]
+    out: dict[tuple[str, int], list[bool]] = {}
+    for fmt in FORMATS:
+        for h in heights:
+            cell = out.setdefault((fmt, h), [])
+            for i in range(per_cell):
+                text, sprite = format_sample(rng, fmt)
+                img, box = degraded_vehicle(rng, text, h, sprite=sprite, **damage[i % len(damage)])
                 reads = reader.read(img, box)
                 cell.append(bool(reads) and reads[0].text == text)
     return out
