@@ -88,7 +88,8 @@ class MqttPublisher:
         self._client.connect_async(self.host, self.port, keepalive=30)
         self._client.loop_start()
         self._thread.start()
-        self._sub = self._bus.subscribe("koopsuz.>", self._on_event)
+        # durable: several API processes on JetStream share one consumer, so each alert goes out once
+        self._sub = self._bus.subscribe("koopsuz.>", self._on_event, durable="mqtt-publisher")
 
     def stop(self) -> None:
         if self._sub is not None:

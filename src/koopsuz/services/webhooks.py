@@ -295,6 +295,8 @@ class WebhookDispatcher:
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.log_size = log_size
+        self.reload_s = 5.0
+        self._loaded_at = 0.0
         self._n_senders = senders
         self._in: queue.Queue[Event | None] = queue.Queue(maxsize=10_000)
         self._heap: list[_Attempt] = []
@@ -323,7 +325,9 @@ class WebhookDispatcher:
         ]
         for t in self._threads:
             t.start()
-        self._sub = self._bus.subscribe("koopsuz.>", self._on_event)
+        # durable: on JetStream the API processes share one consumer, so each event is delivered by one
+        # of them (and what was published while all were down is picked up); the memory bus ignores it
+        self._sub = self._bus.subscribe("koopsuz.>", self._on_event, durable="webhooks")
 
     def stop(self) -> None:
         if self._sub is not None:
@@ -357,23 +361,30 @@ class WebhookDispatcher:
 
     def _reload(self) -> None:
         self._stale.clear()
+        self._loaded_at = time.monotonic()
         self._targets = self._service.targets()
         self._kinds = frozenset(k for t in self._targets for k in t.kinds)
 
     # -- matching: one thread writes the pending deliveries and schedules their first attempt -----
     def _match_loop(self) -> None:
         while True:
-            event = self._in.get()
-            if event is None:
-                return
             try:
-                if self._stale.is_set():
+                event: Event | None = self._in.get(timeout=1.0)
+                if event is None:
+                    return
+            except queue.Empty:
+                event = None  # idle: only the periodic reload below
+            try:
+                # a change made through another API process is seen within reload_s
+                if self._stale.is_set() or time.monotonic() - self._loaded_at > self.reload_s:
                     self._reload()
+                if event is None:
+                    continue
                 targets = [t for t in self._targets if t.wants(event)]
                 if targets:
                     self._enqueue(event, targets)
             except Exception:
-                log.exception("webhooks: could not match event %s", event.id)
+                log.exception("webhooks: could not match event %s", getattr(event, "id", None))
 
     def _enqueue(self, event: Event, targets: list[Target]) -> None:
         now = datetime.now(UTC)
