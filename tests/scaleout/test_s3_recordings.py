@@ -233,6 +233,7 @@ def test_recordings_go_to_s3_survive_its_outages_and_play_from_another_node(tmp_
                 assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == row.sha256
             init_uri = next(ln.split('URI="')[1].split('"')[0] for ln in r.text.splitlines() if "EXT-X-MAP" in ln)
             assert c.get(f"/api/cameras/s3-cam/{init_uri}").status_code == 200
+            assert "recordings_upload" not in c.get("/api/system/ready").json()["checks"]  # it uploads nothing
             exp = c.get("/api/cameras/s3-cam/export.mp4", params=rng)
             assert exp.status_code == 200, exp.text
             assert exp.content[4:8] == b"ftyp" and float(exp.headers["X-Recording-Duration"]) > 4

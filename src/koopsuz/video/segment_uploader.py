@@ -119,6 +119,11 @@ class SegmentUploader:
 
     # -- state ----------------------------------------------------------------------------
     @property
+    def running(self) -> bool:
+        """Started and not stopped: this process records (an api node builds one but never starts it)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)

@@ -62,7 +62,7 @@ def readiness(system: System) -> tuple[bool, dict[str, dict[str, Any]]]:
         if depth > limit:
             checks["outbox"]["error"] = f"{depth} events not yet published (limit {limit})"
     uploader = getattr(system.recording, "uploader", None)
-    if uploader is not None:  # recordings on S3: an outage is buffered on disk, so it informs but never fails
+    if uploader is not None and uploader.running:  # recordings on S3: an outage is buffered, so it never fails
         checks["recordings_upload"] = {"ok": True} | uploader.stats()
     return all(c["ok"] for c in checks.values()), checks
 
@@ -228,7 +228,7 @@ def render_metrics(system: System) -> str:
         [(lbl(cid), r.health.restarts) for cid, r in recs],
     )
     uploader = getattr(system.recording, "uploader", None)
-    if uploader is not None:  # recordings on S3: the local disk is the buffer while the bucket is away
+    if uploader is not None and uploader.running:  # recordings on S3: the disk buffers while the bucket is away
         u = uploader.stats()
         out.family("koopsuz_recording_upload_pending", "gauge", "Files waiting for upload.", [({}, u["pending"])])
         out.family(
