@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     storage_warn_fraction: float = Field(default=0.9, gt=0, le=1, description="warn past this share of the budget")
     storage_shed_margin: float = Field(default=0.02, ge=0, lt=1, description="shed this share below the budget")
     # notifications to other systems (issue 7): webhooks are configured through the API, MQTT here
-    mqtt_url: str | None = Field(default=None, description="mqtt://[user:pass@]host:1883: publish alerts there")
+    mqtt_url: str | None = Field(
+        default=None, pattern=r"^mqtts?://[^/\s]+$", description="mqtt://[user:pass@]host:1883: publish alerts there"
+    )
     mqtt_kinds: str = Field(default="alert", description="event kinds published to MQTT, comma-separated")
     webhook_attempts: int = Field(default=5, ge=1, le=20, description="tries per webhook delivery")
     webhook_backoff_s: float = Field(default=2.0, gt=0, le=600, description="first retry delay; doubles each try")
