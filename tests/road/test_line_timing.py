@@ -151,6 +151,8 @@ def test_the_camera_clock_is_distrusted_around_a_jump() -> None:
     assert clock.trusted(1020.0) is True and clock.trusted(1095.0) is True
     clock.observe(12.2, 1060.7, 1060.74)  # re-anchored 0.5 s while the camera's clock moved 0.1 s: a step
     assert clock.jumps == 2
+    clock.observe(17.2, 1065.7, 1065.74)  # 5 s with no frames (a network stall): both clocks moved, no jump
+    assert clock.jumps == 2
     untimed = CameraClock()
     untimed.observe(None, 5.0, 5.0)
     assert untimed.trusted(5.0) is False  # a stream without timestamps: nothing to check its clock by

@@ -83,6 +83,7 @@ class _Follow:
     vx: float = 0.0  # px/s, once two places are known
     vy: float = 0.0
     known_v: bool = False
+    steps: int = 0  # frames followed since the read it started from
 
 
 class PlateStage:
@@ -371,7 +372,9 @@ class PlateStage:
             if (p[2] - y_line) * (prev[2] - y_line) <= 0 and p[2] != prev[2]:
                 a, b = (p, prev) if back else (prev, p)
                 fa, fb = (f, prev_f) if back else (prev_f, f)
-                self._settle(v, *self._confirm(v, a, b, fa, fb))
+                # a few frames from a read the follower is within a pixel or two; further, read the two
+                # frames (each read costs what a look's region does: the reader is shared, keep it rare)
+                self._settle(v, *(self._confirm(v, a, b, fa, fb) if follow.steps > 3 else (a, b)))
                 return
             prev_f = f
 
@@ -382,7 +385,7 @@ class PlateStage:
         is where the reads put the plate (following drifts a few pixels over many frames)."""
         out = []
         for p, f in ((a, fa), (b, fb)):
-            q = self._probe(v, f, a, b) if f is not None else None
+            q = self._probe(v, f, p, p) if f is not None else None  # a small window around the followed plate
             out.append(q if q is not None and abs(q[0] - p[0]) < 1e-6 else p)
         y_line = self._line * self._main_h
         return (out[0], out[1]) if (out[0][2] - y_line) * (out[1][2] - y_line) <= 0 else (a, b)
@@ -422,6 +425,7 @@ class PlateStage:
         if dt != 0:
             follow.vx, follow.vy, follow.known_v = (cx - at[1]) / dt, (cy - at[2]) / dt, True
         follow.at = p
+        follow.steps += 1
         patch = _patch(luma, p)
         if min(patch.shape[:2]) >= 4 and patch.shape[0] >= 0.8 * ph * scale:  # at the edge the old one is kept
             follow.patch = patch

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 @dataclass(slots=True)
 class CameraClock:
     step_s: float = 0.25  # a capture time that moved this much more (or less) than the camera's clock: a jump
-    gap_s: float = 3.0  # the camera's clock going back, or forward more than this between frames: a jump
+    gap_s: float = 3.0  # the camera's clock going back, or ahead of the wall clock by this between frames: a jump
     settle_s: float = 2.0  # after the first frame, times are not trusted yet
     distrust_s: float = 30.0  # how long before and after a jump times are not trusted
     frames: int = 0
@@ -27,7 +27,7 @@ class CameraClock:
     jumps: int = 0
     offset_s: float | None = None  # the least (wall - capture time) of the recent frames: delivery delay
     _first: float | None = None
-    _prev: tuple[float, float] | None = None  # (camera time, capture time) of the previous frame
+    _prev: tuple[float, float, float] | None = None  # (camera time, capture time, wall) of the previous frame
     _jumps: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # capture times of recent jumps
     _lags: deque[float] = field(default_factory=lambda: deque(maxlen=100))
 
@@ -44,11 +44,11 @@ class CameraClock:
         if self._first is None:
             self._first = captured
         if self._prev is not None:
-            d_cam, d_cap = camera_t - self._prev[0], captured - self._prev[1]
-            if d_cam < 0 or d_cam > self.gap_s or abs(d_cap - d_cam) > self.step_s:
+            d_cam, d_cap, d_now = camera_t - self._prev[0], captured - self._prev[1], now - self._prev[2]
+            if d_cam < 0 or d_cam - d_now > self.gap_s or abs(d_cap - d_cam) > self.step_s:
                 self.jumps += 1
                 self._jumps.append(captured)
-        self._prev = (camera_t, captured)
+        self._prev = (camera_t, captured, now)
 
     def trusted(self, t: float) -> bool | None:
         """Whether capture time ``t`` (seconds) is on a clock that ran smoothly around it; None before

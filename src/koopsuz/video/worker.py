@@ -206,6 +206,7 @@ class CameraWorker:
         wall0: float | None = None
         t0 = 0.0
         prev_t: float | None = None
+        prev_now = 0.0
         fps_t, fps_n = time.monotonic(), 0
         h = self.health
         for frame in source.frames():
@@ -213,10 +214,11 @@ class CameraWorker:
                 break
             now = time.time()
             t = float(frame.time) if frame.time is not None else None
-            # the camera's clock went back or leapt (a reboot, a re-sync): the old anchor no longer
-            # holds; re-anchor (the plate stage's CameraClock sees the jump and distrusts times near it)
-            leapt = t is not None and prev_t is not None and not 0.0 <= t - prev_t <= 3.0
-            prev_t = t
+            # the camera's clock went back, or leapt ahead of the time that passed here (a reboot, a
+            # re-sync; a network stall moves both): the old anchor no longer holds, re-anchor (the plate
+            # stage's CameraClock sees the jump and distrusts times near it)
+            leapt = t is not None and prev_t is not None and (t < prev_t or (t - prev_t) - (now - prev_now) > 3.0)
+            prev_t, prev_now = t, now
             if wall0 is None or t is None or leapt:
                 wall0, t0 = now, (t or 0.0)
             captured = wall0 + ((t - t0) if t is not None else 0.0)
