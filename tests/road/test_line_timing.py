@@ -156,3 +156,25 @@ def test_the_camera_clock_is_distrusted_around_a_jump() -> None:
     untimed = CameraClock()
     untimed.observe(None, 5.0, 5.0)
     assert untimed.trusted(5.0) is False  # a stream without timestamps: nothing to check its clock by
+
+
+def test_a_plate_followed_out_of_the_picture_is_emitted_at_once() -> None:
+    fs = frames(19)  # the plate leaves the bottom edge at ~1.65 s
+    look = 12  # read once, at 1.2 s, just before the line
+    reader = Reader({id(fs[look].bgr())})
+    stage = PlateStage(reader, None, gap_s=2.5)
+    for i, f in enumerate(fs):
+        reader.truth[id(f.bgr())] = plate_box(i / FPS)
+    out: list[Event] = []
+    for i, f in enumerate(fs):
+        stage.offer(f)
+        if i == look:
+            x0, y0, x1, y1 = plate_box(look / FPS)
+            motion = SimpleNamespace(boxes=[((x0 - 40) / W, (y0 - 60) / H, (x1 - x0 + 80) / W, (y1 - y0 + 80) / H)])
+            stage.process(FrameContext(CAM, f, {"motion": motion}), out.append)
+        elif i > look:
+            stage.process(FrameContext(CAM, f, {}), out.append)  # nothing moves where it looks: no reads
+    # emitted within the 1.8 s of frames, long before the 2.5 s without reads that closes a plate otherwise
+    (read,) = out
+    assert read.payload["timing"] == "line"
+    assert (read.ts - T0).total_seconds() == pytest.approx(true_crossing(0.6 * H), abs=0.02)

@@ -72,6 +72,7 @@ class _Vehicle:
     timing_done: bool = False  # the crossing was found, or every way of finding it was tried
     follow: _Follow | None = None  # the plate followed frame by frame through the buffered frames
     walked_back: bool = False
+    left: bool = False  # followed out of the picture: no read of it can come any more
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class _Follow:
     vy: float = 0.0
     known_v: bool = False
     steps: int = 0  # frames followed since the read it started from
+    growth: float | None = None  # how much it grew (or shrank) over the last frame
 
 
 class PlateStage:
@@ -133,7 +135,7 @@ class PlateStage:
         self._ring: deque[DecodedFrame] = deque(maxlen=max_buffer_frames)
         self._ring_lock = threading.Lock()
         self.clock = clock or CameraClock()
-        self._main_h = 0
+        self._main_h = self._main_w = 0
         self._max_regions = max_regions
         self._frame: DecodedFrame | None = None
         self._used_seq = -1
@@ -217,7 +219,7 @@ class PlateStage:
         started = time.perf_counter()
         self.looks += 1
         image = frame.bgr()
-        self._main_h = image.shape[0]
+        self._main_h, self._main_w = image.shape[:2]
         sx, sy = image.shape[1] / sub.width, image.shape[0] / sub.height
         seen: set[str] = set()
         for region, track, uid in regions:
@@ -295,6 +297,8 @@ class PlateStage:
         v.path.append((t, cx, cy, float(r.box[2] - r.box[0]), float(r.box[3] - r.box[1])))
         if not v.timing_done:
             self._time(v, frame)
+        else:  # followed on from its newest read, to see it leave
+            self._seed(v, frame)
         if v.best is None or r.confidence > v.best[0]:
             x0, y0, x1, y1 = (round(c) for c in box)
             v.best = (r.confidence, *_crops(image, box, r.box), vehicle_colour(image[y0:y1, x0:x1]))
@@ -306,7 +310,8 @@ class PlateStage:
                 self._emit(camera, v, emit)
 
     def _close_idle(self, camera: CameraInfo, now_t: float, emit: EventSink) -> None:
-        for v in [o for o in self._open if now_t - o.last_t > self._gap]:
+        # a plate followed out of the picture is finished at once (its hotlist hit must not wait)
+        for v in [o for o in self._open if o.left or now_t - o.last_t > self._gap]:
             self._open.remove(v)
             self._finish(camera, v, emit)
 
@@ -329,11 +334,8 @@ class PlateStage:
             if (a[2] - y_line) * (b[2] - y_line) <= 0 and a[2] != b[2] and b[0] - a[0] <= self._fine:
                 self._settle(v, a, b)
                 return
-        seed = v.path[-1]
-        follow = _Follow(seed, _patch(_luma(frame), seed))
-        if v.follow is not None and v.follow.known_v:
-            follow.vx, follow.vy, follow.known_v = v.follow.vx, v.follow.vy, True
-        v.follow = follow
+        follow = self._seed(v, frame)
+        seed = follow.at
         if not v.walked_back:
             v.walked_back = True
             self._walk(v, _Follow(seed, follow.patch), back=True)
@@ -343,10 +345,19 @@ class PlateStage:
         if not v.timing_done and v.follow is None:
             self._fallback(v)
 
+    def _seed(self, v: _Vehicle, frame: DecodedFrame) -> _Follow:
+        """Follow the plate on from its newest read (its picture there; the motion known so far)."""
+        seed = v.path[-1]
+        follow = _Follow(seed, _patch(_luma(frame), seed))
+        if v.follow is not None and v.follow.known_v:
+            follow.vx, follow.vy, follow.known_v, follow.growth = v.follow.vx, v.follow.vy, True, v.follow.growth
+        v.follow = follow
+        return follow
+
     def _follow_open(self) -> None:
-        """Each open plate still being looked for is followed into the frames decoded since."""
+        """Each open plate is followed into the frames decoded since: to its crossing, then out."""
         for v in self._open:
-            if not v.timing_done and v.follow is not None:
+            if v.follow is not None:
                 self._walk(v, v.follow, back=False)
                 if not v.timing_done and v.follow is None:
                     self._fallback(v)
@@ -367,8 +378,10 @@ class PlateStage:
             p = self._step(f, follow)
             if p is None:
                 if not back:
-                    v.follow = None
+                    v.follow, v.left = None, self._at_edge(follow)
                 return
+            if v.timing_done:
+                continue  # followed only to see it leave
             if (p[2] - y_line) * (prev[2] - y_line) <= 0 and p[2] != prev[2]:
                 a, b = (p, prev) if back else (prev, p)
                 fa, fb = (f, prev_f) if back else (prev_f, f)
@@ -377,6 +390,12 @@ class PlateStage:
                 self._settle(v, *(self._confirm(v, a, b, fa, fb) if follow.steps > 3 else (a, b)))
                 return
             prev_f = f
+
+    def _at_edge(self, follow: _Follow) -> bool:
+        """Whether the plate was last seen within a frame's travel of the picture's edge (so it left)."""
+        _t, cx, cy, pw, ph = follow.at
+        mx, my = pw + 0.2 * abs(follow.vx), 1.5 * ph + 0.2 * abs(follow.vy)
+        return cy + my >= self._main_h or cx - mx <= 0 or cx + mx >= self._main_w
 
     def _confirm(
         self, v: _Vehicle, a: Point, b: Point, fa: DecodedFrame | None, fb: DecodedFrame | None
@@ -398,8 +417,11 @@ class PlateStage:
         dt = t - at[0]
         px, py = at[1] + follow.vx * dt, at[2] + follow.vy * dt
         ph, pw = follow.patch.shape[:2]
-        mx = 12 + (0.5 * abs(follow.vx * dt) if follow.known_v else 0.6 * pw)
-        my = 10 + (0.5 * abs(follow.vy * dt) if follow.known_v else 2.5 * at[4])
+        # the plate grows (or shrinks) fast as the car nears (or leaves): around its last growth, once known
+        scales = _SCALES if follow.growth is None else sorted({round(follow.growth * k, 3) for k in _AROUND} | {1.0})
+        big = max(scales)
+        mx = 12 + (0.5 * abs(follow.vx * dt) if follow.known_v else 0.6 * pw) + (big - 1) * pw / 2
+        my = 10 + (0.5 * abs(follow.vy * dt) if follow.known_v else 2.5 * at[4]) + (big - 1) * ph / 2
         luma = _luma(f)
         H, W = luma.shape[:2]
         x0, y0 = max(0, int(px - pw / 2 - mx)), max(0, int(py - ph / 2 - my))
@@ -409,7 +431,7 @@ class PlateStage:
         self.steps += 1
         region = luma[y0:y1, x0:x1]
         best: tuple[float, float, float, float] | None = None  # score, centre x, y, scale
-        for scale in _SCALES:  # the plate grows (or shrinks) fast as the car nears (or leaves)
+        for scale in scales:
             tw, th = round(pw * scale), round(ph * scale)
             if tw < 8 or th < 4 or tw >= region.shape[1] or th >= region.shape[0]:
                 continue
@@ -421,6 +443,7 @@ class PlateStage:
         if best is None or best[0] < self._min_match:
             return None
         _score, cx, cy, scale = best
+        follow.growth = scale
         p = (t, cx, cy, at[3] * scale, at[4] * scale)
         if dt != 0:
             follow.vx, follow.vy, follow.known_v = (cx - at[1]) / dt, (cy - at[2]) / dt, True
@@ -449,7 +472,6 @@ class PlateStage:
         """The crossing between sightings ``a`` and ``b`` either side of the line, when they are close
         enough in time for interpolation to be honest."""
         v.timing_done = True
-        v.follow = None
         y_line = self._line * self._main_h
         if b[0] - a[0] <= self._max_gap and a[2] != b[2]:
             v.crossing = a[0] + (y_line - a[2]) / (b[2] - a[2]) * (b[0] - a[0])
@@ -561,6 +583,7 @@ class PlateStage:
 
 
 _SCALES = (1.0, 0.8, 0.87, 0.93, 1.07, 1.15, 1.25)
+_AROUND = (0.9, 0.95, 1.0, 1.05, 1.1)
 
 
 def _luma(f: DecodedFrame) -> np.ndarray:
