@@ -59,8 +59,15 @@ def picture(t: float) -> np.ndarray:
     w, h = x1 - x0, y1 - y0
     cv2.rectangle(img, (x0 - w, y0 - 3 * h), (x1 + w, y1 + h), (40, 40, 120), -1)  # the car's front
     cv2.rectangle(img, (x0, y0), (x1, y1), (235, 235, 235), -1)
-    cv2.putText(img, "01 234 BSZ", (x0 + 2, y1 - max(1, h // 5)), cv2.FONT_HERSHEY_SIMPLEX, h / 34, (10, 10, 10),
-                max(1, h // 10))
+    cv2.putText(
+        img,
+        "01 234 BSZ",
+        (x0 + 2, y1 - max(1, h // 5)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        h / 34,
+        (10, 10, 10),
+        max(1, h // 10),
+    )
     return img
 
 

@@ -32,8 +32,15 @@ COMING = [[0.47, 0.36], [0.22, 1.25]]
 
 
 def car(at: float, plate: str) -> dict[str, Any]:
-    return {"id": plate.replace(" ", "").lower(), "at": at, "kind": "car", "path": COMING, "duration": 5.0,
-            "plate": plate, "scale": 1.3}
+    return {
+        "id": plate.replace(" ", "").lower(),
+        "at": at,
+        "kind": "car",
+        "path": COMING,
+        "duration": 5.0,
+        "plate": plate,
+        "scale": 1.3,
+    }
 
 
 def scenario() -> Scenario:
@@ -73,8 +80,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     sim = SimServer(rendered, port=0, control_port=0)
     site = {"id": "a363", "name": "A363", "type": "road", "region": "KG-Y", "lat": 42.65, "lon": 77.2}
     cams = [
-        {"id": cid, "name": cid, "site": "a363", "lat": 42.65, "lon": lon, "profile": "plates",
-         "main_url": f"rtsp://127.0.0.1:{{port}}/{cid}/main", "sub_url": f"rtsp://127.0.0.1:{{port}}/{cid}/sub"}
+        {
+            "id": cid,
+            "name": cid,
+            "site": "a363",
+            "lat": 42.65,
+            "lon": lon,
+            "profile": "plates",
+            "main_url": f"rtsp://127.0.0.1:{{port}}/{cid}/main",
+            "sub_url": f"rtsp://127.0.0.1:{{port}}/{cid}/sub",
+        }
         for cid, lon in (("r-1", 77.20), ("r-2", 77.2012))
     ]
     sim.start()
@@ -89,8 +104,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     admin = system.users.authenticate("admin", "pw-admin-000001")
     system.sections.save(
         admin,
-        {"id": "sec-1", "name": "A363 test section", "entry_camera": "r-1", "exit_camera": "r-2", "length_m": 100,
-         "limit_kmh": 60},
+        {
+            "id": "sec-1",
+            "name": "A363 test section",
+            "entry_camera": "r-1",
+            "exit_camera": "r-2",
+            "length_m": 100,
+            "limit_kmh": 60,
+        },
     )
     stolen = system.hotlists.create_list(admin, {"name": "Stolen", "kind": "stolen", "priority": 1})
     until = (datetime.now(UTC) + timedelta(days=5)).isoformat()
@@ -150,9 +171,14 @@ def test_average_speed_fines_the_fast_car_once_and_not_the_slow_one(live: System
     def why() -> str:
         reads = sorted(events(live, "plate_read"), key=lambda e: e.ts)
         stages = {c: live.ingest.analytics(c).get("plates") for c in ("r-1", "r-2")}  # type: ignore[union-attr]
-        return "\n".join([f"{e.camera} {e.payload['text']} {e.ts.time()} {e.payload.get('timing')} "
-                          f"gap={e.payload.get('timing_gap_s')} clock={e.payload.get('clock_trusted')}" for e in reads]
-                         + [str(live.road_watch.stats()), str(stages)])
+        return "\n".join(
+            [
+                f"{e.camera} {e.payload['text']} {e.ts.time()} {e.payload.get('timing')} "
+                f"gap={e.payload.get('timing_gap_s')} clock={e.payload.get('clock_trusted')}"
+                for e in reads
+            ]
+            + [str(live.road_watch.stats()), str(stages)]
+        )
 
     try:
         found = wait_for(fined, 3 * LOOP, "a violation for 01 234 BSZ and 09 508 KGD's passage")
@@ -164,7 +190,9 @@ def test_average_speed_fines_the_fast_car_once_and_not_the_slow_one(live: System
         assert v.payload["speed_kmh"] == pytest.approx(120, abs=2), why
         assert v.payload["exit"]["clock_trusted"] is not False and v.payload["entry"]["clock_trusted"] is not False
     # exactly one violation per passage: no entry or exit read is used twice
-    assert len({v.payload["entry"]["read"] for v in found}) == len({v.payload["exit"]["read"] for v in found}) == len(
-        found
+    assert (
+        len({v.payload["entry"]["read"] for v in found})
+        == len({v.payload["exit"]["read"] for v in found})
+        == len(found)
     )
     assert live.road_watch.stats()["passages"] >= 2  # the slow car's passage was measured too, and not fined

@@ -30,8 +30,16 @@ def client(system):
     admin = system.users.authenticate("admin", PASSWORD)
     system.registry.add_camera(
         admin,
-        {"id": "yk-cam-2", "name": "A363 east", "site": "yk-square", "lat": 42.60, "lon": 77.40, "profile": "plates",
-         "main_url": "rtsp://127.0.0.1:9/yk-cam-2/main", "sub_url": "rtsp://127.0.0.1:9/yk-cam-2/sub"},
+        {
+            "id": "yk-cam-2",
+            "name": "A363 east",
+            "site": "yk-square",
+            "lat": 42.60,
+            "lon": 77.40,
+            "profile": "plates",
+            "main_url": "rtsp://127.0.0.1:9/yk-cam-2/main",
+            "sub_url": "rtsp://127.0.0.1:9/yk-cam-2/sub",
+        },
     )
     with TestClient(create_app(system)) as c:
         yield c
@@ -48,9 +56,18 @@ def read(system, camera: str, text: str, ts: datetime, region: str = "KG-Y", **e
         region=region,
         camera=camera,
         ts=ts,
-        payload={"text": text, "compact": text.replace(" ", ""), "format": "private", "plate_region": "KG-Y",
-                 "confidence": 0.9, "vehicle": "car", "colour": "white", "direction": "towards",
-                 "timing": "line"} | extra,
+        payload={
+            "text": text,
+            "compact": text.replace(" ", ""),
+            "format": "private",
+            "plate_region": "KG-Y",
+            "confidence": 0.9,
+            "vehicle": "car",
+            "colour": "white",
+            "direction": "towards",
+            "timing": "line",
+        }
+        | extra,
     )
     system.writer.write_now([e])
     return e
@@ -153,8 +170,14 @@ def test_reads_search_exact_pattern_near_and_legal_basis_beyond_a_day(client: Te
     as_user(client, "yk.investigator")
     basis = client.post(
         "/api/legal-bases",
-        json={"case_number": "CC-9", "kind": "criminal_case", "authority": "Prosecutor", "document_ref": "No. 9",
-              "purposes": ["plate_search"], "valid_until": LATER},
+        json={
+            "case_number": "CC-9",
+            "kind": "criminal_case",
+            "authority": "Prosecutor",
+            "document_ref": "No. 9",
+            "purposes": ["plate_search"],
+            "valid_until": LATER,
+        },
     ).json()
     route = client.get("/api/plates/route", params=week | {"legal_basis_id": basis["id"], "reason": "theft"}).json()
     assert route["reads"][0]["id"] == old.id and len(route["route"]) == 2  # oldest first
@@ -164,8 +187,14 @@ def test_reads_search_exact_pattern_near_and_legal_basis_beyond_a_day(client: Te
 
 def test_average_speed_over_a_section_makes_a_violation_with_both_reads(client: TestClient, system) -> None:
     as_user(client, "yk.operator")
-    body = {"id": "a363-ca-bosteri", "name": "A363 Cholpon-Ata - Bosteri", "entry_camera": "yk-cam-1",
-            "exit_camera": "yk-cam-2", "length_m": 4500, "limit_kmh": 60}
+    body = {
+        "id": "a363-ca-bosteri",
+        "name": "A363 Cholpon-Ata - Bosteri",
+        "entry_camera": "yk-cam-1",
+        "exit_camera": "yk-cam-2",
+        "length_m": 4500,
+        "limit_kmh": 60,
+    }
     assert client.post("/api/sections", json=body).status_code == 403
     as_user(client, "admin")
     assert client.post("/api/sections", json=body | {"exit_camera": "yk-cam-1"}).status_code == 422

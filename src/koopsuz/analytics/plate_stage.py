@@ -21,7 +21,8 @@ when the sightings around the line are further apart than ``fine_gap_s`` or the 
 already past it, goes back through those frames: a cheap read of a small window where the plate
 should be, binary search towards the two frames straddling the line. A plate that cannot be timed
 so (never readable before the line, frames gone) keeps its first read's time, flagged
-``first_read``, and no fine is issued on it. Every main-stream frame also feeds the camera's
+``first_read``, and no fine is issued on it. A plate followed out of the picture is finished at
+once: no read of it can come any more. Every main-stream frame also feeds the camera's
 ``CameraClock``: a read near a clock jump is marked ``clock_trusted: false``.
 """
 
@@ -275,8 +276,14 @@ class PlateStage:
         return out[: self._max_regions]
 
     def _add(
-        self, camera: CameraInfo, emit: EventSink, frame: DecodedFrame, box: Box, r: Any,
-        track: Track | None, uid: str | None,
+        self,
+        camera: CameraInfo,
+        emit: EventSink,
+        frame: DecodedFrame,
+        box: Box,
+        r: Any,
+        track: Track | None,
+        uid: str | None,
     ) -> None:
         image, t = frame.bgr(), frame.captured_at.timestamp()
         key = r.plate.compact

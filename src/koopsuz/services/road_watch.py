@@ -93,8 +93,12 @@ class SectionService:
         if data.entry_camera == data.exit_camera:
             raise Invalid("entry_camera and exit_camera must be two different cameras")
         with self._db.transaction() as s:
-            cams = {c.id: c for c in s.execute(select(CameraRow).where(
-                CameraRow.id.in_([data.entry_camera, data.exit_camera]))).scalars()}
+            cams = {
+                c.id: c
+                for c in s.execute(
+                    select(CameraRow).where(CameraRow.id.in_([data.entry_camera, data.exit_camera]))
+                ).scalars()
+            }
             for cid in (data.entry_camera, data.exit_camera):
                 cam = cams.get(cid)
                 if cam is None or not who.scope.allows(cam.region):
@@ -181,9 +185,15 @@ class RoadWatch:
         done.wait(timeout)
 
     def stats(self) -> dict[str, int]:
-        return {"reads": self.reads, "hits": self.hits, "passages": self.passages, "violations": self.violations,
-                "untimed": self.untimed, "untrusted": self.untrusted,
-                "dropped": self.dropped}
+        return {
+            "reads": self.reads,
+            "hits": self.hits,
+            "passages": self.passages,
+            "violations": self.violations,
+            "untimed": self.untimed,
+            "untrusted": self.untrusted,
+            "dropped": self.dropped,
+        }
 
     # -- internals -------------------------------------------------------------------------------
     def _on_read(self, _subject: str, event: Event) -> None:
@@ -228,15 +238,26 @@ class RoadWatch:
             self.hits += 1
             self._submit(self._hit(read, hot))
         trusted = read.payload.get("clock_trusted")
-        sighting = Sighting(read.id, compact, read.camera or "", read.ts, timed=read.payload.get("timing") == "line",
-                            clock_trusted=trusted if isinstance(trusted, bool) else None)
+        sighting = Sighting(
+            read.id,
+            compact,
+            read.camera or "",
+            read.ts,
+            timed=read.payload.get("timing") == "line",
+            clock_trusted=trusted if isinstance(trusted, bool) else None,
+        )
         for passage in self._tracker.see(sighting):
             self.passages += 1
             if passage.refused is not None:
                 self.untimed += int(passage.refused == "untimed")
                 self.untrusted += int(passage.refused == "clock_untrusted")
-                log.info("section %s: %s over the limit at %.1f km/h, no violation: %s", passage.section.id,
-                         read.payload.get("text"), passage.speed_kmh, passage.refused)
+                log.info(
+                    "section %s: %s over the limit at %.1f km/h, no violation: %s",
+                    passage.section.id,
+                    read.payload.get("text"),
+                    passage.speed_kmh,
+                    passage.refused,
+                )
             if passage.plausible:
                 for sink in self.passage_sinks:
                     sink(passage.section.id, read.region, read.ts)
@@ -248,8 +269,12 @@ class RoadWatch:
                     self.violations += 1
                     self._submit(violation)
             elif not passage.plausible:
-                log.warning("section %s: %s at %.0f km/h is implausible (misread or clock)", passage.section.id,
-                            read.payload.get("text"), passage.speed_kmh)
+                log.warning(
+                    "section %s: %s at %.0f km/h is implausible (misread or clock)",
+                    passage.section.id,
+                    read.payload.get("text"),
+                    passage.speed_kmh,
+                )
         self._tracker.expire(now)
 
     def _hit(self, read: Event, hot: HotPlate) -> Event:
@@ -289,8 +314,11 @@ class RoadWatch:
         with self._db.session() as s:
             entry = EventRepo(s).get(passage.entry.read_id)
         if read.payload.get("timing") != "line" or entry is None or entry.payload.get("timing") != "line":
-            log.info("section %s: %s over the limit, but a read lacks line timing: no violation", sec.id,
-                     read.payload.get("text"))
+            log.info(
+                "section %s: %s over the limit, but a read lacks line timing: no violation",
+                sec.id,
+                read.payload.get("text"),
+            )
             return None
         media = {f"exit_{k}": v for k, v in read.media.items()}
         entry_clip = None
@@ -315,14 +343,23 @@ class RoadWatch:
                 "over_kmh": round(passage.over_kmh, 1),
                 "length_m": sec.length_m,
                 "seconds": round((passage.exit.ts - passage.entry.ts).total_seconds(), 2),
-                "entry": {"read": passage.entry.read_id, "camera": sec.entry_camera, "ts": passage.entry.ts.isoformat(),
-                          "clip": entry_clip, "clock_trusted": passage.entry.clock_trusted,
-                          "clock_offset_s": entry.payload.get("clock_offset_s"),
-                          "timing_gap_s": entry.payload.get("timing_gap_s")},
-                "exit": {"read": read.id, "camera": sec.exit_camera, "ts": read.ts.isoformat(),
-                         "clock_trusted": passage.exit.clock_trusted,
-                         "clock_offset_s": read.payload.get("clock_offset_s"),
-                         "timing_gap_s": read.payload.get("timing_gap_s")},
+                "entry": {
+                    "read": passage.entry.read_id,
+                    "camera": sec.entry_camera,
+                    "ts": passage.entry.ts.isoformat(),
+                    "clip": entry_clip,
+                    "clock_trusted": passage.entry.clock_trusted,
+                    "clock_offset_s": entry.payload.get("clock_offset_s"),
+                    "timing_gap_s": entry.payload.get("timing_gap_s"),
+                },
+                "exit": {
+                    "read": read.id,
+                    "camera": sec.exit_camera,
+                    "ts": read.ts.isoformat(),
+                    "clock_trusted": passage.exit.clock_trusted,
+                    "clock_offset_s": read.payload.get("clock_offset_s"),
+                    "timing_gap_s": read.payload.get("timing_gap_s"),
+                },
                 "clock_trusted": passage.clock_trusted,
                 "vehicle": read.payload.get("vehicle"),
                 "colour": read.payload.get("colour"),
