@@ -409,7 +409,7 @@ def render_alerts(a: dict, machine: str) -> str:  # type: ignore[type-arg]
     return "\n".join(
         [
             f"**Hotlist alert latency from capture** (`bench/plates.py --alerts {a['seconds']:.0f}`, {stamp};"
-            f" {machine}; load average {before} before and {after} after: other engineers' jobs shared the"
+            f" {machine}; load average {before} before and {after} after: other work shared the"
             " machine). `koopsuz sim` serves two road cameras (10 fps, main 1280x720) where a car passes every"
             f" 6 s (four a {ALERT_LOOP} s loop), three of every four on a stolen list; `koopsuz serve` reads them with"
             " the `plates` profile; a WebSocket client notes each `hotlist_hit` alert's arrival minus its `ts` (the"

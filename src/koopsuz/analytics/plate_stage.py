@@ -151,6 +151,7 @@ class PlateStage:
         self.ms = 0.0
         self.probes = 0
         self.steps = 0
+        self.step_ms = 0.0
         self.probe_ms = 0.0
         self.line_timed = 0
         self.first_read = 0
@@ -195,6 +196,7 @@ class PlateStage:
             "line_timed": self.line_timed,
             "first_read": self.first_read,
             "timing_steps": self.steps,
+            "ms_per_step": round(self.step_ms / self.steps, 2) if self.steps else None,
             "timing_probes": self.probes,
             "ms_per_probe": round(self.probe_ms / self.probes, 1) if self.probes else None,
             "ring_frames": len(self._ring),
@@ -436,6 +438,7 @@ class PlateStage:
         if x1 - x0 <= pw or y1 - y0 <= ph:
             return None  # the plate leaves the picture
         self.steps += 1
+        started = time.perf_counter()
         region = luma[y0:y1, x0:x1]
         best: tuple[float, float, float, float] | None = None  # score, centre x, y, scale
         for scale in scales:
@@ -447,6 +450,7 @@ class PlateStage:
             _lo, score, _lo_at, (bx, by) = cv2.minMaxLoc(res)
             if best is None or score > best[0]:
                 best = (score, x0 + bx + tw / 2, y0 + by + th / 2, scale)
+        self.step_ms += 1000 * (time.perf_counter() - started)
         if best is None or best[0] < self._min_match:
             return None
         _score, cx, cy, scale = best
