@@ -10,9 +10,11 @@ flagged ``first_read``. The camera clock's jumps are judged on the frames' own t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,7 +28,8 @@ from koopsuz.analytics.plate_stage import PlateStage
 from koopsuz.domain.camera_clock import CameraClock
 from koopsuz.domain.events import Event
 from koopsuz.domain.plates import parse_plate
-from koopsuz.video.worker import DecodedFrame
+from koopsuz.video.source import SourceOptions
+from koopsuz.video.worker import CameraWorker, DecodedFrame
 
 W, H, FPS = 640, 360, 10
 Y_HORIZON, FOCAL = 80.0, 1000.0
@@ -185,3 +188,45 @@ def test_a_plate_followed_out_of_the_picture_is_emitted_at_once() -> None:
     (read,) = out
     assert read.payload["timing"] == "line"
     assert (read.ts - T0).total_seconds() == pytest.approx(true_crossing(0.6 * H), abs=0.02)
+
+
+def _ts_part(path: Path, start_ms: int, n: int) -> bytes:
+    with av.open(str(path), "w", format="mpegts") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        s.options = {"bframes": "0", "g": "5"}
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((96, 160, 3), 40 + i, np.uint8), format="bgr24")
+            f.pts, f.time_base = start_ms + i * 100, Fraction(1, 1000)
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path.read_bytes()
+
+
+def test_a_camera_clock_going_back_reanchors_the_worker_and_is_a_jump(tmp_path: Path) -> None:
+    """A camera rebooting mid-stream: its timestamps go back 27 s. Capture times must stay at the
+    wall clock (not 27 s in the past) and the camera's clock must be seen to jump."""
+    stream = tmp_path / "reboot.ts"
+    stream.write_bytes(_ts_part(tmp_path / "a.ts", 30_000, 20) + _ts_part(tmp_path / "b.ts", 5_000, 20))
+    seen: list[tuple[float | None, float, float]] = []  # (camera time, capture time, wall)
+
+    def on_frame(f: DecodedFrame) -> None:
+        if len(seen) < 40:  # the file's one pass (the worker reopens it at its end)
+            seen.append((None if f.frame.time is None else float(f.frame.time), f.captured_at.timestamp(), time.time()))
+
+    w = CameraWorker("reboot", f"file:{stream}", on_frame=on_frame, source_options=SourceOptions(open_timeout_s=2))
+    w.start()
+    try:
+        deadline = time.monotonic() + 15
+        while len(seen) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        w.stop()
+    assert len(seen) == 40 and seen[19][0] == pytest.approx(31.9) and seen[20][0] == pytest.approx(5.0)
+    assert all(abs(wall - cap) < 2.0 for _t, cap, wall in seen), [round(w - c, 1) for _t, c, w in seen]
+    clock = CameraClock()
+    for cam_t, cap, wall in seen:
+        clock.observe(cam_t, cap, wall)
+    assert clock.jumps >= 1 and clock.trusted(seen[25][1]) is False  # a file is read faster than real time
