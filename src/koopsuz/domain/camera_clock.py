@@ -57,7 +57,8 @@ class CameraClock:
             return None
         if self.no_pts or self._first is None or t - self._first < self.settle_s:
             return False
-        return not any(abs(j - t) <= self.distrust_s for j in self._jumps)
+        jumps = tuple(self._jumps)  # one copy: the camera's thread may be appending meanwhile
+        return not any(abs(j - t) <= self.distrust_s for j in jumps)
 
     def stats(self) -> dict[str, float | int | None]:
         return {"clock_jumps": self.jumps, "clock_offset_s": None if self.offset_s is None else round(self.offset_s, 3)}
