@@ -199,8 +199,9 @@ def test_line_crossings_on_the_motion_test_scenario_scored_against_truth(
     direction; any crossing the truth does not have is a false one. Scored twice: with a look at
     every analysed frame a camera wants (a quiet machine) and rationed to 4 looks a second, about
     the share each of five busy cameras gets on two cores. Measured: 6 of 8 at every frame; rationed
-    to 4 looks a second 4 of 8 (6 of 8 before looks fell due on a fixed grid); at 3 looks a second, 4 of 8 (mt-3's person, whom the SSD
-    finds on one frame in five, is then not seen twice in time to be confirmed).
+    to 4 looks a second 4 of 8 (6 of 8 before looks fell due on a fixed grid), at 3 looks a second
+    4 of 8: mt-3's person, whom the SSD finds on one frame in five, is then not seen twice in time
+    to be confirmed.
 
     Measured (SSD-MobileNet, gated, 8 fps): 6 of 8 person passes found, each exactly once and in
     the right direction; 0 false crossings. The misses are mt-1's person, whom the shipped SSD
