@@ -42,7 +42,7 @@ import httpx
 import psutil
 import yaml
 
-from ingest import cpu_seconds, deployment, free_port, stop, wait_port, write_docs
+from ingest import AlertFeed, cpu_seconds, deployment, free_port, stop, wait_port, write_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "benchmark-password"
@@ -145,37 +145,12 @@ def measure_naive(urls: list[str], warmup: float, seconds: float) -> dict:
 
 
 # -- Koopsuz --------------------------------------------------------------------------------------
-class AlertListener:
-    """Receives the live WebSocket feed and notes, per alert, its arrival minus its capture time."""
+class AlertListener(AlertFeed):
+    """Per alert, its arrival minus its capture time."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self._url, self._token = url, token
-        self.lags: list[tuple[float, float]] = []  # (arrival unix time, seconds after capture)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        from websockets.sync.client import connect
-
-        with connect(self._url, additional_headers={"Authorization": f"Bearer {self._token}"}) as ws:
-            while not self._stop.is_set():
-                try:
-                    raw = ws.recv(timeout=0.5)
-                except TimeoutError:
-                    continue
-                now = time.time()
-                msg = json.loads(raw)
-                event = msg.get("event") or {}
-                if msg.get("type") == "event" and event.get("kind") == "alert":
-                    ts = datetime.fromisoformat(event["ts"]).timestamp()
-                    self.lags.append((now, now - ts))
+    @property
+    def lags(self) -> list[tuple[float, float]]:
+        return [(at, lag) for at, lag, _ in self.alerts]
 
 
 def measure_koopsuz(ids: list[str], rtsp_port: int, warmup: float, seconds: float, fps: float) -> dict:

@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -318,6 +319,42 @@ def write_docs(table: str, marker: str = "ingest", heading: str = "Ingest (`benc
     else:
         text += f"\n## {heading}\n\n{block}\n"
     doc.write_text(text)
+
+
+class AlertFeed:
+    """The live WebSocket feed (bearer token): per alert, its arrival, seconds after capture, payload.
+
+    Shared by the benchmarks that measure capture-to-alert latency (analytics, plates).
+    """
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url, self._token = url, token
+        self.alerts: list[tuple[float, float, dict]] = []  # type: ignore[type-arg]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        from websockets.sync.client import connect
+
+        with connect(self._url, additional_headers={"Authorization": f"Bearer {self._token}"}) as ws:
+            while not self._stop.is_set():
+                try:
+                    raw = ws.recv(timeout=0.5)
+                except TimeoutError:
+                    continue
+                now = time.time()
+                msg = json.loads(raw)
+                event = msg.get("event") or {}
+                if msg.get("type") == "event" and event.get("kind") == "alert":
+                    ts = datetime.fromisoformat(event["ts"]).timestamp()
+                    self.alerts.append((now, now - ts, event.get("payload") or {}))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +56,7 @@ from tests.plates.conftest import LIGHTS, road_clip  # noqa: E402
 from tests.plates.photos import CONDITIONS, FORMATS, format_scores, plate_set_scores  # noqa: E402
 from tests.plates.test_sim_scoring import FRAME_H, PLATE_H_PER_CAR_W  # noqa: E402
 
-from ingest import cpu_seconds, free_port, stop, wait_port, write_docs  # noqa: E402
+from ingest import AlertFeed, cpu_seconds, free_port, stop, wait_port, write_docs  # noqa: E402
 from koopsuz.domain.plates import parse_read, vote  # noqa: E402
 from koopsuz.vision.plates import MIN_VEHICLE_PX, PlateReader  # noqa: E402
 
@@ -226,42 +225,12 @@ def alert_scenario() -> dict:  # type: ignore[type-arg]
     }
 
 
-class HitListener:
-    """The live WebSocket feed (bearer token): per hotlist hit, arrival minus capture time."""
+class HitListener(AlertFeed):
+    """Per hotlist hit: arrival, seconds after capture, plate."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self._url, self._token = url, token
-        self.hits: list[tuple[float, float, str]] = []  # (arrival unix time, seconds after capture, plate)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        from websockets.sync.client import connect
-
-        with connect(self._url, additional_headers={"Authorization": f"Bearer {self._token}"}) as ws:
-            while not self._stop.is_set():
-                try:
-                    raw = ws.recv(timeout=0.5)
-                except TimeoutError:
-                    continue
-                now = time.time()
-                msg = json.loads(raw)
-                event = msg.get("event") or {}
-                payload = event.get("payload") or {}
-                if (
-                    msg.get("type") == "event"
-                    and event.get("kind") == "alert"
-                    and payload.get("rule_kind") == "hotlist_hit"
-                ):
-                    ts = datetime.fromisoformat(event["ts"]).timestamp()
-                    self.hits.append((now, now - ts, str(payload.get("plate"))))
+    @property
+    def hits(self) -> list[tuple[float, float, str]]:
+        return [(at, lag, str(p.get("plate"))) for at, lag, p in self.alerts if p.get("rule_kind") == "hotlist_hit"]
 
 
 def measure_alerts(seconds: float) -> dict:  # type: ignore[type-arg]
