@@ -42,6 +42,16 @@ def target(ptz_system: Any) -> Iterator[Target]:
     thread.join(10)
 
 
+def wait_held(page: Page, cond: Any, what: str) -> None:
+    """A held arrow drives ONVIF calls through the API, the service's loop and the simulator, all in
+    this process beside the rest of the suite: allow for a loaded machine, and say what the page showed."""
+    try:
+        wait_for(cond, 15, what)
+    except AssertionError as exc:
+        err = page.page.get_by_test_id("ptz-error").text_content() or ""
+        raise AssertionError(f"{exc} (the page's PTZ error: {err.strip() or 'none'})") from None
+
+
 def test_operator_steers_the_dome_from_the_camera_page(browser: Any, target: Target, dome: SimServer) -> None:  # noqa: F811
     head = dome.ptz_heads["yk-dome"]
     head.absolute(0.0, 0.0, 0.0)
@@ -57,9 +67,9 @@ def test_operator_steers_the_dome_from_the_camera_page(browser: Any, target: Tar
         right = op.page.get_by_test_id("ptz-right")
         right.hover()
         op.page.mouse.down()
-        wait_for(lambda: head.position()[0] > 0.05, 5, "the dome turning right while the arrow is held")
+        wait_held(op, lambda: head.position()[0] > 0.05, "the dome turning right while the arrow is held")
         op.page.mouse.up()
-        wait_for(lambda: not any(head.moving()), 3, "the dome stopping when the arrow is let go")
+        wait_for(lambda: not any(head.moving()), 10, "the dome stopping when the arrow is let go")
         stopped_at = head.position()[0]
         time.sleep(0.5)
         assert head.position()[0] == pytest.approx(stopped_at)  # it stays put
@@ -67,9 +77,9 @@ def test_operator_steers_the_dome_from_the_camera_page(browser: Any, target: Tar
         zoom_in = op.page.get_by_test_id("ptz-zoom-in")
         zoom_in.hover()
         op.page.mouse.down()
-        wait_for(lambda: head.position()[2] > 0.05, 5, "zooming in while held")
+        wait_held(op, lambda: head.position()[2] > 0.05, "zooming in while held")
         op.page.mouse.up()
-        wait_for(lambda: not any(head.moving()), 3, "zoom stopped")
+        wait_for(lambda: not any(head.moving()), 10, "zoom stopped")
         where = head.position()
 
         op.page.get_by_test_id("ptz-preset-name").fill("Фонтан")

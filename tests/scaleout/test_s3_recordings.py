@@ -210,7 +210,10 @@ def test_recordings_go_to_s3_survive_its_outages_and_play_from_another_node(tmp_
     missing = [rel for rel, v in segs.items() if in_bucket.get(rel) != v]
     assert not missing, f"{len(missing)} of {len(segs)} segments not in the bucket as indexed: {missing[:3]}"
     assert len(segs) >= 9 and up.stats()["lost"] == 0
-    assert not list((media / "recordings").rglob("*.m4s"))  # nothing left behind on the recorder
+    # nothing left behind on the recorder but a segment cut too short to keep (stopped within its first
+    # fragment), which stays in quarantine/ for diagnosis and is never indexed or uploaded
+    behind = [p for p in (media / "recordings").rglob("*.m4s") if "quarantine" not in p.parts]
+    assert not behind, behind
 
     # 3. an API node: its own empty data dir, the same store, reads footage from the bucket alone
     api = System(settings_for(tmp_path / "api", s3, db_url))
