@@ -64,11 +64,52 @@ def run_server(data_dir: Path, port: int) -> None:
     system.users.create("bench", "nat.op", PASSWORD, "national_operator", None)
     for r in REGIONS:
         system.users.create("bench", f"op_{r[3:].lower()}", PASSWORD, "regional_operator", r)
-    threading.Thread(target=inject_when_asked, args=(system, data_dir), daemon=True).start()
+    sampler = Sampler() if os.environ.get("KOOPSUZ_BENCH_SAMPLE") else None
+    threading.Thread(target=inject_when_asked, args=(system, data_dir, sampler), daemon=True).start()
     uvicorn.run(create_app(system), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
 
 
-def inject_when_asked(system, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+class Sampler:
+    """A poor man's py-spy (not installed here): every 2 ms, the innermost frames of each thread.
+
+    Where the server's time goes per thread (event loop, event writer, injector), counted in samples;
+    a thread waiting on the GIL shows in the frame it waits in, so this is wall time, not CPU time.
+    """
+
+    def __init__(self, every_s: float = 0.002) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+        self._every = every_s
+        self._on = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        me = threading.get_ident()
+        while True:
+            self._on.wait()
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                stack = []
+                f = frame
+                while f is not None and len(stack) < 4:
+                    code = f.f_code
+                    stack.append(f"{Path(code.co_filename).name}:{code.co_name}")
+                    f = f.f_back
+                per = self.counts.setdefault(names.get(ident, str(ident)), {})
+                key = " < ".join(stack)
+                per[key] = per.get(key, 0) + 1
+            time.sleep(self._every)
+
+    def start(self) -> None:
+        self._on.set()
+
+    def stop(self) -> dict[str, list[tuple[str, int]]]:
+        self._on.clear()
+        return {t: sorted(c.items(), key=lambda kv: -kv[1])[:25] for t, c in self.counts.items()}
+
+
+def inject_when_asked(system, data_dir: Path, sampler: Sampler | None) -> None:  # type: ignore[no-untyped-def]
     """Wait for go.json {rate, seconds, run}, submit alerts at that rate, write injected.json."""
     from koopsuz.domain.events import Event, Severity
 
@@ -82,6 +123,8 @@ def inject_when_asked(system, data_dir: Path) -> None:  # type: ignore[no-untype
     sent, owed, max_q = 0, 0.0, 0
     start = time.monotonic()
     t_start = time.time()
+    if sampler:
+        sampler.start()
     while (now := time.monotonic()) - start < seconds:
         owed = rate * (now - start) - sent  # catch up after a late tick: the rate is the mean rate
         for _ in range(int(owed)):
@@ -99,6 +142,9 @@ def inject_when_asked(system, data_dir: Path) -> None:  # type: ignore[no-untype
     while system.writer.queue_depth and time.monotonic() < deadline:
         time.sleep(0.05)
     drained = time.time()
+    if sampler:
+        time.sleep(2.0)  # the fan-out may still be draining
+        Path(os.environ["KOOPSUZ_BENCH_SAMPLE"]).write_text(json.dumps(sampler.stop(), indent=1))
     (data_dir / "injected.json").write_text(json.dumps(
         {"sent": sent, "t_start": t_start, "t_end": t_end, "drained": drained, "max_writer_queue": max_q}
     ))
@@ -111,6 +157,7 @@ class Client:
         self.got: dict[int, float] = {}  # seq -> arrival - creation (s)
         self.foreign = 0  # alerts of another region (scope breach)
         self.closed: int | None = None  # close code, if the server closed us
+        self.frames = 0  # WebSocket frames received (several messages share one when the feed is busy)
 
 
 async def listen(c: Client, url: str, run: str, stop_at: asyncio.Event, ready: asyncio.Event) -> None:
@@ -127,16 +174,17 @@ async def listen(c: Client, url: str, run: str, stop_at: asyncio.Event, ready: a
                 except TimeoutError:
                     continue
                 now = time.time()
-                msg = json.loads(raw)
-                if msg.get("type") != "event":
-                    continue
-                ev = msg["event"]
-                p = ev.get("payload") or {}
-                if p.get("bench") != run:
-                    continue
-                if c.region is not None and ev["region"] != c.region:
-                    c.foreign += 1
-                c.got[p["seq"]] = now - p["t0"]
+                c.frames += 1
+                for msg in json.loads(raw):  # a frame is a JSON array of messages
+                    if msg.get("type") != "event":
+                        continue
+                    ev = msg["event"]
+                    p = ev.get("payload") or {}
+                    if p.get("bench") != run:
+                        continue
+                    if c.region is not None and ev["region"] != c.region:
+                        c.foreign += 1
+                    c.got[p["seq"]] = now - p["t0"]
         except ConnectionClosed as exc:
             c.closed = exc.rcvd.code if exc.rcvd else -1
 
@@ -213,6 +261,8 @@ async def drive(port: int, data_dir: Path, tokens: dict[str | None, str], args: 
         "reach_all_max_ms": max(reach, default=float("nan")) * 1000,
         "alerts_not_reaching_all": incomplete,
         "out_of_scope": sum(c.foreign for c in clients),
+        "frames": sum(c.frames for c in clients),
+        "messages_per_frame": len(deliveries) / max(1, sum(c.frames for c in clients)),
         "too_slow_disconnects": sum(1 for c in clients if c.closed == 4408),
         "other_disconnects": sum(1 for c in clients if c.closed not in (None, 4408)),
         "server_cpu_cores": (c1 - c0) / (w1 - w0),
@@ -254,8 +304,8 @@ def render(rows: list[dict], machine: str) -> str:
         "",
         "| clients (national + regional) | asked | injected | written (to drain) | deliveries / expected | "
         "delivery p50 / p99 / max | reach every entitled client p50 / p99 / max | alerts not reaching all | "
-        "out of scope | dropped as too slow | CPU server / clients | load before |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "out of scope | dropped as too slow | alerts per frame | CPU server / clients | load before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_row(r) for r in rows]
     return "\n".join(lines)
@@ -269,7 +319,8 @@ def _row(r: dict) -> str:
         f"{r['deliveries']} / {r['expected_deliveries']} | {r['delivery_p50_ms']:.0f} / "
         f"{r['delivery_p99_ms']:.0f} / {r['delivery_max_ms']:.0f} ms | {r['reach_all_p50_ms']:.0f} / "
         f"{r['reach_all_p99_ms']:.0f} / {r['reach_all_max_ms']:.0f} ms | {r['alerts_not_reaching_all']} | "
-        f"{r['out_of_scope']} | {r['too_slow_disconnects']} | {r['server_cpu_cores']:.2f} / "
+        f"{r['out_of_scope']} | {r['too_slow_disconnects']} | {r['messages_per_frame']:.1f} | "
+        f"{r['server_cpu_cores']:.2f} / "
         f"{r['client_cpu_cores']:.2f} cores | {lb[0]:.1f} / {lb[1]:.1f} / {lb[2]:.1f} |"
     )
 
@@ -283,11 +334,15 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--grace", type=float, default=5.0, help="wait this long after injection for late arrivals")
     ap.add_argument("--write-docs", action="store_true", help="update the command section of docs/benchmarks.md")
+    ap.add_argument("--sample", metavar="JSON", help="sample the server's threads every 2 ms while injecting; "
+                    "write the top stacks per thread to this file (where the time goes)")
     ap.add_argument("--server", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.server:
         run_server(Path(args.server[0]), int(args.server[1]))
         return
+    if args.sample:
+        os.environ["KOOPSUZ_BENCH_SAMPLE"] = str(Path(args.sample).resolve())
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     rows = []
     for rate in [float(x) for x in str(args.rate).split(",")]:

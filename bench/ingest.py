@@ -350,11 +350,11 @@ class AlertFeed:
                 except TimeoutError:
                     continue
                 now = time.time()
-                msg = json.loads(raw)
-                event = msg.get("event") or {}
-                if msg.get("type") == "event" and event.get("kind") == "alert":
-                    ts = datetime.fromisoformat(event["ts"]).timestamp()
-                    self.alerts.append((now, now - ts, event.get("payload") or {}))
+                for msg in json.loads(raw):  # a frame is a JSON array of messages
+                    event = msg.get("event") or {}
+                    if msg.get("type") == "event" and event.get("kind") == "alert":
+                        ts = datetime.fromisoformat(event["ts"]).timestamp()
+                        self.alerts.append((now, now - ts, event.get("payload") or {}))
 
 
 if __name__ == "__main__":

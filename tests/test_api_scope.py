@@ -268,7 +268,7 @@ def test_live_feed_carries_only_the_callers_region(client, system) -> None:
         got = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len([m for m in got if m["type"] == "event"]) < 1:
-            got.append(ws.receive_json())
+            got.extend(ws.receive_json())  # a frame is a JSON array of messages
         time.sleep(0.5)
         seen_events = [m["event"]["id"] for m in got if m["type"] == "event"]
         seen_health = {m["camera"] for m in got if m["type"] == "health"}

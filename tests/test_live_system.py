@@ -59,7 +59,8 @@ class FeedRecorder:
     def _run(self) -> None:
         try:
             for raw in self.ws:
-                self.messages.append((time.time(), json.loads(raw)))
+                now = time.time()
+                self.messages.extend((now, m) for m in json.loads(raw))  # a frame is a JSON array of messages
         except Exception:
             pass
 

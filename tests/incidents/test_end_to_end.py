@@ -102,7 +102,7 @@ class Feed:
     def _run(self) -> None:
         try:
             for raw in self.ws:
-                self.messages.append(json.loads(raw))
+                self.messages.extend(json.loads(raw))  # a frame is a JSON array of messages
         except Exception:
             pass
 

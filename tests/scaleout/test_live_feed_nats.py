@@ -33,9 +33,9 @@ def test_regional_feed_on_jetstream_stays_in_region(tmp_path: Path, nats_server:
             got: list[str] = []
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not got:
-                msg = ws.receive_json()
-                if msg["type"] == "event":
-                    got.append(msg["event"]["id"])
+                for msg in ws.receive_json():  # a frame is a JSON array of messages
+                    if msg["type"] == "event":
+                        got.append(msg["event"]["id"])
             latency = time.monotonic() - t0
             time.sleep(0.5)
         assert got == [mine.id], got

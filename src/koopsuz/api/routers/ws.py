@@ -1,29 +1,51 @@
 """The live feed: events and camera health over one WebSocket, filtered by the caller's scope.
 
-The scope is applied twice: the bus subscription is on the caller's region subjects only
-(``koopsuz.*.<region>.>``), and every message is checked again before it is sent. A client too slow
-to keep up is disconnected rather than allowed to grow an unbounded queue; it reconnects and
-reloads the list from the REST API.
+Every frame is a JSON array of one or more messages (``{"type": "event", ...}``,
+``{"type": "health", ...}``): whatever waited in the socket's queue goes out as one frame, so a
+busy centre gets few large frames instead of thousands of small ones. The fan-out itself (one bus
+subscription per region for the whole process, each event encoded once, sockets indexed by region)
+is ``api/feed_hub.py``; scope is applied there twice (region subjects, and the event's region
+against the key it came under). A client too slow to keep up is disconnected (close 4408) rather
+than allowed to grow an unbounded queue; it reconnects and reloads the list from the REST API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 
 from koopsuz.api.deps import client_ip, principal_of
+from koopsuz.api.feed_hub import FeedClient, FeedHub, encode_message
 from koopsuz.api.routers.events import event_json
 from koopsuz.domain.events import Event
-from koopsuz.security.principal import Permission
+from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.registry import CONFIG_KIND
 from koopsuz.system import System
 
 router = APIRouter(tags=["live"])
-MAX_QUEUE = 1000
+MAX_QUEUE = 1000  # messages waiting for one socket before it counts as too slow
+MAX_FRAME = 500  # messages in one frame at most (keeps a browser's parse of one frame short)
+
+
+def _encode_event(e: Event) -> str:
+    return encode_message({"type": "event", "event": event_json(e)})
+
+
+def _skip(e: Event) -> bool:
+    return e.kind == CONFIG_KIND  # the ingest supervisor's messages, not the operators'
+
+
+def feed_hub(app: FastAPI, system: System) -> FeedHub:
+    """The app's hub for the running event loop (a test client may run the app on a new loop)."""
+    loop = asyncio.get_running_loop()
+    hub: FeedHub | None = getattr(app.state, "feed_hub", None)
+    if hub is None or hub.loop is not loop:
+        hub = FeedHub(system.bus, loop, _encode_event, _skip)
+        app.state.feed_hub = hub
+    return hub
 
 
 @router.websocket("/api/ws/events")
@@ -38,38 +60,26 @@ async def events_feed(ws: WebSocket) -> None:
     system: System = ws.app.state.system
     await ws.accept()
     system.audit.record(who, "live.feed", target_type="feed", region=who.region, ip=client_ip(ws))
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    def on_event(_subject: str, e: Event) -> None:
-        if e.kind == CONFIG_KIND or not who.scope.allows(e.region):
-            return
-        msg = {"type": "event", "event": event_json(e)}
-        loop.call_soon_threadsafe(_offer, queue, msg)
-
-    patterns = ["koopsuz.>"] if who.scope.is_national else [f"koopsuz.*.{r}.>" for r in sorted(who.scope.regions or ())]
-    subs = [system.bus.subscribe(p, on_event) for p in patterns]
-    health_task = asyncio.create_task(_health_loop(system, who, queue))
+    hub = feed_hub(ws.app, system)
+    client = FeedClient(who.scope, MAX_QUEUE)
+    await hub.attach(client)
+    health_task = asyncio.create_task(_health_loop(system, who, client))
     # the client's side of the socket is read too, so a disconnect (or the server shutting down)
     # ends this handler at once instead of at the next message it would have sent
     closed = asyncio.create_task(_until_closed(ws))
+    closed.add_done_callback(lambda _t: client.close())
     try:
         while True:
-            getter = asyncio.create_task(queue.get())
-            done, _pending = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if closed in done:
-                getter.cancel()
+            frame = await client.next_frame(MAX_FRAME)
+            if frame is None:
+                if client.too_slow:
+                    await ws.close(code=4408, reason="client too slow; reconnect")
                 return
-            msg = getter.result()
-            if msg is None:
-                await ws.close(code=4408, reason="client too slow; reconnect")
-                return
-            await ws.send_text(json.dumps(msg, ensure_ascii=False))
+            await ws.send_text(frame)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        for s in subs:
-            s.close()
+        await hub.detach(client)
         for task in (health_task, closed):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
@@ -84,14 +94,7 @@ async def _until_closed(ws: WebSocket) -> None:
             return
 
 
-def _offer(queue: asyncio.Queue[dict[str, Any] | None], msg: dict[str, Any]) -> None:
-    if queue.qsize() >= MAX_QUEUE:
-        queue.put_nowait(None)
-    else:
-        queue.put_nowait(msg)
-
-
-async def _health_loop(system: System, who, queue: asyncio.Queue[dict[str, Any] | None]) -> None:  # type: ignore[no-untyped-def]
+async def _health_loop(system: System, who: Principal, client: FeedClient) -> None:
     last: dict[str, dict[str, Any]] = {}
     while True:
         cams = await asyncio.to_thread(system.registry.cameras, who)
@@ -101,5 +104,5 @@ async def _health_loop(system: System, who, queue: asyncio.Queue[dict[str, Any] 
             prev = last.get(row.id)
             if prev is None or prev["key"] != key or prev["fps"] != h["fps"]:
                 last[row.id] = {"key": key, "fps": h["fps"]}
-                _offer(queue, {"type": "health", "camera": row.id, "health": h})
+                client.offer(encode_message({"type": "health", "camera": row.id, "health": h}))
         await asyncio.sleep(1.0)

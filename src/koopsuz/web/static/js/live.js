@@ -1,5 +1,6 @@
 // The live feed: one WebSocket per page to /api/ws/events (session cookie), reconnecting with
-// exponential backoff and jitter when it drops. Messages are dispatched to subscribers:
+// exponential backoff and jitter when it drops. Each frame is a JSON array of messages (the server
+// sends whatever waited for this socket as one frame); each message is dispatched to subscribers:
 //   {"type": "event", "event": {...}}  -> on("event", fn(event))
 //   {"type": "health", "camera": id, "health": {...}} -> on("health", fn(cameraId, health))
 // and the connection state to on("status", fn(state)) with state "connecting" | "open" | "closed"
@@ -89,9 +90,7 @@ export class LiveFeed {
       } catch {
         return;
       }
-      this.emit("message", data);
-      if (data && data.type === "event" && data.event) this.emit("event", data.event);
-      else if (data && data.type === "health" && data.camera !== undefined) this.emit("health", data.camera, data.health || {});
+      for (const m of Array.isArray(data) ? data : [data]) this.dispatch(m);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -113,6 +112,12 @@ export class LiveFeed {
     ws.onerror = () => {
       // onclose follows and schedules the retry.
     };
+  }
+
+  dispatch(data) {
+    this.emit("message", data);
+    if (data && data.type === "event" && data.event) this.emit("event", data.event);
+    else if (data && data.type === "health" && data.camera !== undefined) this.emit("health", data.camera, data.health || {});
   }
 
   scheduleReconnect() {
