@@ -30,9 +30,6 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     secret_key: str | None = Field(default=None, description="signs sessions; default: var/secret.key")
     session_hours: float = Field(default=12.0, gt=0, le=168)
-    export_requires_registered_basis: bool = Field(
-        default=False, description="refuse evidence exports that do not name a registered legal basis"
-    )
     audit_seal_s: float = Field(default=60.0, gt=0, le=86400, description="seal the audit chain this often")
     timezone: str = "Asia/Bishkek"
     log_format: str = Field(

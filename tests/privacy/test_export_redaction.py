@@ -52,6 +52,7 @@ from koopsuz.vision.faces import FaceEngine, Refusal, read_image, similarity
 from tests.conftest import PASSWORD, ROLE_USERS, free_port, wait_port
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.faces.photos import SDIST_DIR, portraits
+from tests.legal_helpers import register_basis, register_basis_for
 from tests.recording.conftest import segments_of, wait_until
 from tests.recording.evidence_helpers import wait_ready
 
@@ -139,9 +140,15 @@ def refs(engine: FaceEngine) -> dict[str, np.ndarray]:
     return out
 
 
+def span(rec: Rec, c: TestClient) -> dict[str, Any]:
+    """The export request's common part, naming a registered basis allowing export in KG-Y."""
+    return {"cameras": ["rd-1"], "start": rec.start.isoformat(), "end": rec.end.isoformat(),
+            "case_number": "UD-88/2026", "legal_basis_id": register_basis(c, "UD-88/2026", regions=("KG-Y",)),
+            "legal_basis": "Art. 183 CPC KR"}
+
+
 def export(rec: Rec, c: TestClient, **extra: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
-    body = {"cameras": ["rd-1"], "start": rec.start.isoformat(), "end": rec.end.isoformat(),
-            "case_number": "UD-88/2026", "legal_basis": "Art. 183 CPC KR"} | extra
+    body = span(rec, c) | extra
     r = c.post("/api/evidence/exports", json=body)
     assert r.status_code == 202, r.text
     done = wait_ready(rec, c, r.json()["id"], timeout=150)  # type: ignore[arg-type]
@@ -226,8 +233,7 @@ def test_lifting_redaction_needs_an_approved_grant_and_is_audited(
     refs: dict[str, np.ndarray],
 ) -> None:
     inv, head = rec.client("investigator"), rec.client("regional_head")
-    body = {"cameras": ["rd-1"], "start": rec.start.isoformat(), "end": rec.end.isoformat(),
-            "case_number": "UD-88/2026", "legal_basis": "Art. 183 CPC KR", "redact": False}
+    body = span(rec, inv) | {"redact": False}
     r = inv.post("/api/evidence/exports", json=body)
     assert r.status_code == 403 and "unmask grant" in r.json()["detail"], r.text
     denied = rec.system.audit.search(Scope.national(), action="evidence.unredacted")
@@ -284,21 +290,22 @@ def test_subject_from_a_watchlist_entry_and_refused_subjects(rec: Rec, refs: dic
     assert got.reference is not None and got.reference.shape == (1, 128)
     assert similarity(got.reference[0], refs["obama2"]) > 0.99 and got.involved == ("01234ABC",)
     c = rec.client("investigator")
-    span = {"cameras": ["rd-1"], "start": rec.start.isoformat(), "end": rec.end.isoformat(),
-            "case_number": "UD-88/2026", "legal_basis": "Art. 183 CPC KR"}
-    r = c.post("/api/evidence/exports", json=span | {"subject_entry": "01NOSUCHENTRY"})
+    body = span(rec, c)
+    r = c.post("/api/evidence/exports", json=body | {"subject_entry": "01NOSUCHENTRY"})
     assert r.status_code == 404
     blank = io.BytesIO()
     Image.new("RGB", (200, 200), (128, 128, 128)).save(blank, format="PNG")
-    r = c.post("/api/evidence/exports", json=span | {"subject_photo": base64.b64encode(blank.getvalue()).decode()})
+    r = c.post("/api/evidence/exports", json=body | {"subject_photo": base64.b64encode(blank.getvalue()).decode()})
     assert r.status_code == 422 and "no face" in r.json()["detail"]
-    r = c.post("/api/evidence/exports", json=span | {"involved_plates": ["01 234 ABC 0123456789"]})
+    r = c.post("/api/evidence/exports", json=body | {"involved_plates": ["01 234 ABC 0123456789"]})
     assert r.status_code == 422 and "involved_plates" in r.json()["detail"]
 
 
 def test_cli_export_refuses_no_redact_without_a_grant(rec: Rec) -> None:
     """``koopsuz evidence export --no-redact`` follows the API's rule (the grant was revoked above)."""
-    args = ["evidence", "export", "--camera", "rd-1", "--case", "UD-88/2026", "--basis", "order 88",
+    inv = rec.system.users.authenticate(ROLE_USERS["investigator"][0], PASSWORD)
+    basis_id = register_basis_for(rec.system, inv, "UD-88/2026")
+    args = ["evidence", "export", "--camera", "rd-1", "--case", "UD-88/2026", "--basis-id", basis_id,
             "--start", rec.start.isoformat(), "--end", rec.end.isoformat(), "--user", ROLE_USERS["investigator"][0],
             "--data-dir", str(rec.system.settings.data_dir), "--no-redact"]
     r = CliRunner().invoke(cli, args)
@@ -336,6 +343,9 @@ def test_export_form_redacts_by_default_and_sends_the_subject(rec: Rec, tmp_path
             redact = page.get_by_test_id("evidence-redact")
             assert redact.is_checked()  # the default
             page.get_by_test_id("evidence-case").fill("UD-88/2026")
+            basis = page.get_by_test_id("evidence-basis-id")  # the bases registered above that allow export
+            page.wait_for_selector('[data-testid="evidence-basis-id"] option[value]:not([disabled])', state="attached")
+            assert basis.input_value()
             page.get_by_test_id("evidence-basis").fill("Art. 183 CPC KR")
             redact.uncheck()
             assert page.get_by_test_id("evidence-subject-photo").is_disabled()

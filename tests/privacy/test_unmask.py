@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from koopsuz.security.principal import SYSTEM, Scope
+from tests.legal_helpers import register_basis
 from tests.privacy.conftest import Masked
 from tests.recording.conftest import wait_until
 
@@ -222,6 +223,7 @@ def test_evidence_viewing_copy_masked_original_sealed(masked: Masked) -> None:
         "start": (end - timedelta(seconds=5)).isoformat(),
         "end": end.isoformat(),
         "case_number": "UD-7/2026",
+        "legal_basis_id": register_basis(inv, "UD-7/2026", regions=("KG-Y",)),
         "legal_basis": "court order 7/2026",
         "reason": "window of a flat on the square",
     }

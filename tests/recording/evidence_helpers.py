@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from koopsuz.store.recording_repo import RecordingRepo, utc
+from tests.legal_helpers import register_basis
 
 from .conftest import Run
 
 CASE = "УД-12/2026"  # Cyrillic on purpose: the watermark transliterates, the manifest keeps it
-BASIS = "Art. 183 CPC KR, investigator's order of 25.11.2026"
+BASIS = "Art. 183 CPC KR, investigator's order of 25.11.2026"  # the officer's note beside the registered basis
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Built:
     path: Path  # the zip, saved under a tmp dir
     start: float
     end: float
+    basis_id: str  # the registered legal basis the export named
 
     def members(self) -> dict[str, bytes]:
         with zipfile.ZipFile(io.BytesIO(self.zip_bytes)) as zf:
@@ -62,6 +64,7 @@ def built_package(run: Run, tmp: Path) -> Built:
     crash = next(g for g in gaps if g.cause == "recorder_crashed" and g.end is not None)
     start, end = m["kill"] - 4.0, utc(crash.end).timestamp() + 4.0
     c = run.client("investigator")
+    basis_id = register_basis(c, CASE, regions=("KG-Y",))
     t0 = time.monotonic()
     r = c.post(
         "/api/evidence/exports",
@@ -70,6 +73,7 @@ def built_package(run: Run, tmp: Path) -> Built:
             "start": iso(start),
             "end": iso(end),
             "case_number": CASE,
+            "legal_basis_id": basis_id,
             "legal_basis": BASIS,
             "reason": "robbery near the Karakol stop",
         },
@@ -84,7 +88,7 @@ def built_package(run: Run, tmp: Path) -> Built:
     assert pkg.status_code == 200 and pkg.headers["content-type"] == "application/zip"
     path = tmp / "package.zip"
     path.write_bytes(pkg.content)
-    _cache[id(run)] = Built(export, pkg.content, path, start, end)
+    _cache[id(run)] = Built(export, pkg.content, path, start, end, basis_id)
     return _cache[id(run)]
 
 

@@ -15,6 +15,7 @@ import uvicorn
 
 from tests.conftest import PASSWORD, free_port, wait_port
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.legal_helpers import register_basis
 
 from .conftest import Run
 from .evidence_helpers import CASE, Built, built_package, iso, rezip
@@ -81,11 +82,14 @@ def built(recorded: Run, tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 def test_export_from_the_playback_page_and_follow_it(recorded: Run, page: Any, base_url: str) -> None:
     m = recorded.marks
+    basis_id = register_basis(recorded.client("investigator"), "B-77/2026", regions=("KG-Y",))
     page.goto(
         f"{base_url}/cameras/rec-1/playback?start={quote(iso(m['restore'] + 3))}&end={quote(iso(m['restore'] + 6))}"
     )
     page.wait_for_selector('[data-testid="playback-tile"][data-ready="true"]')
     page.get_by_test_id("evidence-case").fill("B-77/2026")
+    page.wait_for_selector(f'[data-testid="evidence-basis-id"] option[value="{basis_id}"]', state="attached")
+    page.get_by_test_id("evidence-basis-id").select_option(basis_id)
     page.get_by_test_id("evidence-basis").fill("court order 12")
     page.get_by_test_id("evidence-submit").click()
     link = page.get_by_test_id("evidence-link")
@@ -98,7 +102,7 @@ def test_export_from_the_playback_page_and_follow_it(recorded: Run, page: Any, b
     assert "B-77/2026" in row.inner_text() and "rec-1" in row.inner_text()
     assert row.get_by_test_id("export-download").get_attribute("href") == f"/api/evidence/exports/{export_id}/package"
     got = recorded.client("investigator").get(f"/api/evidence/exports/{export_id}").json()
-    assert got["legal_basis"] == "court order 12" and got["cameras"][0]["id"] == "rec-1"
+    assert got["legal_basis"].endswith(f"[{basis_id}]; court order 12") and got["cameras"][0]["id"] == "rec-1"
 
 
 def test_drop_intact_then_tampered_packages(recorded: Run, built: Built, page: Any, base_url: str) -> None:

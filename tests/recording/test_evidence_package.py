@@ -27,6 +27,7 @@ from koopsuz.security.evidence_package import check, read_package
 from koopsuz.security.principal import Scope
 from koopsuz.store.recording_repo import RecordingRepo
 from koopsuz.video.export import ChainedFile
+from tests.legal_helpers import register_basis, register_basis_for
 
 from .conftest import Run
 from .evidence_helpers import BASIS, CASE, Built, built_package, iso, rezip, wait_ready
@@ -57,7 +58,11 @@ def test_package_verifies_and_its_manifest_lists_the_gap(recorded: Run, built: B
     }
     manifest = json.loads(files["manifest.json"])
     assert canonical_bytes(manifest) == files["manifest.json"]  # canonical: re-derivable byte for byte
-    assert manifest["case"] == {"number": CASE, "legal_basis": BASIS, "reason": "robbery near the Karakol stop"}
+    case = manifest["case"]
+    assert case["number"] == CASE and case["reason"] == "robbery near the Karakol stop"
+    # the registered basis (authority, document, id) and the officer's note beside it
+    assert case["legal_basis"].startswith(f"{CASE}: Karakol city court, Order {CASE} [{built.basis_id}]")
+    assert case["legal_basis"].endswith(f"; {BASIS}")
     assert manifest["exporter"]["username"] == "yk.investigator" and manifest["exporter"]["role"] == "investigator"
     assert manifest["signing"]["key_id"] == recorded.system.signing_key.public().key_id == built.export["key_id"]
     cam = manifest["cameras"][0]
@@ -224,7 +229,8 @@ def test_export_is_audited_locked_and_downloads_audited(recorded: Run, built: Bu
     entry = audit.search(Scope.national(), action="evidence.export", target_id=built.export["id"])[0]
     assert entry.actor == "yk.investigator" and entry.region == "KG-Y"
     d = entry.detail
-    assert d["cameras"] == ["rec-1"] and d["case_number"] == CASE and d["legal_basis"] == BASIS
+    assert d["cameras"] == ["rec-1"] and d["case_number"] == CASE and d["legal_basis_id"] == built.basis_id
+    assert built.basis_id in d["legal_basis"] and d["legal_basis"].endswith(BASIS)
     assert d["reason"] == "robbery near the Karakol stop" and d["start"].startswith(iso(built.start)[:19])
     downloads = audit.search(Scope.national(), action="evidence.download", target_id=built.export["id"])
     assert downloads and downloads[0].actor == "yk.investigator"
@@ -245,11 +251,13 @@ def test_scope_roles_and_bad_requests(recorded: Run, built: Built) -> None:
     assert {d.actor for d in denied} == {"ch.investigator"} and len(denied) == 2
     assert ch.get("/api/evidence/exports/01ARZ3NDEKTSV4RRFFQ69G5FAV").status_code == 404
     m = recorded.marks
+    inv = recorded.client("investigator")
     body = {
         "cameras": ["rec-1"],
         "start": iso(m["start"] + 2),
         "end": iso(m["start"] + 4),
         "case_number": "C-1",
+        "legal_basis_id": register_basis(inv, "C-1", regions=("KG-Y",)),
         "legal_basis": "court order 5",
     }
     r = ch.post("/api/evidence/exports", json=body)
@@ -260,10 +268,14 @@ def test_scope_roles_and_bad_requests(recorded: Run, built: Built) -> None:
     # roles: an operator may watch but not export evidence; an auditor neither
     assert recorded.client("yk.operator").post("/api/evidence/exports", json=body).status_code == 403
     assert recorded.client("auditor").get("/api/evidence/exports").status_code == 403
-    inv = recorded.client("investigator")
     r = inv.post("/api/evidence/exports", json=body | {"start": iso(m["start"] - 7200), "end": iso(m["start"] - 7000)})
     assert r.status_code == 404 and "recorded nothing" in r.json()["detail"]
-    r = inv.post("/api/evidence/exports", json=body | {"legal_basis": ""})
+    # a registered legal basis is mandatory: a free-text reason alone is refused, saying what to supply
+    for missing in ({"legal_basis_id": None}, {"legal_basis_id": ""}):
+        r = inv.post("/api/evidence/exports", json=body | missing)
+        assert r.status_code == 422 and "legal_basis_id" in r.json()["detail"] and "KG-Y" in r.json()["detail"]
+        assert "register one" in r.json()["detail"]
+    r = inv.post("/api/evidence/exports", json=body | {"legal_basis": "x" * 501})
     assert r.status_code == 422
     r = inv.post("/api/evidence/exports", json=body | {"cameras": [f"c{i}" for i in range(17)]})
     assert r.status_code == 422
@@ -280,6 +292,7 @@ def test_two_regions_in_one_package_are_seen_only_nationally(recorded: Run) -> N
         "start": iso(m["restore"] + 4),
         "end": iso(m["restore"] + 6),
         "case_number": "C-2/2026",
+        "legal_basis_id": register_basis(admin, "C-2/2026"),  # the whole country: both regions
         "legal_basis": "prosecutor's request 77",
     }
     r = admin.post("/api/evidence/exports", json=body)
@@ -343,12 +356,16 @@ def test_cli_export_builds_a_package_that_verifies(recorded: Run, tmp_path: Path
     m = recorded.marks
     data = str(recorded.system.settings.data_dir)
     out = tmp_path / "cli.zip"
+    system = recorded.system
+    if not any(u.username == "ch.investigator" for u in system.users.list()):  # test_scope_roles... may have
+        system.users.create("test", "ch.investigator", "correct-horse-battery", "investigator", "KG-C")
+    ch = system.users.authenticate("ch.investigator", "correct-horse-battery")
     args = ["evidence", "export", "--camera", "rec-2", "--case", "CLI-9/2026", "--basis", "order 9", "--data-dir", data]
     when = ["--start", iso(m["start"] + 3), "--end", iso(m["start"] + 6)]
+    r = runner.invoke(cli, [*args, *when, "--user", "ch.investigator"])
+    assert r.exit_code == 2 and "--basis-id" in r.output  # a registered basis is required here too
+    args += ["--basis-id", register_basis_for(system, ch, "CLI-9/2026")]
     r = runner.invoke(cli, [*args, *when, "--user", "ch.investigator", "--out", str(out)])
-    if "no active user" in r.output:  # made by test_scope_roles_and_bad_requests when run before
-        recorded.system.users.create("test", "ch.investigator", "correct-horse-battery", "investigator", "KG-C")
-        r = runner.invoke(cli, [*args, *when, "--user", "ch.investigator", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "ready" in r.output
     r = runner.invoke(cli, ["evidence", "verify", str(out), "--data-dir", data, "--json"])

@@ -147,9 +147,12 @@ def export(
     start: Annotated[str, typer.Option(help="range start, ISO 8601, e.g. 2026-11-25T14:00:00+06:00 (no offset: UTC)")],
     end: Annotated[str, typer.Option(help="range end, ISO 8601")],
     case: Annotated[str, typer.Option("--case", help="case number")],
-    basis: Annotated[str, typer.Option("--basis", help="legal basis (law, warrant, request)")],
+    basis_id: Annotated[
+        str, typer.Option("--basis-id", help="id of a registered legal basis allowing 'export' (GET /api/legal-bases)")
+    ],
     user: Annotated[str, typer.Option("--user", help="the account the export is made under (its scope applies)")],
     reason: Annotated[str, typer.Option(help="why (kept in the audit log and manifest)")] = "",
+    basis: Annotated[str, typer.Option("--basis", help="optional note beside the registered basis")] = "",
     out: Annotated[Path | None, typer.Option("--out", help="copy the finished zip here")] = None,
     redact: Annotated[
         bool, typer.Option("--redact/--no-redact", help="blur faces but the subject's, plates but the involved")
@@ -193,6 +196,7 @@ def export(
                 reason,
                 ip=f"cli:{getpass.getuser()}",
                 background=False,
+                legal_basis_id=basis_id,
                 redact=redact,
                 subject_photo=photo,
                 subject_entry=subject_entry,

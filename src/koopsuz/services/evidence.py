@@ -1,8 +1,9 @@
 """Signed evidence packages: a time range of up to 16 cameras, exported under a case number.
 
-The request is checked and audited at once (scope per camera, range, footage present, case and
-legal basis given; ``evidence.export``) and the ranges are locked to the case; the package is then
-built in one background thread (exports queue; two cores cannot afford parallel re-encodes):
+The request is checked and audited at once (scope per camera, range, footage present, case, and a
+registered legal basis allowing ``export`` in every camera's region; ``evidence.export``) and the
+ranges are locked to the case; the package is then built in one background thread (exports queue;
+two cores cannot afford parallel re-encodes):
 
     original/<camera>.mp4   the recorded segments joined by stream copy (video/export.py), after
                             every segment's SHA-256 was checked against the recording index
@@ -170,7 +171,7 @@ class EvidenceService:
         self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self.unmask: Any = None  # UnmaskService, set by System: who may have an unmasked viewing copy
-        self.legal: Any = None  # LegalBasisService, set by System: a registered basis checked when given
+        self.legal: Any = None  # LegalBasisService, set by System: every export names a registered basis
         self.redaction: Any = None  # ExportRedaction, set by System: faces and plates hidden in viewing copies
 
     # -- requests ---------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class EvidenceService:
         start: datetime | None,
         end: datetime | None,
         case_number: str,
-        legal_basis: str,
+        legal_basis: str = "",
         reason: str = "",
         *,
         ip: str | None = None,
@@ -195,11 +196,11 @@ class EvidenceService:
         """Check, audit, lock and queue an export; raises a ServiceError (4xx) for anything wrong."""
         if not who.can(Permission.EVIDENCE_EXPORT):
             raise Forbidden(f"role {who.role} may not {Permission.EVIDENCE_EXPORT}")
-        case_number, legal_basis, reason = case_number.strip(), legal_basis.strip(), (reason or "").strip()
+        case_number, note, reason = case_number.strip(), (legal_basis or "").strip(), (reason or "").strip()
         if not case_number or len(case_number) > 64:
             raise Invalid("case_number: give the case number (1 to 64 characters)")
-        if not legal_basis or len(legal_basis) > 500:
-            raise Invalid("legal_basis: give the legal basis of the export (1 to 500 characters)")
+        if len(note) > 500:
+            raise Invalid("legal_basis: a note on the legal basis has at most 500 characters")
         if len(reason) > 1000:
             raise Invalid("reason: at most 1000 characters")
         ids = list(dict.fromkeys(c.strip() for c in cameras if c and c.strip()))
@@ -216,14 +217,7 @@ class EvidenceService:
             raise Invalid("end: the range cannot reach into the future")
         a, b = self._playback.check_range(start, min(end, now), self._settings.export_max_minutes * 60)
         rows = [self._registry.camera(who, c, Permission.EVIDENCE_EXPORT) for c in ids]
-        if legal_basis_id is not None or self._settings.export_requires_registered_basis:
-            # a registered basis must allow "export" in every region the footage comes from
-            if self.legal is None:
-                raise Invalid("legal bases are not available on this installation")
-            for region in sorted({r.region for r in rows}):
-                basis = self.legal.require(who, legal_basis_id, Purpose.EXPORT, region)
-            registered = f"{basis.case_number}: {basis.authority}, {basis.document_ref}; {basis.id}"
-            legal_basis = f"{legal_basis} [{registered}]"[:500]
+        legal_basis = self._basis(who, legal_basis_id, sorted({r.region for r in rows}), note)
         plans = [self._plan(r, a, b) for r in rows]
         if self.redaction is None:
             raise ServiceError("redaction of viewing copies is not set up on this installation")
@@ -280,6 +274,25 @@ class EvidenceService:
         else:
             self._build_guarded(job, who, plans, a, b)
         return self._row(export_id)
+
+    def _basis(self, who: Principal, basis_id: str | None, regions: list[str], note: str) -> str:
+        """The registered basis that makes this export lawful, as the package and the row name it.
+
+        Mandatory (issue 8): a free-text reason alone is no legal basis. The basis must allow
+        ``export`` in every region the footage comes from, be valid now and lie in the caller's scope;
+        the officer's own words (``note``) are kept beside it, not instead of it.
+        """
+        if self.legal is None:
+            raise ServiceError("legal bases are not set up on this installation; exports cannot be made")
+        if not (basis_id or "").strip():
+            raise Invalid(
+                "legal_basis_id: an evidence export needs a registered legal basis that allows 'export' in "
+                f"{', '.join(regions)}; register one (the Legal bases page, or POST /api/legal-bases) and give its id"
+            )
+        for region in regions:
+            basis = self.legal.require(who, basis_id, Purpose.EXPORT, region)
+        registered = f"{basis.case_number}: {basis.authority}, {basis.document_ref} [{basis.id}]"
+        return (f"{registered}; {note}" if note else registered)[:500]
 
     def _plan(self, camera: CameraRow, a: datetime, b: datetime) -> _Plan:
         try:

@@ -1,7 +1,9 @@
 """Signed evidence packages: export under a case number, follow the build, download, verify.
 
-Exports need ``evidence.export`` and every camera in the caller's scope (403 and ``access.denied``
-for another region's camera; an export is visible only if all its cameras' regions are in scope).
+Exports need ``evidence.export``, a registered legal basis allowing ``export`` in every camera's
+region (``legal_basis_id``; 422 without one, 403 when it does not cover the export), and every
+camera in the caller's scope (403 and ``access.denied`` for another region's camera; an export is
+visible only if all its cameras' regions are in scope).
 Exports and downloads are audited (``evidence.export``, ``evidence.download``). Viewing copies are
 redacted by default (services/export_redaction.py); an export without redaction is audited as
 ``evidence.unredacted`` (refused: 403, outcome denied).
@@ -38,9 +40,14 @@ class ExportIn(BaseModel):
     start: datetime = Field(description="range start (ISO 8601; without an offset: UTC)")
     end: datetime = Field(description="range end")
     case_number: str = Field(min_length=1, max_length=64)
-    legal_basis: str = Field(min_length=1, max_length=500, description="the law, warrant or request it rests on")
     legal_basis_id: str | None = Field(
-        default=None, max_length=26, description="a registered legal basis allowing 'export' in every camera's region"
+        default=None,
+        max_length=26,
+        description="required: a registered legal basis (GET /api/legal-bases) valid now and allowing 'export' "
+        "in every camera's region; without one the export is refused (422) and says so",
+    )
+    legal_basis: str = Field(
+        default="", max_length=500, description="optional note beside the registered basis (e.g. the article)"
     )
     reason: str = Field(default="", max_length=1000)
     redact: bool = Field(

@@ -1,8 +1,10 @@
 // "Export evidence" on the playback page: a signed package of the cameras and range on screen
-// (read from the page's URL, which playback.js keeps current), under a case number and legal basis,
+// (read from the page's URL, which playback.js keeps current), under a case number and a registered
+// legal basis allowing "export" (with an optional note),
 // with the viewing copies redacted unless the exporter unticks it.
 
 import { api, h, t, toast } from "./core.js";
+import { basisOption, regionsLabel } from "./lawful.js";
 
 const form = document.getElementById("evidence-form");
 const status = document.getElementById("evidence-status");
@@ -33,7 +35,24 @@ async function redaction(data) {
   return out;
 }
 
+// The registered legal bases valid now that allow "export": an export without one is refused.
+async function loadBases() {
+  const select = document.getElementById("evidence-basis-id");
+  if (!select) return;
+  try {
+    const bases = (await api("/api/legal-bases?valid=true")).filter((b) => b.purposes.includes("export"));
+    select.replaceChildren(
+      ...(bases.length
+        ? bases.map((b) => h("option", { value: b.id, title: regionsLabel(b.regions) }, basisOption(b)))
+        : [h("option", { value: "", disabled: true, selected: true }, t("evidence.no_basis"))]),
+    );
+  } catch (err) {
+    toast(t("common.error", { detail: err.message }), { error: true });
+  }
+}
+
 if (form) {
+  loadBases();
   const redact = form.querySelector("input[name=redact]");
   redact?.addEventListener("change", () => {
     for (const name of ["subject_photo", "subject_entry", "involved_plates"]) {
@@ -52,6 +71,7 @@ if (form) {
         body: {
           ...shown,
           case_number: String(data.get("case_number") || "").trim(),
+          legal_basis_id: String(data.get("legal_basis_id") || ""),
           legal_basis: String(data.get("legal_basis") || "").trim(),
           reason: String(data.get("reason") || "").trim(),
           ...(await redaction(data)),
