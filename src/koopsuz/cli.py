@@ -452,6 +452,11 @@ def audit_verify(data_dir: DataDir = None) -> None:
     check = system.audit_sealer.verify()
     if check.ok:
         console.print(f"audit chain intact: {check.entries} entries, {check.seals} signed seal(s) checked")
+        if check.truncated_upto is not None:  # retention removed the oldest entries behind signed anchors
+            console.print(
+                f"truncated by retention: entries 1..{check.truncated_upto} ({check.truncated} removed, "
+                f"{check.truncations} signed anchor(s) checked); the chain continues from the last one"
+            )
     else:
         _fail(f"audit chain broken at entry {check.first_broken}: {check.problem} ({check.entries} read)", code=2)
 

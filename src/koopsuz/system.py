@@ -111,6 +111,7 @@ class System:
         self.playback = PlaybackService(settings, self.db, settings.resolved_secret, self.segments)
         self.signing_key = InstallationKey(settings.data_dir / "keys")
         self.audit_sealer = AuditSealer(self.audit, self.signing_key, interval_s=settings.audit_seal_s)
+        self.retention.audit = self.audit_sealer  # the audit log's own retention, behind signed anchors
         self.evidence = EvidenceService(
             settings,
             self.db,

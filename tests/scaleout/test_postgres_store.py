@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
@@ -92,6 +92,26 @@ def test_audit_log_is_append_only_and_the_chain_names_tampering(pg_db: Database,
     assert audit.verify().ok
     check = audit.verify(public)
     assert not check.ok and check.first_broken == 5 and "removed" in (check.problem or "")
+
+
+def test_audit_retention_deletes_only_behind_a_signed_anchor(pg_db: Database, tmp_path: Path) -> None:
+    """Migration 0016 on PostgreSQL: the oldest entries go behind an anchor, nothing else can, the
+    anchors are append-only, and the chain (sequence numbers never reused) still verifies."""
+    audit = AuditLog(pg_db)
+    key = InstallationKey(tmp_path / "keys")
+    public = public_key_from_pem(key.public().pem)
+    for i in range(4):
+        audit.record("alice", "live.view", target_id=f"cam-{i}", region="KG-Y")
+    audit.seal(key.sign, key.public().key_id)
+    audit.record("alice", "live.view", target_id="cam-5", region="KG-Y")
+    cut = audit.truncate(datetime.now(UTC) + timedelta(days=1), key.sign, key.public().key_id)
+    assert cut is not None and (cut.first, cut.upto, cut.entries) == (1, 4, 4)
+    for sql in ("DELETE FROM audit_log WHERE seq = 5", "TRUNCATE audit_log", "DELETE FROM audit_truncations"):
+        with pytest.raises(Exception, match="append-only"), pg_db.transaction() as s:
+            s.execute(text(sql))
+    audit.record("bob", "live.view", target_id="cam-6", region="KG-Y")
+    check = audit.verify(public)
+    assert check.ok and check.entries == 2 and check.truncated == 4 and check.truncated_upto == 4
 
 
 def test_event_times_are_utc_on_a_server_in_bishkek(pg_db: Database) -> None:

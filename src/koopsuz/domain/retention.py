@@ -7,9 +7,11 @@ video is kept for less time by default. **A disk budget** per storage volume: wh
 stores passes the budget (or free space falls under the floor) the oldest unprotected footage goes
 first, whatever its age. Nothing inside an active evidence lock is ever deleted, by either rule.
 
-The classes are fields of ``ClassDays``: a later class (face observations, plate reads, events,
-audit) is one more field with its default, and the file format, the validation and ``days()``
-follow. The planner knows nothing of files or databases: it is handed segments, locks and usage,
+The classes are fields of ``ClassDays``: a later class (face observations, say) is one more field
+with its default, and the file format, the validation and ``days()`` follow. ``audit`` is the
+exception to "per site type": the audit log is one hash chain for the installation, so only
+``default`` may set it (services/retention.py removes its oldest entries behind a signed anchor,
+security/audit.py). The planner knows nothing of files or databases: it is handed segments, locks and usage,
 and returns a ``Plan`` (what to delete and why, what was spared because of a lock).
 """
 
@@ -35,6 +37,7 @@ class DataClass(StrEnum):
     SNAPSHOT = "snapshot"  # event pictures under the media dir
     PLATE_READ = "plate_read"  # a vehicle's plate read (row and event): movements of people
     EVENT = "event"  # every other stored event (motion, tracks, alerts...)
+    AUDIT = "audit"  # the audit log: one chain for the installation, so only ``default`` sets it
 
 
 FOOTAGE = (DataClass.VIDEO, DataClass.EVENT_CLIP)
@@ -44,6 +47,8 @@ BUILTIN_DAYS: dict[DataClass, int] = {
     DataClass.SNAPSHOT: 30,
     DataClass.PLATE_READ: 30,  # reads that hit nothing; a hit's alert is an event (kept as events are)
     DataClass.EVENT: 365,  # a year of alerts and observations for statistics and complaints
+    # who looked at what: kept long after the footage, for complaints, courts and inspections
+    DataClass.AUDIT: 1825,
 }
 # Children are filmed there: plain video and pictures go sooner; an event's footage is kept as long.
 BUILTIN_SITE_DAYS: dict[SiteType, dict[DataClass, int]] = {
@@ -66,6 +71,7 @@ class ClassDays(_Strict):
     snapshot: Days = Field(default=None, ge=1, le=3650, description="event pictures")
     plate_read: Days = Field(default=None, ge=1, le=3650, description="plate reads (rows and their events)")
     event: Days = Field(default=None, ge=1, le=3650, description="every other stored event")
+    audit: Days = Field(default=None, ge=1, le=3650, description="audit log entries (under default only)")
 
     def get(self, cls: DataClass) -> Days:
         return getattr(self, cls.value)
@@ -98,6 +104,16 @@ class RetentionPolicy(_Strict):
     default: ClassDays = Field(default_factory=ClassDays)
     site_types: dict[SiteType, ClassDays] = Field(default_factory=dict)
     event_clips: EventClipRule = Field(default_factory=EventClipRule)
+
+    @model_validator(mode="after")
+    def _audit_is_one_chain(self) -> RetentionPolicy:
+        for st, days in self.site_types.items():
+            if days.audit is not None:
+                raise ValueError(
+                    f"site_types.{st}.audit: the audit log is one chain for the whole installation, not per "
+                    "site type; set audit under default"
+                )
+        return self
 
     @model_validator(mode="after")
     def _clips_outlive_video(self) -> RetentionPolicy:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from koopsuz.domain.evidence_manifest import public_key_from_pem
-from koopsuz.security.audit import AuditLog, ChainCheck
+from koopsuz.security.audit import AuditLog, ChainCheck, Cut
 from koopsuz.security.signing import InstallationKey
 from koopsuz.store.tables import AuditSealRow
 
@@ -50,6 +51,36 @@ class AuditSealer:
 
     def verify(self) -> ChainCheck:
         return self._audit.verify(self.public_key())
+
+    def cut(self, before: datetime) -> Cut | None:
+        """What ``truncate(before)`` would remove (a dry retention run): it seals the head first."""
+        return self._audit.cut(before, head_sealed=True)
+
+    def truncate(self, before: datetime) -> Cut | None:
+        """Retention of the audit log: entries older than ``before`` go, up to a sealed batch boundary,
+        behind an anchor signed with the installation key; the act itself is the next entry.
+
+        The head is sealed first, so the newest old entries are not left waiting for the next seal.
+        Raises ``ChainBroken`` (nothing removed) when the part to remove does not verify.
+        """
+        self.seal()
+        cut = self._audit.truncate(before, self._key.sign, self._key.public().key_id)
+        if cut is not None:
+            log.info(
+                "audit retention: entries %d..%d removed (%d), older than %s",
+                cut.first,
+                cut.upto,
+                cut.entries,
+                before.isoformat(),
+            )
+            self._audit.record(
+                "retention",
+                "audit.truncated",
+                target_type="audit",
+                target_id=str(cut.upto),
+                detail=cut.to_json() | {"before": before.isoformat()},
+            )
+        return cut
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

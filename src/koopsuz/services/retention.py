@@ -10,7 +10,9 @@ Then, in this order: a ``storage_warning`` event if usage is past the warning sh
 (once per crossing, before anything is shed); segment files unlinked, their rows deleted and the
 deleted stretch noted on the camera's timeline (a gap with cause ``retention``); the folder of a
 session whose last segment went (init segment included) unless it is still being recorded;
-expired snapshot day folders; a ``retention_runs`` row with the report; a ``storage_shed`` event
+expired snapshot day folders; expired plate reads and events; audit entries past the policy's
+``audit`` days, cut at a sealed batch boundary behind a signed anchor (``report["audit"]``); a
+``retention_runs`` row with the report; a ``storage_shed`` event
 when footage was shed for space, with how much and the oldest footage now kept. Files go before
 rows: a crash in between leaves rows whose files are missing (playback refuses them by size, the
 next pass deletes them), never files no row accounts for.
@@ -51,6 +53,7 @@ from koopsuz.domain.retention import (
     parse_policy,
     plan,
 )
+from koopsuz.security.audit import ChainBroken
 from koopsuz.security.principal import Scope
 from koopsuz.services.event_writer import EventWriter
 from koopsuz.services.evidence_locks import EvidenceLockService
@@ -129,6 +132,7 @@ class RetentionService:
         self._warned = False
         self._snap: tuple[float, int] | None = None  # (monotonic time measured, bytes)
         self.last: RunResult | None = None
+        self.audit: Any = None  # services.audit_sealer.AuditSealer, set by System: the audit log's retention
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -211,10 +215,12 @@ class RetentionService:
         else:
             snaps = self._expire_snapshots(site_types, locks, now, dry_run=True)
         records = self._expire_records(site_types, locks, now, dry_run=dry_run)
+        audit = self._expire_audit(now, dry_run=dry_run)
         with self._db.session() as s:
             _b, remaining, oldest_kept = RetentionRepo(s).usage()
         report = p.report() | {
             "records": records,
+            "audit": audit,
             "trigger": trigger,
             "dry_run": dry_run,
             "policy": self.policy.table(),
@@ -235,6 +241,7 @@ class RetentionService:
             and not p.delete
             and not any(v["files"] for v in snaps.values())
             and not any(records.values())
+            and not audit["entries"]
         )
         if not dry_run and not quiet:
             run_id = self._store_run(started, trigger, p, report, deleted_files)
@@ -420,6 +427,22 @@ class RetentionService:
         if any(out.values()):
             log.info("retention: %s", ", ".join(f"{n} {k} record(s)" for k, n in out.items() if n))
         return out
+
+    def _expire_audit(self, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
+        """Audit entries past the policy's ``audit`` days, up to a sealed batch boundary, behind a signed
+        anchor (security/audit.py): the chain still verifies and says where it was cut. A chain that
+        does not verify is never cut (the error is in the report and the log)."""
+        days = self.policy.days(None, DataClass.AUDIT)
+        before = now - timedelta(days=days)
+        out: dict[str, Any] = {"days": days, "before": _iso(before), "entries": 0}
+        if self.audit is None:
+            return out
+        try:
+            cut = self.audit.cut(before) if dry_run else self.audit.truncate(before)
+        except ChainBroken as exc:
+            log.error("retention: the audit log was not truncated: %s", exc)
+            return out | {"error": str(exc)}
+        return out if cut is None else out | cut.to_json()
 
     def _expire_snapshots(
         self, site_types: dict[str, str], locks: list[LockSpan], now: datetime, *, dry_run: bool = False

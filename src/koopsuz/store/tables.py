@@ -606,6 +606,27 @@ class AuditSealRow(Base):
     signature: Mapped[str] = mapped_column(String(200))
 
 
+class AuditTruncationRow(Base):
+    """Retention removed the audit entries ``first_seq..upto_seq``; the chain goes on from ``hash``.
+
+    Signed with the installation key, so an anchor inserted by hand (the database lets entries at or
+    before the newest anchor be deleted, nothing else) fails ``audit verify``. Append-only.
+    """
+
+    __tablename__ = "audit_truncations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upto_seq: Mapped[int] = mapped_column(Integer, unique=True)
+    hash: Mapped[str] = mapped_column(String(64))  # entry upto_seq's: the next entry's prev_hash
+    entries: Mapped[int] = mapped_column(Integer)  # removed by this truncation
+    first_seq: Mapped[int] = mapped_column(Integer)
+    oldest_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    newest_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    before: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the policy's cutoff
+    truncated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+
+
 class UnmaskGrantRow(Base):
     """A request to see one camera without its privacy masks; a second officer makes it a grant.
 
