@@ -9,8 +9,10 @@ when; a supervisor (regional head, admin) may take over, which is audited as suc
 preset change and tour is audited. A patrol tour visits presets in turn, each held for its dwell,
 as a background task of the API process; any manual move or stop ends it.
 
-Leases and running tours live in this process (the embedded deployment; the scale-out API would
-hold them in the store with the same rules).
+Leases live in the store (``store/ptz_leases.py``), so they hold across several ``koopsuz api``
+processes behind a load balancer: two operators served by different processes get the same 409. A
+running tour is a task of the process that started it, but the lease row names it: a manual move, a
+stop or a take-over in any process clears or changes that name, and the tour stops at its next step.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -35,6 +36,7 @@ from koopsuz.security.principal import Permission, Principal, Role
 from koopsuz.services.errors import Conflict, Invalid, NotFound, ServiceError, invalid
 from koopsuz.services.registry import RegistryService
 from koopsuz.store.db import Database
+from koopsuz.store.ptz_leases import KEEP_TOUR, Holder, PtzLeaseRepo
 from koopsuz.store.tables import CameraRow, PtzTourRow
 
 log = logging.getLogger(__name__)
@@ -75,11 +77,7 @@ class TourRequest(BaseModel):
     steps: list[TourStep] = Field(min_length=1, max_length=64)
 
 
-@dataclass
-class Lease:
-    username: str
-    full_name: str
-    until: float
+Lease = Holder  # who controls a camera until when (and the tour they run): a row of ptz_leases
 
 
 class _Onvif:
@@ -139,7 +137,6 @@ class PtzService:
         self._registry = registry
         self.lease_s = lease_s
         self._clock = clock
-        self._leases: dict[str, Lease] = {}
         self._conns: dict[str, _Onvif] = {}
         self._tours: dict[str, tuple[str, asyncio.Task[None]]] = {}  # camera -> (tour id, task)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,26 +212,32 @@ class PtzService:
         return row
 
     def lease(self, camera_id: str) -> Lease | None:
-        held = self._leases.get(camera_id)
-        return held if held and held.until > self._clock() else None
+        with self._db.session() as s:
+            return PtzLeaseRepo(s).current(camera_id, self._clock())
 
-    def _take(self, who: Principal, row: CameraRow, take_over: bool, ip: str | None) -> None:
-        held = self.lease(row.id)
-        if held and held.username != who.username:
+    def _take(self, who: Principal, row: CameraRow, take_over: bool, ip: str | None, tour: Any = None) -> None:
+        """Take or renew control for ``lease_s``; 409 if another operator holds it (unless a supervisor
+        takes over). ``tour``: the tour this runs (None: a manual action, which ends any tour)."""
+        now = self._clock()
+        until = now + self.lease_s
+        with self._db.transaction() as s:
+            held = PtzLeaseRepo(s).take(row.id, row.region, who.username, who.full_name, until, now, tour=tour)
+        if held is not None:
             if not take_over or who.role not in SUPERVISORS:
-                until = datetime.fromtimestamp(held.until, UTC).strftime("%H:%M:%S")
+                held_until = datetime.fromtimestamp(held.until, UTC).strftime("%H:%M:%S")
                 self._audit.record(
                     who, "ptz.locked", target_type="camera", target_id=row.id, region=row.region,
                     outcome="denied", detail={"held_by": held.username}, ip=ip,
                 )  # fmt: skip
                 hint = " (send take_over to take it)" if who.role in SUPERVISORS else " (a supervisor may take over)"
                 holder = f"{held.full_name} ({held.username})" if held.full_name else held.username
-                raise Conflict(f"camera {row.id} is being moved by {holder} until {until} UTC{hint}")
+                raise Conflict(f"camera {row.id} is being moved by {holder} until {held_until} UTC{hint}")
+            with self._db.transaction() as s:
+                PtzLeaseRepo(s).take(row.id, row.region, who.username, who.full_name, until, now, tour=tour, force=True)
             self._audit.record(
                 who, "ptz.takeover", target_type="camera", target_id=row.id, region=row.region,
                 detail={"from": held.username}, ip=ip,
             )  # fmt: skip
-        self._leases[row.id] = Lease(who.username, who.full_name, self._clock() + self.lease_s)
 
     async def _conn(self, row: CameraRow) -> _Onvif:
         conn = self._conns.get(row.id)
@@ -313,9 +316,8 @@ class PtzService:
 
     def release(self, who: Principal, camera_id: str) -> dict[str, Any]:
         row = self.camera(who, camera_id)
-        held = self.lease(row.id)
-        if held and held.username == who.username:
-            self._leases.pop(row.id, None)
+        with self._db.transaction() as s:
+            PtzLeaseRepo(s).release(row.id, who.username)
         return self._held(row.id)
 
     async def _status(self, who: Principal, camera_id: str) -> dict[str, Any]:
@@ -337,7 +339,8 @@ class PtzService:
             "camera": camera_id,
             "controlled_by": held.username if held else None,
             "controlled_until": datetime.fromtimestamp(held.until, UTC).isoformat() if held else None,
-            "tour": tour[0] if tour and not tour[1].done() else None,
+            # a tour running here, or in another API process (named on the lease)
+            "tour": tour[0] if tour and not tour[1].done() else (held.tour if held else None),
         }
 
     # -------------------------------------------------------------- presets
@@ -362,7 +365,7 @@ class PtzService:
         if not 1 <= len(name) <= 64:
             raise Invalid("a preset needs a name of 1 to 64 characters")
         row = self.camera(who, camera_id)
-        self._take(who, row, False, ip)
+        self._take(who, row, False, ip, tour=KEEP_TOUR)
         token = await self._call(row, "SetPreset", {"PresetName": name})
         self._audit.record(
             who, "ptz.preset.set", target_type="camera", target_id=row.id, region=row.region,
@@ -391,7 +394,7 @@ class PtzService:
 
     async def _remove_preset(self, who: Principal, camera_id: str, token: str, ip: str | None = None) -> None:
         row = self.camera(who, camera_id)
-        self._take(who, row, False, ip)
+        self._take(who, row, False, ip, tour=KEEP_TOUR)
         known = {p.token for p in await self._call(row, "GetPresets") or []}
         if token not in known:
             raise NotFound(f"camera {row.id} has no preset {token!r}")
@@ -439,10 +442,10 @@ class PtzService:
             tour = s.get(PtzTourRow, tour_id)
         if tour is None or tour.camera != row.id:
             raise NotFound(f"camera {row.id} has no tour {tour_id!r}")
-        self._take(who, row, take_over, ip)
+        self._take(who, row, take_over, ip, tour=tour.id)
         await self._cancel_tour(row.id)
         await self._conn(row)
-        task = asyncio.create_task(self._run_tour(row, tour.steps, who), name=f"ptz-tour-{row.id}")
+        task = asyncio.create_task(self._run_tour(row, tour.id, tour.steps, who), name=f"ptz-tour-{row.id}")
         self._tours[row.id] = (tour.id, task)
         self._audit.record(
             who, "ptz.tour.start", target_type="camera", target_id=row.id, region=row.region,
@@ -450,14 +453,21 @@ class PtzService:
         )  # fmt: skip
         return self._held(row.id)
 
-    async def _run_tour(self, row: CameraRow, steps: list[dict[str, Any]], who: Principal) -> None:
-        """Visit each preset, hold it for its dwell, round and round; keeps the lease while it runs."""
+    async def _run_tour(self, row: CameraRow, tour_id: str, steps: list[dict[str, Any]], who: Principal) -> None:
+        """Visit each preset, hold it for its dwell, round and round; keeps the lease while it runs.
+
+        Before each step the lease must still name this tour: a move, a stop or a take-over served by
+        another API process ends the tour here too, before it moves the camera again.
+        """
         try:
             while True:
                 for step in steps:
-                    held = self._leases.get(row.id)
-                    if held and held.username == who.username:
-                        held.until = max(held.until, self._clock() + float(step["dwell_s"]) + self.lease_s)
+                    with self._db.transaction() as s:
+                        until = self._clock() + float(step["dwell_s"]) + self.lease_s
+                        still = PtzLeaseRepo(s).keep_tour(row.id, who.username, tour_id, until)
+                    if not still:
+                        log.info("PTZ tour %s on %s ended: the camera's lease no longer runs it", tour_id, row.id)
+                        return
                     await self._call(row, "GotoPreset", {"PresetToken": step["preset"]})
                     await self._arrive(row)
                     await asyncio.sleep(float(step["dwell_s"]))
@@ -465,6 +475,8 @@ class PtzService:
             raise
         except Exception as exc:
             log.warning("PTZ tour on %s stopped: %s", row.id, exc)
+            with contextlib.suppress(Exception), self._db.transaction() as s:
+                PtzLeaseRepo(s).end_tour(row.id, who.username)
 
     async def _arrive(self, row: CameraRow, limit_s: float = 30.0) -> None:
         """Wait until the head stops (GotoPreset answers at once; the dwell counts from arrival)."""

@@ -147,6 +147,26 @@ function queueItem(a) {
   );
 }
 
+// A busy feed brings many alerts a second: the queue is reloaded once for all that arrived while a
+// reload was in flight, not once per alert.
+let queueReload = null;
+let queueAgain = false;
+function reloadQueueSoon() {
+  if (queueReload) {
+    queueAgain = true;
+    return;
+  }
+  queueReload = loadQueue()
+    .catch((err) => console.warn("queue reload failed; the next poll retries", err))
+    .finally(() => {
+      queueReload = null;
+      if (queueAgain) {
+        queueAgain = false;
+        reloadQueueSoon();
+      }
+    });
+}
+
 async function loadQueue() {
   const escalated = document.getElementById("escalated-only").checked;
   const items = await api(`/api/alerts/queue${escalated ? "?escalated=true" : ""}`);
@@ -417,7 +437,7 @@ async function main() {
   feed.on("event", (ev) => {
     if (ev && ev.kind === "alert") {
       notifier.notice(ev);
-      loadQueue();
+      reloadQueueSoon();
     }
   });
   const sop = await api("/api/sop");

@@ -3,6 +3,8 @@
 // WebAudio API (no audio file is fetched) and flashes its queue row and the page title until it is
 // acknowledged, i.e. claimed by an operator (or it leaves the queue). A mute button silences the
 // tone; the flashing stays, so a muted centre still sees what waits.
+// Alerts that arrive together (the live feed sends a busy moment's alerts as one frame) sound one
+// tone, for the most severe of them, not one tone each on top of each other.
 // window.koopsuzAlertSound counts the tones started (and the last severity): the browser test reads it.
 
 import { t } from "./core.js";
@@ -34,6 +36,7 @@ export class AlertNotifier {
     this.baseTitle = document.title;
     this.blink = null;
     this.on = false;
+    this.due = null; // the severity of the tone owed to the alerts of the frame being dispatched
     window.koopsuzAlertSound = window.koopsuzAlertSound || { count: 0, last: null };
     // browsers start audio only after a gesture: the first click anywhere unlocks it
     document.addEventListener("pointerdown", () => this.context(), { once: true });
@@ -89,7 +92,15 @@ export class AlertNotifier {
   notice(alert) {
     if (!this.wants(alert) || this.pending.has(alert.id)) return;
     this.pending.set(alert.id, alert.severity);
-    if (!this.muted()) this.tone(alert.severity);
+    if (!this.muted()) {
+      // a frame's messages are dispatched in one go: the tone waits until they all have been seen
+      if (this.due === null) queueMicrotask(() => {
+        const severity = this.due;
+        this.due = null;
+        this.tone(severity);
+      });
+      if (this.due === null || (RANK[alert.severity] ?? 0) > (RANK[this.due] ?? 0)) this.due = alert.severity;
+    }
     this.refresh();
   }
 
