@@ -99,6 +99,7 @@ PLATES = {
     "/api/hotlists/{hotlist_id}/import",
     "/api/hotlists/{hotlist_id}/entries/{entry_id}/remove",
     "/api/sections",
+    "/api/spot-cameras",  # calibrations for spot speed, by their camera's region (tests/road/test_road_limits.py)
 }
 # Violations: listed and counted within the caller's regions; one violation, its review and its
 # notice scoped by its region (another region's: 403, audited) (tests/road/test_violations.py).
@@ -166,7 +167,8 @@ PTZ = {
 }
 # Alert webhooks: admins (cameras.write) only; a subscription is seen and changed within the
 # caller's regions, a regional one receives its region's alerts only (tests/notifications/).
-NOTIFICATIONS = {"/api/webhooks", "/api/webhooks/{webhook_id}", "/api/webhooks/{webhook_id}/deliveries"}
+NOTIFICATIONS = {"/api/webhooks", "/api/webhooks/{webhook_id}", "/api/webhooks/{webhook_id}/deliveries",
+                 "/api/webhooks/{webhook_id}/test"}
 OTHER = {
     "/api/transparency",  # public by design: counts per region and month, no personal data
     "/api/auth/login",

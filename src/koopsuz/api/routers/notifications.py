@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from koopsuz.api.deps import SystemDep, require
+from koopsuz.api.deps import SystemDep, client_ip, require
 from koopsuz.security.principal import Permission, Principal
+from koopsuz.services.webhook_probe import WebhookProbe
 
 router = APIRouter(prefix="/api/webhooks", tags=["notifications"])
 Admin = Annotated[Principal, Depends(require(Permission.CAMERAS_WRITE))]
@@ -58,3 +59,11 @@ def webhook_deliveries(
 ) -> list[dict[str, Any]]:
     """The latest deliveries, newest first: status (pending, delivered, failed), attempts, last answer or error."""
     return system.webhooks.deliveries(who, webhook_id, limit)
+
+
+@router.post("/{webhook_id}/test")
+def test_webhook(webhook_id: str, who: Admin, system: SystemDep, request: Request) -> dict[str, Any]:
+    """Send one signed test body (``"kind": "test"``) now and answer what the receiver said: ``ok``,
+    ``response_code``, ``error``, ``ms``. No retries and no delivery-log row; audited as ``webhook.test``."""
+    probe = WebhookProbe(system.db, system.audit, timeout_s=system.settings.webhook_timeout_s)
+    return probe.fire(who, webhook_id, ip=client_ip(request))

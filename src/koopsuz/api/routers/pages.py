@@ -264,6 +264,15 @@ def access_review_page(request: Request, principal: OptionalPrincipal) -> Respon
     return _render(request, "access_review.html", principal, page="access_review", title_key="access.title")
 
 
+@router.get("/webhooks", name="page_webhooks")
+def webhooks_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Alert webhooks: add, test-fire, switch off and remove subscriptions (administrators)."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.CAMERAS_WRITE,), "webhooks")
+    return _render(request, "webhooks.html", principal, page="webhooks", title_key="webhooks.title")
+
+
 @router.get("/lang/{code}", name="set_language")
 def set_language(code: str, next: str | None = None) -> Response:
     """Remember the operator's language in the ``koopsuz_lang`` cookie and go back."""

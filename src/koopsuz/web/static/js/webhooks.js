@@ -1,0 +1,138 @@
+// Webhooks (administrators): the subscriptions other systems (the ministry's dispatch, SMS gateways)
+// hold on alerts. Add one (name, URL, shared secret, region, minimum severity, alert kinds), test-fire
+// it (one signed POST now; the receiver's answer is shown in its row), switch it off and on, remove
+// it. The API's refusal is shown beside the form as it says it; the secret is never shown again.
+
+import { startApp } from "./app.js";
+import { api, boot, formatDateTime, h, regionLabel, severityLabel, t, toast } from "./core.js";
+import { plainError } from "./lawful.js";
+
+const FIELD_LABELS = {
+  name: "webhooks.name",
+  url: "webhooks.url",
+  secret: "webhooks.secret",
+  region: "webhooks.region",
+  min_severity: "webhooks.min_severity",
+  rule_kinds: "webhooks.rule_kinds",
+};
+const SEVERITIES = ["low", "medium", "high", "critical"];
+const form = document.getElementById("webhook-form");
+const errorBox = document.getElementById("webhook-error");
+const body = document.getElementById("webhooks-body");
+const empty = document.getElementById("webhooks-empty");
+const lastTest = new Map(); // webhook id -> the last test's result on this page
+
+function buildForm() {
+  const region = document.getElementById("webhook-region");
+  region.replaceChildren(
+    h("option", { value: "" }, t("webhooks.all_regions")),
+    ...Object.keys(boot.regions || {}).map((code) => h("option", { value: code }, regionLabel(code))),
+  );
+  const sev = document.getElementById("webhook-severity");
+  sev.replaceChildren(...SEVERITIES.map((s) => h("option", { value: s }, severityLabel(s))));
+  sev.value = "high";
+  form.addEventListener("submit", submit);
+}
+
+function showError(message) {
+  errorBox.textContent = message;
+  errorBox.hidden = !message;
+}
+
+async function submit(ev) {
+  ev.preventDefault();
+  showError("");
+  const f = form.elements;
+  const ruleKinds = f.rule_kinds.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+  const payload = {
+    name: f.name.value.trim(),
+    url: f.url.value.trim(),
+    secret: f.secret.value,
+    region: f.region.value || null,
+    min_severity: f.min_severity.value,
+    rule_kinds: ruleKinds,
+  };
+  try {
+    const created = await api("/api/webhooks", { method: "POST", body: payload });
+    form.reset();
+    f.min_severity.value = "high";
+    toast(t("webhooks.added", { name: created.name }));
+    await load();
+  } catch (err) {
+    showError(plainError(err, FIELD_LABELS));
+  }
+}
+
+function testCell(w) {
+  const r = lastTest.get(w.id);
+  if (!r) return h("td", { dataset: { testid: "webhook-test-result" } }, "—");
+  const text = r.ok
+    ? t("webhooks.test_ok", { code: r.response_code, ms: r.ms })
+    : t("webhooks.test_failed", { error: r.error || `HTTP ${r.response_code}` });
+  return h("td", { class: r.ok ? "ok" : "bad", dataset: { testid: "webhook-test-result", ok: String(r.ok) } }, text);
+}
+
+function row(w) {
+  const filters = [
+    t("webhooks.from_severity", { severity: severityLabel(w.min_severity) }),
+    w.rule_kinds.length ? w.rule_kinds.join(", ") : t("webhooks.every_kind"),
+  ].join(" · ");
+  const test = h("button", { type: "button", class: "btn btn-small", dataset: { testid: "webhook-test" } }, t("webhooks.test"));
+  test.addEventListener("click", async () => {
+    test.disabled = true;
+    try {
+      lastTest.set(w.id, await api(`/api/webhooks/${encodeURIComponent(w.id)}/test`, { method: "POST" }));
+      await load();
+    } catch (err) {
+      toast(plainError(err), { error: true });
+      test.disabled = false;
+    }
+  });
+  const toggle = h(
+    "button",
+    { type: "button", class: "btn btn-small btn-ghost", "aria-pressed": String(w.enabled), dataset: { testid: "webhook-toggle" } },
+    w.enabled ? t("webhooks.disable") : t("webhooks.enable"),
+  );
+  toggle.addEventListener("click", async () => {
+    try {
+      await api(`/api/webhooks/${encodeURIComponent(w.id)}`, { method: "PATCH", body: { enabled: !w.enabled } });
+      await load();
+    } catch (err) {
+      toast(plainError(err), { error: true });
+    }
+  });
+  const remove = h("button", { type: "button", class: "btn btn-small btn-ghost", dataset: { testid: "webhook-remove" } }, t("webhooks.remove"));
+  remove.addEventListener("click", async () => {
+    if (!window.confirm(t("webhooks.remove_confirm", { name: w.name }))) return;
+    try {
+      await api(`/api/webhooks/${encodeURIComponent(w.id)}`, { method: "DELETE" });
+      lastTest.delete(w.id);
+      toast(t("webhooks.removed", { name: w.name }));
+      await load();
+    } catch (err) {
+      toast(plainError(err), { error: true });
+    }
+  });
+  return h(
+    "tr",
+    { dataset: { testid: "webhook-row", webhookId: w.id, enabled: String(w.enabled) } },
+    h("td", null, h("strong", null, w.name), h("div", { class: "muted" }, t("webhooks.created", { by: w.created_by, at: formatDateTime(w.created_at) }))),
+    h("td", { class: "mono" }, w.url),
+    h("td", null, w.region ? regionLabel(w.region) : t("webhooks.all_regions")),
+    h("td", null, filters),
+    h("td", { dataset: { testid: "webhook-state" } }, w.enabled ? t("webhooks.on") : t("webhooks.off")),
+    testCell(w),
+    h("td", { class: "actions" }, test, " ", toggle, " ", remove),
+  );
+}
+
+async function load() {
+  const hooks = await api("/api/webhooks");
+  body.replaceChildren(...hooks.map(row));
+  empty.hidden = hooks.length > 0;
+  document.querySelector('[data-testid="webhooks-page"]').dataset.ready = "true";
+}
+
+startApp();
+buildForm();
+load().catch((err) => toast(plainError(err), { error: true }));
