@@ -1,8 +1,10 @@
 """Patrol units: call sign, region, status and last position, as a unit's tablet or radio reports it.
 
-Positions come in through the API (``POST /api/units/{id}/position``); the server keeps only the
-last one (no track history: that belongs with the simulator moving units along roads, not built
-here). A position is not audited (a tablet reports every few seconds); creating a unit and every
+Positions come in through the API (``POST /api/units/{id}/position``), from a unit's tablet or, in
+tests and demos, from the simulator's units driving along roads (``sim/units.py``, ``koopsuz sim
+--api-url``). The server keeps only the last position of each unit: dispatch needs where a unit is
+now, and a track history of officers' movements would be personal data with no use here yet.
+A position is not audited (a tablet reports every few seconds); creating a unit and every
 status change are. Status changes that touch an incident (arriving, being stood down) go through
 the incident service, which keeps the two in step.
 """
