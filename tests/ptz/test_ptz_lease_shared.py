@@ -2,7 +2,8 @@
 load balancer) on one database see one lease per camera. The second operator gets 409 whichever
 process serves them; a supervisor's take-over in one holds in the other; a tour running in one
 process stops when its operator moves the camera through the other; a release frees it for both.
-And the lease itself: racing takers on separate connections, exactly one wins each round."""
+And the lease itself: racing takers on separate connections, exactly one wins each round, on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from koopsuz.sim.rtsp import SimServer
 from koopsuz.store.db import Database
 from koopsuz.store.ptz_leases import PtzLeaseRepo
 from tests.conftest import PASSWORD
+from tests.scaleout.conftest import pg_server  # noqa: F401  (a fixture: PostgreSQL started once per session)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,8 +113,13 @@ def test_one_lease_across_two_api_processes(ptz_system, dome: SimServer, tmp_pat
             ("ptz.locked", "yk.operator", "denied"), ("ptz.tour.start", "yk.head", "ok")} <= acts
 
 
-def test_racing_takers_on_separate_connections_one_wins(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'leases.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_racing_takers_on_separate_connections_one_wins(backend: str, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'leases.db'}"
+    else:
+        pg = request.getfixturevalue("pg_server")
+        url = pg.create_database(f"ptz_leases_{int(time.time() * 1000)}")
     Database(url).migrate()
     dbs = [Database(url) for _ in range(4)]  # four "processes", each with its own engine
     rounds = 15
