@@ -201,6 +201,26 @@ def render(engine: FaceEngine) -> str:
     return "\n".join(lines)
 
 
+FACE_START, FACE_END = "<!-- face-accuracy:start -->", "<!-- face-accuracy:end -->"
+
+
+def merged(doc: str, faces: str) -> str:
+    """docs/accuracy.md with only the face section replaced: other benchmarks own their sections (the plate
+    reading accuracy, between its own markers, is written by bench/plates.py --accuracy). The face section
+    is the text between FACE_START and FACE_END; a document written before those markers existed has it
+    from the top down to the first other section's heading (the heading just above another ``:start``
+    marker), and gets the markers now."""
+    block = f"{FACE_START}\n{faces.rstrip()}\n{FACE_END}\n"
+    if FACE_START in doc and FACE_END in doc:
+        return doc[: doc.index(FACE_START)] + block + doc[doc.index(FACE_END) + len(FACE_END) :].lstrip("\n")
+    other = doc.find(":start -->")
+    if other < 0:
+        return block
+    heading = doc.rfind("\n## ", 0, other)
+    rest = doc[heading + 1 :] if heading >= 0 else doc[doc.rfind("\n", 0, other) + 1 :]
+    return block + "\n" + rest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="rewrite docs/accuracy.md")
@@ -208,7 +228,7 @@ def main() -> None:
     text = render(FaceEngine())
     print(text)
     if args.write:
-        DOC.write_text(text)
+        DOC.write_text(merged(DOC.read_text() if DOC.exists() else "", text))
         print(f"\nwrote {DOC}", file=sys.stderr)
 
 

@@ -41,6 +41,8 @@ _TO_LETTER = {"0": ("O", 1.0), "1": ("I", 1.0), "8": ("B", 1.0), "5": ("S", 1.0)
 RU_LETTERS = frozenset("ABEKMHOPCTYX")  # Russian plates use only letters that exist in both alphabets
 _LEGACY = {letter: r for r in REGIONS for letter in r.legacy_plate_letters}
 MAX_CORRECTIONS = 2.0  # more fixes than this and the text is more likely not a plate at all
+# A shape whose gaps match the read's outweighs one usual confusion plus the format prior (see _best)
+SPACING_BONUS = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,8 @@ def parse_plate(raw: str, *, free_text: bool = False) -> Plate | None:
     if not chars:
         return None
     whole, trimmed = _candidates(chars)
-    best = _best(whole, TEMPLATES, MAX_CORRECTIONS, 0.0) or _best(trimmed, _TEMPLATES_2016, 1.0, EDGE_COST)
+    spaced = _grouping(raw) if len(_grouping(raw)) > 1 else None
+    best = _best(whole, TEMPLATES, MAX_CORRECTIONS, 0.0, spaced) or _best(trimmed, _TEMPLATES_2016, 1.0, EDGE_COST)
     if best is not None:
         return best
     if free_text and 4 <= len(chars) <= 10 and any(c.isdigit() for c in chars) and any(c.isalpha() for c in chars):
@@ -204,10 +207,29 @@ def parse_read(raw: str) -> Plate | None:
     return parse_plate(raw, free_text=True)
 
 
-def _best(cands: list[str], templates: Sequence[Template], max_fix: float, extra: float) -> Plate | None:
-    """The cheapest fit of any candidate to any template (corrections plus a small format prior)."""
+def _grouping(raw: str) -> tuple[int, ...]:
+    """How the recogniser spaced the characters: lengths of the runs between gaps (``0 4007 DX`` -> 1, 4, 2)."""
+    up = raw.upper().translate(CYRILLIC_LOOKALIKES)
+    return tuple(len(g) for g in re.split(r"[^A-Z0-9]+", up) if g)
+
+
+def _best(
+    cands: list[str],
+    templates: Sequence[Template],
+    max_fix: float,
+    extra: float,
+    spaced: tuple[int, ...] | None = None,
+) -> Plate | None:
+    """The cheapest fit of any candidate to any template (corrections plus a small format prior).
+
+    ``spaced``: how the recogniser grouped the characters of ``cands[0]`` (the text as read). A shape
+    whose gaps fall where the read's do wins over one that needs a correction less: the gaps are
+    what tell a pre-2016 Osh plate ``O 4007 DX`` (read ``0 4007 DX``) from a 2016 legal-entity plate
+    ``04 007 DX``, and a Russian ``O 620 MC 26`` from a Kazakh ``062 OMC 26``; the characters alone
+    cannot (O and 0 are one glyph on a plate).
+    """
     best: tuple[float, Plate] | None = None
-    for cand in cands:
+    for i, cand in enumerate(cands):
         for template in templates:
             fitted = _fit(cand, template)
             if fitted is None or fitted[1] > max_fix:
@@ -216,6 +238,8 @@ def _best(cands: list[str], templates: Sequence[Template], max_fix: float, extra
             if plate is None:
                 continue
             score = plate.corrections + _PRIOR.get(template.format, 0.0)
+            if i == 0 and spaced is not None and spaced == tuple(len(g) for g in template.shape.split(" ")):
+                score -= SPACING_BONUS
             if best is None or score < best[0]:
                 best = (score, plate)
     return best[1] if best else None

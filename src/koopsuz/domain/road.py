@@ -2,7 +2,8 @@
 
 Average (section) speed is the measurement hardest to dispute: two plate reads of the same vehicle
 at two cameras a known road distance apart give the mean speed between them, whatever it did in
-between. A passage is a violation when the mean speed exceeds the limit plus the tolerance; a
+between. A passage is a violation when the mean speed exceeds the limit plus the tolerance (the
+limit of the vehicle's class where the section sets one, e.g. trucks 70 where cars 90); a
 speed no car drives (over ``IMPLAUSIBLE_KMH``), or a zero or negative time, is a misread or a clock
 fault and never a violation. Nor is a passage whose either time is not a timing-line crossing (a
 first read's time can be a second off) or was read on a camera clock not trusted then (near a
@@ -127,6 +128,9 @@ def parse_hotlist_csv(text: str) -> tuple[list[HotlistEntryIn], list[Rejected]]:
 # --------------------------------------------------------------------------- section speed
 
 
+VEHICLE_CLASSES = ("car", "bus", "truck", "motorcycle")  # what a vehicle track (and so a read) may say
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     id: str
@@ -135,6 +139,20 @@ class Section:
     length_m: float
     limit_kmh: float
     tolerance_kmh: float = 3.0
+    class_limits: tuple[tuple[str, float], ...] = ()  # e.g. (("bus", 70.0), ("truck", 70.0)) where cars 90
+
+    def limit_for(self, entry_class: str | None, exit_class: str | None) -> tuple[float, str | None]:
+        """The limit that applies to a vehicle read as these classes at entry and exit, and the class it is
+        for (None: the section's general limit). A class limit applies only when the reads name one class:
+        reads that disagree (a truck at entry, a car at exit) are a doubt, and a doubt goes to the driver,
+        so the general limit applies; an unknown class ("vehicle", None) takes the other read's."""
+        known = {c for c in (entry_class, exit_class) if c in VEHICLE_CLASSES}
+        if len(known) == 1:
+            (cls,) = known
+            for name, limit in self.class_limits:
+                if name == cls:
+                    return limit, cls
+        return self.limit_kmh, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +163,7 @@ class Sighting:
     ts: datetime
     timed: bool = True  # ts is a timing-line crossing (``timing: "line"``)
     clock_trusted: bool | None = None  # the camera's clock around ts: None when not measured
+    vehicle: str | None = None  # the read's vehicle class (car, bus, truck, motorcycle; "vehicle" unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +175,8 @@ class Passage:
     violation: bool
     plausible: bool
     refused: str | None = None  # over the limit, yet no fine: why ("untimed", "clock_untrusted")
+    limit_kmh: float = 0.0  # the limit that applied (the section's, or its class limit)
+    limit_class: str | None = None  # the vehicle class whose limit applied; None: the general limit
 
     @property
     def clock_trusted(self) -> bool | None:
@@ -165,7 +186,7 @@ class Passage:
 
     @property
     def over_kmh(self) -> float:
-        return self.speed_kmh - self.section.limit_kmh
+        return self.speed_kmh - self.limit_kmh
 
 
 def average_speed_kmh(length_m: float, entry: datetime, exit: datetime) -> float | None:
@@ -218,10 +239,11 @@ def _passage(sec: Section, entry: Sighting, exit: Sighting) -> Passage:
     speed = average_speed_kmh(sec.length_m, entry.ts, exit.ts)
     plausible = speed is not None and speed <= IMPLAUSIBLE_KMH
     value = speed if speed is not None else 0.0
-    over = plausible and value > sec.limit_kmh + sec.tolerance_kmh
+    limit, cls = sec.limit_for(entry.vehicle, exit.vehicle)
+    over = plausible and value > limit + sec.tolerance_kmh
     refused = None
     if over and not (entry.timed and exit.timed):
         refused = "untimed"
     elif over and False in (entry.clock_trusted, exit.clock_trusted):
         refused = "clock_untrusted"
-    return Passage(sec, entry, exit, round(value, 1), over and refused is None, plausible, refused)
+    return Passage(sec, entry, exit, round(value, 1), over and refused is None, plausible, refused, limit, cls)

@@ -8,6 +8,12 @@ queue and one thread does the work:
   a list changes, expiry judged per read); a regional list matches only its region's cameras. A
   hit is an ``alert`` (``rule_kind`` ``hotlist_hit``, ``rule`` ``hotlist:<entry>``) with the
   read's pictures and clip, severity by list kind and priority, to the command centres in scope.
+  The hit does not wait for the vehicle's read to be decided: the plate stage sends a
+  ``plate_provisional`` as soon as one read is sure enough (see ``PlateStage._sure``), and the
+  hit is raised on it (``provisional: true``, ``ts`` that read's capture). The decided
+  ``plate_read`` of the same vehicle (same ``sighting``) then raises no second alert for that
+  entry; if it is another plate, an ``alert`` ``hotlist_unconfirmed`` names the first one
+  (``retracts``), with the same severity, so whoever acted on it learns at once.
 * **sections**: each read is a sighting for ``domain.road.SectionTracker``; a passage over the
   limit plus tolerance is a ``speed_violation`` event with both reads (ids, times, pictures) and
   both clips, the mean speed, the limit and the section, i.e. the evidence a fine needs. A read
@@ -22,106 +28,26 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
-
 from koopsuz.bus.base import Bus
 from koopsuz.domain.events import Event, Severity, new_id
-from koopsuz.domain.road import Passage, Section, SectionTracker, Sighting
-from koopsuz.security.audit import AuditLog
-from koopsuz.security.principal import Permission, Principal
-from koopsuz.services.errors import Forbidden, Invalid, invalid
+from koopsuz.domain.road import IMPLAUSIBLE_KMH, Passage, SectionTracker, Sighting
+from koopsuz.domain.spot_speed import CalibrationError, SpotSpeed, spot_speed
 from koopsuz.services.event_writer import clip_ref
 from koopsuz.services.hotlists import HotlistService, HotPlate
+from koopsuz.services.road_config import SectionService, SpotCamera
 from koopsuz.store.db import Database
 from koopsuz.store.event_repo import EventRepo
-from koopsuz.store.tables import CameraRow, SpeedSectionRow
+
+__all__ = ["RoadWatch", "SectionService", "hit_severity"]  # SectionService lives in road_config (was here)
 
 log = logging.getLogger(__name__)
 _STOP = object()
-
-
-class SectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,63}$")
-    name: str = Field(min_length=2, max_length=200)
-    entry_camera: str
-    exit_camera: str
-    length_m: float = Field(gt=50, le=200_000, description="road distance between the two cameras")
-    limit_kmh: float = Field(gt=5, le=200)
-    tolerance_kmh: float = Field(default=3.0, ge=0, le=30)
-    enabled: bool = True
-
-
-def section_json(r: SpeedSectionRow) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "name": r.name,
-        "region": r.region,
-        "entry_camera": r.entry_camera,
-        "exit_camera": r.exit_camera,
-        "length_m": r.length_m,
-        "limit_kmh": r.limit_kmh,
-        "tolerance_kmh": r.tolerance_kmh,
-        "enabled": r.enabled,
-    }
-
-
-class SectionService:
-    def __init__(self, db: Database, audit: AuditLog) -> None:
-        self._db = db
-        self._audit = audit
-        self.listeners: list[Callable[[], None]] = []
-
-    def list(self, who: Principal) -> list[dict[str, Any]]:
-        with self._db.session() as s:
-            rows = s.execute(select(SpeedSectionRow).order_by(SpeedSectionRow.id)).scalars()
-            return [section_json(r) for r in rows if who.scope.allows(r.region)]
-
-    def save(self, who: Principal, body: Any) -> dict[str, Any]:
-        if not who.can(Permission.CAMERAS_WRITE):
-            raise Forbidden(f"role {who.role} may not configure road sections")
-        try:
-            data = SectionIn.model_validate(body)
-        except ValidationError as exc:
-            raise invalid(exc) from None
-        if data.entry_camera == data.exit_camera:
-            raise Invalid("entry_camera and exit_camera must be two different cameras")
-        with self._db.transaction() as s:
-            cams = {
-                c.id: c
-                for c in s.execute(
-                    select(CameraRow).where(CameraRow.id.in_([data.entry_camera, data.exit_camera]))
-                ).scalars()
-            }
-            for cid in (data.entry_camera, data.exit_camera):
-                cam = cams.get(cid)
-                if cam is None or not who.scope.allows(cam.region):
-                    raise Invalid(f"no camera {cid!r} in your scope")
-            row = s.get(SpeedSectionRow, data.id) or SpeedSectionRow(id=data.id)
-            for k, v in data.model_dump().items():
-                setattr(row, k, v)
-            row.region = cams[data.exit_camera].region
-            row.updated_by, row.updated_at = who.username, datetime.now(UTC)
-            s.add(row)
-        self._audit.record(
-            who, "section.save", target_type="section", target_id=data.id, region=row.region, detail=data.model_dump()
-        )
-        for listener in list(self.listeners):
-            listener()
-        return section_json(row)
-
-    def sections(self) -> list[Section]:
-        with self._db.session() as s:
-            rows = s.execute(select(SpeedSectionRow).where(SpeedSectionRow.enabled.is_(True))).scalars()
-            return [
-                Section(r.id, r.entry_camera, r.exit_camera, r.length_m, r.limit_kmh, r.tolerance_kmh) for r in rows
-            ]
+MAX_PENDING_SIGHTINGS = 10_000  # provisional hits awaiting their decided read (a crashed stage never sends it)
 
 
 def hit_severity(kind: str, priority: int) -> Severity:
@@ -150,15 +76,25 @@ class RoadWatch:
         self._q: queue.Queue[object] = queue.Queue(maxsize=50_000)
         self._thread = threading.Thread(target=self._run, name="road-watch", daemon=True)
         self._sub: Any = None
+        self._subs: list[Any] = []
+        # provisional hits per sighting, waiting for the decided read: sighting -> entry id -> (alert id, hot)
+        self._early: OrderedDict[str, dict[int, tuple[str, HotPlate]]] = OrderedDict()
+        self._decided: OrderedDict[str, None] = OrderedDict()  # sightings whose decided read came (bounded)
         self._index: dict[str, list[HotPlate]] = {}
         self._tracker = SectionTracker([])
+        self._spots: dict[str, SpotCamera] = {}
         self._stale = threading.Event()
         self.reads = 0
         self.hits = 0
+        self.early_hits = 0
+        self.confirmed = 0
+        self.unconfirmed = 0
         self.violations = 0
         self.untimed = 0
         self.untrusted = 0
         self.passages = 0
+        self.spot_measured = 0
+        self.spot_violations = 0
         self.dropped = 0
         # called with (section, region, exit time) for every plausible passage: the statistics' counter
         self.passage_sinks: list[Callable[[str, str, datetime], None]] = []
@@ -169,12 +105,16 @@ class RoadWatch:
         self._reload()
         self._hotlists.listeners.append(self._stale.set)
         self._sections.listeners.append(self._stale.set)
-        self._sub = self._bus.subscribe("koopsuz.plate_read.>", self._on_read)
+        self._subs = [
+            self._bus.subscribe("koopsuz.plate_read.>", self._on_read),
+            self._bus.subscribe("koopsuz.plate_provisional.>", self._on_read),
+        ]
+        self._sub = self._subs[0]
         self._thread.start()
 
     def stop(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
+        for sub in self._subs:
+            sub.close()
         if self._thread.is_alive():
             self._q.put(_STOP)
             self._thread.join(10)
@@ -188,10 +128,15 @@ class RoadWatch:
         return {
             "reads": self.reads,
             "hits": self.hits,
+            "early_hits": self.early_hits,
+            "confirmed": self.confirmed,
+            "unconfirmed": self.unconfirmed,
             "passages": self.passages,
             "violations": self.violations,
             "untimed": self.untimed,
             "untrusted": self.untrusted,
+            "spot_measured": self.spot_measured,
+            "spot_violations": self.spot_violations,
             "dropped": self.dropped,
         }
 
@@ -204,6 +149,7 @@ class RoadWatch:
 
     def _reload(self) -> None:
         self._index = self._hotlists.active_plates()
+        self._spots = self._sections.spot_cameras()
         old = self._tracker
         self._tracker = SectionTracker(self._sections.sections())
         if old.sections and [s.id for s in old.sections] == [s.id for s in self._tracker.sections]:
@@ -226,17 +172,37 @@ class RoadWatch:
             except Exception:
                 log.exception("road watch: could not handle a plate read")
 
+    def _listed(self, read: Event, now: datetime) -> list[HotPlate]:
+        """The active entries the read's plate is on (a regional list only on its region's cameras)."""
+        compact = str(read.payload.get("compact") or "")
+        return [
+            hot
+            for hot in self._index.get(compact, [])
+            if hot.expires_at > now and (hot.region is None or hot.region == read.region)
+        ]
+
     def _handle(self, read: Event) -> None:
+        if read.kind == "plate_provisional":
+            self._provisional(read)
+            return
         self.reads += 1
         compact = str(read.payload.get("compact") or "")
         if not compact:
             return
         now = datetime.now(UTC)
-        for hot in self._index.get(compact, []):
-            if hot.expires_at <= now or (hot.region is not None and hot.region != read.region):
+        sighting = read.payload.get("sighting")
+        early = self._settle_sighting(sighting) if isinstance(sighting, str) else {}
+        listed = self._listed(read, now)
+        for hot in listed:
+            if hot.entry_id in early:
+                self.confirmed += 1  # raised already on the provisional read: no second alert
                 continue
             self.hits += 1
             self._submit(self._hit(read, hot))
+        for entry_id, (alert_id, hot) in early.items():
+            if all(h.entry_id != entry_id for h in listed):
+                self.unconfirmed += 1
+                self._submit(self._unconfirmed(read, hot, alert_id))
         trusted = read.payload.get("clock_trusted")
         sighting = Sighting(
             read.id,
@@ -245,7 +211,11 @@ class RoadWatch:
             read.ts,
             timed=read.payload.get("timing") == "line",
             clock_trusted=trusted if isinstance(trusted, bool) else None,
+            vehicle=str(read.payload.get("vehicle") or "") or None,
         )
+        spot = self._spots.get(read.camera or "")
+        if spot is not None:
+            self._spot(read, spot)
         for passage in self._tracker.see(sighting):
             self.passages += 1
             if passage.refused is not None:
@@ -277,6 +247,141 @@ class RoadWatch:
                 )
         self._tracker.expire(now)
 
+    def _spot(self, read: Event, spot: SpotCamera) -> None:
+        """Spot speed on a calibrated camera: the plate's followed positions mapped onto the road. Over the
+        limit (the vehicle class's where set) plus tolerance, a ``speed_violation`` labelled ``spot``, of
+        lower evidential weight than a section's; never on a read near a jump of the camera's clock."""
+        path = read.payload.get("plate_path")
+        if not isinstance(path, list):
+            return
+        try:
+            pts = [(float(t), float(x), float(y)) for t, x, y in path]
+            measured = spot_speed(spot.calibration, pts)
+        except (TypeError, ValueError, CalibrationError):
+            log.warning("spot speed: malformed plate path on %s", read.camera)
+            return
+        if measured is None:
+            return
+        self.spot_measured += 1
+        cls = str(read.payload.get("vehicle") or "") or None
+        limit, limit_class = spot.limits.limit_for(cls, cls)
+        if measured.speed_kmh <= limit + spot.limits.tolerance_kmh:
+            return
+        if measured.speed_kmh > IMPLAUSIBLE_KMH:
+            log.warning(
+                "spot %s: %s at %.0f km/h is implausible", read.camera, read.payload.get("text"), measured.speed_kmh
+            )
+            return
+        if read.payload.get("clock_trusted") is False:
+            self.untrusted += 1
+            return
+        self.spot_violations += 1
+        self._submit(self._spot_violation(read, spot, measured, limit, limit_class))
+
+    def _spot_violation(
+        self, read: Event, spot: SpotCamera, m: SpotSpeed, limit: float, limit_class: str | None
+    ) -> Event:
+        p = read.payload
+        first = min(float(t) for t, _x, _y in p["plate_path"])
+        last = max(float(t) for t, _x, _y in p["plate_path"])
+        start = datetime.fromtimestamp(read.ts.timestamp() + first, UTC)
+        end = datetime.fromtimestamp(read.ts.timestamp() + last, UTC)
+        side = {
+            "read": read.id,
+            "camera": read.camera,
+            "clock_trusted": p.get("clock_trusted"),
+            "clock_offset_s": p.get("clock_offset_s"),
+        }
+        return Event(
+            id=new_id(),
+            kind="speed_violation",
+            region=read.region,
+            camera=read.camera,
+            site=read.site,
+            ts=end,
+            severity=Severity.MEDIUM,
+            media={f"exit_{k}": v for k, v in read.media.items()} | {f"entry_{k}": v for k, v in read.media.items()},
+            payload={
+                "section": spot.limits.id,
+                "method": "spot",
+                # one camera over a second or two: a small error of position is a sizeable error of speed,
+                # where a section's average over kilometres is not (domain/spot_speed.py)
+                "evidential_weight": "lower",
+                "plate": p.get("text"),
+                "speed_kmh": m.speed_kmh,
+                "limit_kmh": limit,
+                "limit_class": limit_class,
+                "section_limit_kmh": spot.limits.limit_kmh,
+                "class_limits": dict(spot.limits.class_limits),
+                "tolerance_kmh": spot.limits.tolerance_kmh,
+                "over_kmh": round(m.speed_kmh - limit, 1),
+                "length_m": m.distance_m,
+                "seconds": m.span_s,
+                "spot": {"points": m.points, "rms_m": m.rms_m, "span_s": m.span_s},
+                "entry": side | {"ts": start.isoformat()},
+                "exit": side | {"ts": end.isoformat()},
+                "clock_trusted": p.get("clock_trusted"),
+                "vehicle": p.get("vehicle"),
+                "colour": p.get("colour"),
+            },
+        )
+
+    def _provisional(self, read: Event) -> None:
+        """A provisional read (sure, not yet decided): its hotlist hits at once, remembered for the
+        decided read. One that comes after its decided read (buses need not keep order across
+        subjects) is ignored: the decided read has had its say."""
+        sighting = read.payload.get("sighting")
+        if not isinstance(sighting, str) or sighting in self._decided or sighting in self._early:
+            return
+        hits: dict[int, tuple[str, HotPlate]] = {}
+        for hot in self._listed(read, datetime.now(UTC)):
+            alert = self._hit(read, hot)
+            hits[hot.entry_id] = (alert.id, hot)
+            self.hits += 1
+            self.early_hits += 1
+            self._submit(alert)
+        if hits:
+            self._early[sighting] = hits
+            while len(self._early) > MAX_PENDING_SIGHTINGS:
+                self._early.popitem(last=False)
+
+    def _settle_sighting(self, sighting: str) -> dict[int, tuple[str, HotPlate]]:
+        """The provisional hits of this vehicle (now decided), and the sighting marked decided."""
+        self._decided[sighting] = None
+        while len(self._decided) > MAX_PENDING_SIGHTINGS:
+            self._decided.popitem(last=False)
+        return self._early.pop(sighting, {})
+
+    def _unconfirmed(self, read: Event, hot: HotPlate, alert_id: str) -> Event:
+        """The vehicle's decided plate is not the listed one a provisional hit was raised on: said as
+        loudly as the hit was, naming it, so nobody keeps acting on it."""
+        p = read.payload
+        return Event(
+            id=new_id(),
+            kind="alert",
+            region=read.region,
+            camera=read.camera,
+            site=read.site,
+            ts=read.ts,
+            severity=hit_severity(hot.kind, hot.priority),
+            media=dict(read.media),
+            payload={
+                "rule": f"hotlist:{hot.entry_id}",
+                "rule_kind": "hotlist_unconfirmed",
+                "rule_name": f"{hot.list_name}: {hot.text} not confirmed (read as {p.get('text')})",
+                "retracts": alert_id,
+                "listed_plate": hot.text,
+                "plate": p.get("text"),
+                "read": read.id,
+                "confidence": p.get("confidence"),
+                "hotlist": hot.hotlist_id,
+                "list_kind": hot.kind,
+                "priority": hot.priority,
+                "track": p.get("track"),
+                "sighting": p.get("sighting"),
+            },
+        )
+
     def _hit(self, read: Event, hot: HotPlate) -> Event:
         p = read.payload
         return Event(
@@ -304,6 +409,10 @@ class RoadWatch:
                 "reason": hot.reason,
                 "legal_basis": hot.legal_basis,
                 "track": p.get("track"),
+                # raised on a provisional read (sure, not yet decided); the decided read confirms it or
+                # an ``hotlist_unconfirmed`` alert follows
+                "provisional": read.kind == "plate_provisional",
+                "sighting": p.get("sighting"),
             },
         )
 
@@ -337,8 +446,13 @@ class RoadWatch:
             payload={
                 "section": sec.id,
                 "plate": read.payload.get("text"),
+                "method": "section",  # average speed between two cameras: the stronger evidence
                 "speed_kmh": passage.speed_kmh,
-                "limit_kmh": sec.limit_kmh,
+                "limit_kmh": passage.limit_kmh,
+                # the vehicle class whose limit applied (None: the section's general limit), and the rest
+                "limit_class": passage.limit_class,
+                "section_limit_kmh": sec.limit_kmh,
+                "class_limits": dict(sec.class_limits),
                 "tolerance_kmh": sec.tolerance_kmh,
                 "over_kmh": round(passage.over_kmh, 1),
                 "length_m": sec.length_m,

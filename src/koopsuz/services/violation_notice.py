@@ -8,6 +8,7 @@ Times are shown on the Bishkek clock (UTC+6), which is what a driver's watch sai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,22 @@ def clock_line(trusted: bool | None) -> tuple[str, str]:
             "camera clock offsets were not measured (no clock-trust data)")
 
 
+SPOT_METHOD = ("мгновенная скорость по одной калиброванной камере; доказательная сила ниже, чем у средней "
+               "скорости на участке", "spot speed from one calibrated camera; lower evidential weight than an "
+               "average over a section")
+CLASS_NAMES = {"car": ("легковые", "cars"), "bus": ("автобусы", "buses"), "truck": ("грузовые", "trucks"),
+               "motorcycle": ("мотоциклы", "motorcycles")}
+
+
+def limit_text(v: dict[str, Any], label: Callable[[str, str], str]) -> str:
+    """The limit that applied, and when it was a vehicle class's, which class and the general limit."""
+    text = f"{v['limit_kmh']:.0f} km/h"
+    cls, general = v.get("limit_class"), v.get("section_limit_kmh")
+    if cls in CLASS_NAMES and isinstance(general, int | float):
+        text += f" ({label(*CLASS_NAMES[cls])}; " + label("общее ограничение", "general limit") + f" {general:.0f})"
+    return text
+
+
 def render_notice(
     v: dict[str, Any], *, reviewer_name: str, cameras: dict[str, str], crops: dict[str, Path | None]
 ) -> bytes:
@@ -43,9 +60,11 @@ def render_notice(
     def label(ru: str, en: str) -> str:
         return f"{ru} / {en}" if unicode else en
 
+    spot = v.get("method") == "spot"
     pdf.set_font(family, "B", 14)
-    pdf.multi_cell(0, 7, label("Уведомление о превышении средней скорости", "Notice of an average-speed violation"),
-                   new_x="LMARGIN", new_y="NEXT")
+    title = (("Уведомление о превышении скорости (мгновенная скорость)", "Notice of a spot-speed violation") if spot
+             else ("Уведомление о превышении средней скорости", "Notice of an average-speed violation"))
+    pdf.multi_cell(0, 7, label(*title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "", 9)
     pdf.cell(0, 5, label("Нарушение №", "Violation no.") + f" {v['id']}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
@@ -57,15 +76,27 @@ def render_notice(
     seconds = v.get("seconds")
     entry, exit_ = v["entry"], v["exit"]
     vehicle = ", ".join(x for x in (v.get("vehicle"), v.get("colour")) if x) or "-"
-    rows = (
-        (("Транспортное средство", "Vehicle"), vehicle),
+    took = f"{seconds:.2f} s" if isinstance(seconds, int | float) else "-"
+    measured: tuple[tuple[tuple[str, str], str], ...] = (
         (("Участок дороги", "Road section"), f"{v['section_name']} ({v['section']})"),
         (("Длина участка", "Section length"), f"{length_km:.3f} km"),
         (("Въезд", "Entry"), f"{bishkek(entry['ts'])}, {cameras.get(entry['camera'], entry['camera'])}"),
         (("Выезд", "Exit"), f"{bishkek(exit_['ts'])}, {cameras.get(exit_['camera'], exit_['camera'])}"),
-        (("Время в пути", "Time on the section"), f"{seconds:.2f} s" if isinstance(seconds, int | float) else "-"),
+        (("Время в пути", "Time on the section"), took),
         (("Средняя скорость", "Average speed (measured)"), f"{v['speed_kmh']:.1f} km/h"),
-        (("Разрешённая скорость", "Speed limit"), f"{v['limit_kmh']:.0f} km/h"),
+    )
+    if spot:  # one camera, a few metres of road: say so, and that it weighs less than a section's average
+        measured = (
+            (("Способ измерения", "Method"), label(*SPOT_METHOD)),
+            (("Камера", "Camera"), cameras.get(exit_["camera"], exit_["camera"])),
+            (("Время", "Time"), f"{bishkek(entry['ts'])} - {bishkek(exit_['ts'])}"),
+            (("Путь измерения", "Measured over"), f"{v['length_m']:.1f} m, {took}"),
+            (("Скорость", "Speed (measured)"), f"{v['speed_kmh']:.1f} km/h"),
+        )
+    rows = (
+        (("Транспортное средство", "Vehicle"), vehicle),
+        *measured,
+        (("Разрешённая скорость", "Speed limit"), limit_text(v, label)),
         (("Допуск", "Enforcement tolerance"), f"{v['tolerance_kmh']:.1f} km/h"),
         (("Превышение", "Excess over the limit"), f"{v['over_kmh']:.1f} km/h"),
         (("Часы камер", "Camera clocks"), label(*clock_line(v.get("clock_trusted")))),
@@ -110,5 +141,12 @@ def render_notice(
                "данные нарушения и файлы снимков; его можно проверить в системе.")
     note_en = ("Average speed = section length / time between the two plate reads. The hash covers the "
                "violation's data and picture files and can be re-checked in the system.")
+    if spot:
+        note_ru = ("Мгновенная скорость: положения номера на кадрах одной камеры, пересчитанные на дорогу по её "
+                   "калибровке (четыре точки с известными расстояниями). Доказательная сила ниже, чем у средней "
+                   "скорости на участке. Хеш охватывает данные нарушения и файлы снимков.")
+        note_en = ("Spot speed: the plate's positions over one camera's frames, mapped onto the road by its "
+                   "calibration (four points of known distances). Lower evidential weight than an average over a "
+                   "section. The hash covers the violation's data and picture files.")
     pdf.multi_cell(0, 3.5, f"{note_ru}\n{note_en}" if unicode else note_en)
     return bytes(pdf.output())

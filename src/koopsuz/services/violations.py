@@ -204,6 +204,8 @@ class ViolationService:
         }
         out["vehicle"], out["colour"] = p.get("vehicle"), p.get("colour")
         out["seconds"] = p.get("seconds")
+        # how it was measured (section / spot, spot being the weaker evidence) and which limit applied
+        out |= {k: p.get(k) for k in ("method", "evidential_weight", "limit_class", "section_limit_kmh")}
         return out
 
     def check(self, row: ViolationRow, event: Event | None) -> dict[str, Any]:

@@ -472,6 +472,25 @@ class SpeedSectionRow(Base):
     length_m: Mapped[float] = mapped_column(Float)
     limit_kmh: Mapped[float] = mapped_column(Float)
     tolerance_kmh: Mapped[float] = mapped_column(Float)
+    class_limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> km/h (migration 0018)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SpotCameraRow(Base):
+    """A plate camera calibrated for spot speed (domain/spot_speed.py): road map, heights, limits."""
+
+    __tablename__ = "spot_cameras"
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    image_points: Mapped[list[Any]] = mapped_column(JSON)  # four [x, y], 0..1 of the picture
+    road_points: Mapped[list[Any]] = mapped_column(JSON)  # the same four on the road, metres
+    camera_height_m: Mapped[float] = mapped_column(Float)
+    plate_height_m: Mapped[float] = mapped_column(Float)
+    limit_kmh: Mapped[float] = mapped_column(Float)
+    tolerance_kmh: Mapped[float] = mapped_column(Float)
+    class_limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

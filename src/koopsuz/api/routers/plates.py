@@ -112,4 +112,18 @@ def sections(who: PrincipalDep, system: SystemDep) -> list[dict[str, Any]]:
 
 @router.post("/api/sections")
 def save_section(who: PrincipalDep, system: SystemDep, body: Json) -> dict[str, Any]:
+    """A section: entry and exit camera, length, limit, ``class_limits`` (e.g. trucks 70), tolerance."""
     return system.sections.save(who, body)
+
+
+@router.get("/api/spot-cameras")
+def spot_cameras(who: PrincipalDep, system: SystemDep) -> list[dict[str, Any]]:
+    """Cameras calibrated for spot speed (lower evidential weight than a section), in the caller's regions."""
+    return system.sections.list_spots(who)
+
+
+@router.post("/api/spot-cameras")
+def save_spot_camera(who: PrincipalDep, system: SystemDep, body: Json) -> dict[str, Any]:
+    """A camera's road calibration: four ``image_points`` (0..1) and their ``road_points`` (metres), the
+    camera's and a plate's height above the road, the limit, ``class_limits`` and tolerance. Audited."""
+    return system.sections.save_spot(who, body)
