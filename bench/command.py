@@ -175,7 +175,8 @@ async def listen(c: Client, url: str, run: str, stop_at: asyncio.Event, ready: a
                     continue
                 now = time.time()
                 c.frames += 1
-                for msg in json.loads(raw):  # a frame is a JSON array of messages
+                frame = json.loads(raw)  # a JSON array of messages (a server before 2026-11-26: one message)
+                for msg in frame if isinstance(frame, list) else [frame]:
                     if msg.get("type") != "event":
                         continue
                     ev = msg["event"]
