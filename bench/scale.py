@@ -724,9 +724,11 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -
             max_lag = f"writer consumer {wl} pending, furthest client {fl} behind"
         cpu = ", ".join(f"{k} {r['cpu_cores'][k]:.2f} ({v:.0f})" for k, v in r["cpu_ms_per_1000"].items())
         lb = r["load_before"]
+        drained = (f"{r['drained_after_s']:.1f} s" if r["committed"] >= r["sent"] else
+                   f"not drained: {r['sent'] - r['committed']} left when the bench stopped waiting")
         lines.append(
             f"| {r['path']} | {r['sent']} ({r['published_rate']:.0f}/s) | {r['committed']}, {r['sustained_rate']:.0f}/s"
-            f" | {r['peak_commit_rate_1s']}/s | {r['drained_after_s']:.1f} s | {r['commit_p50_ms']:.0f} / "
+            f" | {r['peak_commit_rate_1s']}/s | {drained} | {r['commit_p50_ms']:.0f} / "
             f"{r['commit_p99_ms']:.0f} / {r['commit_max_ms']:.0f} ms | {r['client_p50_ms']:.0f} / "
             f"{r['client_p99_ms']:.0f} / {r['client_max_ms']:.0f} ms | {r['missing_deliveries']} / "
             f"{r['out_of_scope']} / {r['too_slow_disconnects']} | {max_lag} | {cpu} | "
