@@ -183,3 +183,39 @@ def test_the_route_sends_arrays_in_order_and_only_in_scope(system) -> None:
             time.sleep(0.05)
         assert hub.subscriptions == []
         assert len(system.bus._subs) == subs_before
+
+
+def test_a_bus_that_refuses_leaves_the_hub_clean_and_the_next_socket_retries() -> None:
+    """JetStream away: attaching fails, the handler closes the socket (1011) and detaches; the hub
+    holds nothing for it, and the next socket of the key subscribes again."""
+
+    class Refusing(MemoryBus):
+        refuse = True
+
+        def subscribe(self, pattern, handler, *, durable=None):  # type: ignore[no-untyped-def]
+            if self.refuse:
+                raise ConnectionError("bus away")
+            return super().subscribe(pattern, handler, durable=durable)
+
+    async def main() -> None:
+        bus = Refusing()
+        hub = FeedHub(bus, asyncio.get_running_loop(), lambda e: json.dumps({"id": e.id}))
+        c = FeedClient(Scope.of("KG-Y"), 10)
+        try:
+            await hub.attach(c)
+            raise AssertionError("attach should have failed")
+        except ConnectionError:
+            pass
+        await hub.detach(c)
+        assert hub.clients == 0 and hub.subscriptions == []
+        bus.refuse = False
+        c2 = FeedClient(Scope.of("KG-Y"), 10)
+        await hub.attach(c2)
+        assert hub.subscriptions == ["koopsuz.*.KG-Y.>"]
+        bus.publish(alert("KG-Y"))
+        await asyncio.sleep(0)
+        assert c2.depth == 1
+        hub.close()
+        assert bus._subs == []
+
+    asyncio.run(main())

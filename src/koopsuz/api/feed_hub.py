@@ -168,6 +168,16 @@ class FeedHub:
                     if sub is not None:
                         await asyncio.to_thread(sub.close)
 
+    def close(self) -> None:
+        """Drop the bus subscriptions (a hub replaced because its event loop ended with sockets open)."""
+        for sub in self._subs.values():
+            try:
+                sub.close()
+            except Exception:
+                log.exception("live feed: could not close a bus subscription")
+        self._subs.clear()
+        self._index.clear()
+
     def _on_bus(self, key: str | None, _subject: str, event: Event) -> None:
         """On the publisher's thread: queue the event; wake the loop only if nothing was waiting."""
         with self._pending_lock:
@@ -198,7 +208,11 @@ class FeedHub:
                 continue
             text = recent.get(event.id)
             if text is None:
-                text = recent[event.id] = self._encode(event)
+                try:
+                    text = recent[event.id] = self._encode(event)
+                except Exception:  # one bad event must not cost the rest of the batch
+                    log.exception("live feed: could not encode event %s", event.id)
+                    continue
                 stats.encoded += 1
                 if len(recent) > RECENT:
                     recent.popitem(last=False)

@@ -43,6 +43,8 @@ def feed_hub(app: FastAPI, system: System) -> FeedHub:
     loop = asyncio.get_running_loop()
     hub: FeedHub | None = getattr(app.state, "feed_hub", None)
     if hub is None or hub.loop is not loop:
+        if hub is not None:
+            hub.close()
         hub = FeedHub(system.bus, loop, _encode_event, _skip)
         app.state.feed_hub = hub
     return hub
@@ -62,7 +64,12 @@ async def events_feed(ws: WebSocket) -> None:
     system.audit.record(who, "live.feed", target_type="feed", region=who.region, ip=client_ip(ws))
     hub = feed_hub(ws.app, system)
     client = FeedClient(who.scope, MAX_QUEUE)
-    await hub.attach(client)
+    try:
+        await hub.attach(client)
+    except Exception as exc:  # the bus (JetStream) refused the subscription: say so; the page retries
+        await hub.detach(client)
+        await ws.close(code=1011, reason=f"live feed unavailable ({type(exc).__name__}); retrying")
+        return
     health_task = asyncio.create_task(_health_loop(system, who, client))
     # the client's side of the socket is read too, so a disconnect (or the server shutting down)
     # ends this handler at once instead of at the next message it would have sent
