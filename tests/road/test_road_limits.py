@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from koopsuz.security.principal import Scope
 from koopsuz.services.violation_notice import limit_text
-from tests.road.test_spot_speed import MARKS, ROAD, drive
+from tests.road.test_spot_speed import MARKS, ROAD, drive, plate_centre_m
 from tests.road.test_violations import SECTION, as_user, client, pdf_text, plate_read, violation_of  # noqa: F401
 
 
@@ -60,7 +60,7 @@ def spot_body(**extra: object) -> dict[str, object]:
         "image_points": [list(p) for p in MARKS],
         "road_points": [list(ROAD.to_ground(*p)) for p in MARKS],
         "camera_height_m": ROAD.camera_height_m,
-        "plate_height_m": 0.14 * 1.5 * 1.3,  # the simulated car's plate (scale 1.3): its bottom above the road
+        "plate_height_m": plate_centre_m("car", 1.3),  # the simulated car's plate centre (scale 1.3)
         "limit_kmh": 40,
         "tolerance_kmh": 3,
     } | extra

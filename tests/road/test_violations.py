@@ -27,8 +27,15 @@ from koopsuz.store.tables import EventRow, ViolationRow
 from tests.conftest import PASSWORD
 from tests.test_api_scope import login
 
-SECTION = {"id": "a363-ca-bosteri", "name": "A363 Cholpon-Ata - Bosteri", "entry_camera": "yk-cam-1",
-           "exit_camera": "yk-cam-2", "length_m": 4500, "limit_kmh": 60, "tolerance_kmh": 3}
+SECTION = {
+    "id": "a363-ca-bosteri",
+    "name": "A363 Cholpon-Ata - Bosteri",
+    "entry_camera": "yk-cam-1",
+    "exit_camera": "yk-cam-2",
+    "length_m": 4500,
+    "limit_kmh": 60,
+    "tolerance_kmh": 3,
+}
 
 
 def jpeg(text: str, size: tuple[int, int] = (160, 40)) -> bytes:
@@ -53,18 +60,38 @@ def add_road(system) -> None:
     admin = system.users.authenticate("admin", PASSWORD)
     system.registry.add_camera(
         admin,
-        {"id": "yk-cam-2", "name": "A363 east", "site": "yk-square", "lat": 42.60, "lon": 77.40, "profile": "plates",
-         "main_url": "rtsp://127.0.0.1:9/yk-cam-2/main", "sub_url": "rtsp://127.0.0.1:9/yk-cam-2/sub"},
+        {
+            "id": "yk-cam-2",
+            "name": "A363 east",
+            "site": "yk-square",
+            "lat": 42.60,
+            "lon": 77.40,
+            "profile": "plates",
+            "main_url": "rtsp://127.0.0.1:9/yk-cam-2/main",
+            "sub_url": "rtsp://127.0.0.1:9/yk-cam-2/sub",
+        },
     )
     system.sections.save(admin, SECTION)
 
 
 def plate_read(system, camera: str, text: str, ts: datetime, **extra: Any) -> Event:
     e = Event(
-        kind="plate_read", region="KG-Y", camera=camera, ts=ts,
-        payload={"text": text, "compact": text.replace(" ", ""), "format": "private", "plate_region": "KG-Y",
-                 "confidence": 0.93, "vehicle": "car", "colour": "white", "direction": "towards",
-                 "timing": "line"} | extra,
+        kind="plate_read",
+        region="KG-Y",
+        camera=camera,
+        ts=ts,
+        payload={
+            "text": text,
+            "compact": text.replace(" ", ""),
+            "format": "private",
+            "plate_region": "KG-Y",
+            "confidence": 0.93,
+            "vehicle": "car",
+            "colour": "white",
+            "direction": "towards",
+            "timing": "line",
+        }
+        | extra,
     )
     e.media["snapshot"] = system.media.save_snapshot(camera, e.id, ts, jpeg(f"car {text}", (320, 240)))
     e.media["plate"] = system.media.save_snapshot(camera, f"{e.id}-plate", ts, jpeg(text))
@@ -149,8 +176,12 @@ def test_a_violation_is_reviewed_confirmed_and_noticed(client: TestClient, syste
     assert (sec["passages"], sec["violations"], sec["confirmed"]) == (2, 1, 1)
     assert sec["speeding_share"] == pytest.approx(0.5) and stats["top_sections"] == [SECTION["id"]]
     assert sum(n for _, n in sec["per_hour"]) == 2
-    assert client.get("/api/violations/stats", params={"from": "2026-01-01T00:00:00Z",
-                                                        "to": "2025-01-01T00:00:00Z"}).status_code == 422
+    assert (
+        client.get(
+            "/api/violations/stats", params={"from": "2026-01-01T00:00:00Z", "to": "2025-01-01T00:00:00Z"}
+        ).status_code
+        == 422
+    )
 
 
 def test_reject_needs_a_reason_and_leaves_no_notice_and_scope_holds(client: TestClient, system) -> None:
@@ -200,12 +231,24 @@ def test_altered_evidence_or_an_untrusted_clock_cannot_be_confirmed(client: Test
     assert client.post(f"/api/violations/{edited.id}/confirm").status_code == 409
 
     # a camera whose clock is known to be off: the violation is recorded, but never confirmable
-    untrusted = Event(kind="speed_violation", region="KG-Y", camera="yk-cam-2", ts=t0 + timedelta(seconds=200),
-                      payload={"section": SECTION["id"], "plate": "01 666 FFF", "speed_kmh": 99.0, "limit_kmh": 60,
-                               "tolerance_kmh": 3, "over_kmh": 39.0, "length_m": 4500, "seconds": 163.6,
-                               "entry": {"read": "x", "camera": "yk-cam-1", "ts": t0.isoformat(),
-                                         "clock_trusted": False},
-                               "exit": {"read": "y", "camera": "yk-cam-2", "ts": t0.isoformat()}})
+    untrusted = Event(
+        kind="speed_violation",
+        region="KG-Y",
+        camera="yk-cam-2",
+        ts=t0 + timedelta(seconds=200),
+        payload={
+            "section": SECTION["id"],
+            "plate": "01 666 FFF",
+            "speed_kmh": 99.0,
+            "limit_kmh": 60,
+            "tolerance_kmh": 3,
+            "over_kmh": 39.0,
+            "length_m": 4500,
+            "seconds": 163.6,
+            "entry": {"read": "x", "camera": "yk-cam-1", "ts": t0.isoformat(), "clock_trusted": False},
+            "exit": {"read": "y", "camera": "yk-cam-2", "ts": t0.isoformat()},
+        },
+    )
     system.writer.write_now([untrusted])
     assert client.get(f"/api/violations/{untrusted.id}").json()["clock_trusted"] is False
     r = client.post(f"/api/violations/{untrusted.id}/confirm")
@@ -214,8 +257,13 @@ def test_altered_evidence_or_an_untrusted_clock_cannot_be_confirmed(client: Test
     assert len(refused) == 3
 
     # a malformed violation still gets stored and reviewed; it never fails the writer's batch
-    odd = Event(kind="speed_violation", region="KG-Y", camera="yk-cam-2", ts=t0,
-                payload={"section": SECTION["id"], "plate": "01 777 GGG", "speed_kmh": "fast", "entry": "nowhere"})
+    odd = Event(
+        kind="speed_violation",
+        region="KG-Y",
+        camera="yk-cam-2",
+        ts=t0,
+        payload={"section": SECTION["id"], "plate": "01 777 GGG", "speed_kmh": "fast", "entry": "nowhere"},
+    )
     system.writer.write_now([odd])
     v = client.get(f"/api/violations/{odd.id}").json()
     assert (v["status"], v["speed_kmh"], v["entry"]["camera"]) == ("pending", 0.0, "")

@@ -3,11 +3,12 @@
 A camera's road calibration is four points of the picture (0..1 of its width and height) and where
 they lie on the road, in metres (any flat frame of reference: along and across the road). The four
 pairs fix a homography, the projective map of the road plane into the picture. A vehicle's plate
-is followed frame by frame; the bottom centre of its box, mapped through the inverse homography,
-gives where it is on the road, and a straight line fitted through those positions over time gives
+is followed frame by frame; the centre of its box, mapped through the inverse homography, gives
+where it is on the road, and a straight line fitted through those positions over time gives
 its speed.
 
-The plate is not on the road: it rides ``plate_height_m`` above it. A point at that height maps
+The plate is not on the road: its centre rides ``plate_height_m`` above it (the centre, not the
+bottom edge: a reader's box is the text's, whose height varies from read to read). A point at that height maps
 onto the road where the camera's ray through it meets the road, further away than the plate by
 the factor ``camera_height_m / (camera_height_m - plate_height_m)`` from the point below the camera,
 so every distance between such points is that much too long; it is scaled back. Plate heights
@@ -29,6 +30,7 @@ Point2 = tuple[float, float]
 Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
 MIN_POINTS = 3
 MIN_SPAN_S = 0.3  # shorter, and a pixel of jitter is several km/h
+PIXEL = 1 / 720  # a pixel of a 720p picture, in picture fractions: the error each position is weighed by
 
 
 class CalibrationError(ValueError):
@@ -66,7 +68,7 @@ class Calibration:
     image: tuple[Point2, Point2, Point2, Point2]
     road: tuple[Point2, Point2, Point2, Point2]
     camera_height_m: float
-    plate_height_m: float = 0.3
+    plate_height_m: float = 0.45  # a car's plate centre, typically 0.4-0.5 m above the road
 
     def __post_init__(self) -> None:
         if not 0 <= self.plate_height_m < self.camera_height_m:
@@ -93,22 +95,28 @@ class SpotSpeed:
 
 
 def spot_speed(cal: Calibration, path: Sequence[tuple[float, float, float]]) -> SpotSpeed | None:
-    """Speed from ``(t seconds, x, y)`` positions (x, y: 0..1 of the picture, the plate's bottom centre).
+    """Speed from ``(t seconds, x, y)`` positions (x, y: 0..1 of the picture, the plate's centre).
 
     None when there are too few positions or they span too short a time to measure anything.
     Position = least-squares straight line in time on each road axis (constant speed over the
-    second or two a vehicle is in view); ``rms_m`` says how well that held.
+    second or two a vehicle is in view), each position weighed by its precision on the road;
+    ``rms_m`` says how well that held.
     """
     pts = sorted({round(t, 4): (t, x, y) for t, x, y in path}.values())
     if len(pts) < MIN_POINTS or pts[-1][0] - pts[0][0] < MIN_SPAN_S:
         return None
     m, k = cal.to_road, cal.height_factor
-    road = []
+    road, weights = [], []
     for t, x, y in pts:
         u, v = apply(m, (x, y))
         road.append((t, u * k, v * k))
+        # a far plate's pixel is metres of road, a near one's centimetres: weigh each position by how
+        # little road a small error of it in the picture is (1 / its square), so the far ones do not
+        # decide the speed
+        du, dv = apply(m, (x, y + PIXEL))
+        weights.append(1.0 / max(1e-9, (du - u) ** 2 + (dv - v) ** 2))
     ts = [p[0] for p in road]
-    fit_u, fit_v = _line(ts, [p[1] for p in road]), _line(ts, [p[2] for p in road])
+    fit_u, fit_v = _line(ts, [p[1] for p in road], weights), _line(ts, [p[2] for p in road], weights)
     vu, vv = fit_u[0], fit_v[0]
     speed = math.hypot(vu, vv)
     resid = [math.hypot(u - (fit_u[0] * t + fit_u[1]), v - (fit_v[0] * t + fit_v[1])) for t, u, v in road]
@@ -122,12 +130,14 @@ def spot_speed(cal: Calibration, path: Sequence[tuple[float, float, float]]) -> 
     )
 
 
-def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """Slope and intercept of the least-squares line through (xs, ys)."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+def _line(xs: Sequence[float], ys: Sequence[float], ws: Sequence[float]) -> tuple[float, float]:
+    """Slope and intercept of the weighted least-squares line through (xs, ys)."""
+    total = sum(ws)
+    mx = sum(w * x for w, x in zip(ws, xs, strict=True)) / total
+    my = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
+    sxx = sum(w * (x - mx) ** 2 for w, x in zip(ws, xs, strict=True))
+    sxy = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys, strict=True))
+    slope = sxy / sxx if sxx else 0.0
     return slope, my - slope * mx
 
 

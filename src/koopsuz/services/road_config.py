@@ -84,7 +84,7 @@ class SpotCameraIn(_Limits):
     image_points: tuple[Pt, Pt, Pt, Pt] = Field(description="four points of the picture, 0..1 of width and height")
     road_points: tuple[Pt, Pt, Pt, Pt] = Field(description="where those four points lie on the road, metres")
     camera_height_m: float = Field(gt=0.5, le=50, description="the camera's height above the road")
-    plate_height_m: float = Field(default=0.3, ge=0, le=2, description="a plate's usual height above the road")
+    plate_height_m: float = Field(default=0.45, ge=0, le=2, description="a plate centre's usual height above the road")
     enabled: bool = True
 
     @field_validator("image_points")

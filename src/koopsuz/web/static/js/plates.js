@@ -328,6 +328,7 @@ function renderViolation(ev, fresh = false) {
   const sec = state.sections.get(p.section);
   const speed = typeof p.speed_kmh === "number" ? p.speed_kmh.toFixed(1) : "—";
   const over = typeof p.over_kmh === "number" ? p.over_kmh.toFixed(1) : "—";
+  const spot = p.method === "spot"; // one calibrated camera: shown as the weaker evidence it is
   return h(
     "li",
     { class: `violation${fresh ? " fresh" : ""}`, dataset: { testid: "vi-item", eventId: ev.id, plate: p.plate || "" } },
@@ -337,8 +338,17 @@ function renderViolation(ev, fresh = false) {
       h("span", { class: "plate-text", "data-testid": "vi-plate" }, p.plate || "—"),
       h("span", { class: "vi-speed", "data-testid": "vi-speed" }, t("plates.speed_vs_limit", { speed, limit: p.limit_kmh ?? "—" })),
       h("span", { class: "badge sev sev-high", "data-testid": "vi-over" }, t("plates.over", { over })),
-      h("span", { class: "muted", "data-testid": "vi-section" }, sec ? sec.name : p.section || "—"),
-      p.length_m ? h("span", { class: "muted small" }, t("plates.section_facts", { km: (p.length_m / 1000).toFixed(2), s: p.seconds ?? "—" })) : null,
+      spot
+        ? h("span", { class: "badge", "data-testid": "vi-method", dataset: { method: "spot" } }, t("plates.vi_spot"))
+        : h("span", { class: "muted", "data-testid": "vi-section" }, sec ? sec.name : p.section || "—"),
+      spot && p.length_m
+        ? h("span", { class: "muted small" }, t("plates.vi_spot_facts", { m: p.length_m.toFixed(1), s: p.seconds ?? "—" }))
+        : p.length_m ? h("span", { class: "muted small" }, t("plates.section_facts", { km: (p.length_m / 1000).toFixed(2), s: p.seconds ?? "—" })) : null,
+      // a vehicle-class limit applied (trucks 70 where cars 90): which class, and the general limit
+      p.limit_class
+        ? h("span", { class: "muted small", "data-testid": "vi-class-limit" },
+          t("plates.vi_class_limit", { cls: t(`rules.class.${p.limit_class}`), limit: p.limit_kmh, general: p.section_limit_kmh ?? "—" }))
+        : null,
     ),
     h("div", { class: "vi-sides" }, passageSide(ev, "entry", t("plates.entry")), passageSide(ev, "exit", t("plates.exit"))),
     reviewPanel(ev.id),
