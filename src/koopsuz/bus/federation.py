@@ -21,6 +21,8 @@ own (a national API or writer restarting never drops a region).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.js import api
+from nats.js.errors import BadRequestError
 
 from koopsuz.bus.nats import NatsBus
 
@@ -139,3 +142,106 @@ def _domain_of(source: api.StreamSource) -> str | None:
     api_str = ext.api if isinstance(ext, api.ExternalStream) else (ext or {}).get("api", "")  # type: ignore[union-attr]
     m = _PREFIX.match(api_str or "")
     return m.group(1) if m else None
+
+
+# -- the capital's state, carried to the regions ----------------------------------------------------
+NATIONAL_STREAM = "KOOPSUZ_NATIONAL"
+NATIONAL_SUBJECTS = "koopsuznat"  # outside ``koopsuz.>``: not events, never stored as such
+
+
+class NationalState:
+    """Keyed state the capital decides and every region must hold (national hotlists), last value per key.
+
+    The same mechanism as the events, the other way round: the hub's ``KOOPSUZ_NATIONAL`` stream keeps
+    one message per subject (``koopsuznat.<key>``, the key's current value); each regional leaf has a
+    stream of the same name with no subjects of its own that *sources* the hub's through
+    ``$JS.<hub domain>.API``. A region cut off keeps the last values it copied (its cameras keep
+    matching them) and JetStream resumes the copy where it stopped when the line returns, so a change
+    made nationally meanwhile arrives without anyone resending it. Subject-less on the leaf, the
+    regional stream never takes a core publish that crosses the leaf connection: only the source fills it.
+    """
+
+    def __init__(self, bus: NatsBus, stream: str = NATIONAL_STREAM) -> None:
+        self._bus = bus
+        self.stream = stream
+
+    def _config(self) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=self.stream,
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            max_msgs_per_subject=1,  # the value, not its history (the national store keeps that)
+            num_replicas=self._bus.options.replicas,
+        )
+
+    def ensure_hub(self) -> None:
+        cfg = self._config()
+        cfg.subjects = [f"{NATIONAL_SUBJECTS}.>"]
+        self._ensure(cfg)
+
+    def ensure_region(self, hub_domain: str) -> None:
+        cfg = self._config()
+        cfg.sources = [regional_source(hub_domain, self.stream)]
+        self._ensure(cfg)
+
+    def _ensure(self, cfg: api.StreamConfig) -> None:
+        async def run(_nc: Any, js: Any) -> None:
+            try:
+                await js.add_stream(cfg)
+            except BadRequestError:  # exists: bring it to this configuration
+                await js.update_stream(cfg)
+
+        self._bus.call(run)
+
+    def put_many(self, values: dict[str, bytes]) -> None:
+        """Store each key's value on the hub (``key``: dot-separated tokens); raises if the hub did not ack."""
+        for key in values:
+            _check_key(key)
+
+        async def run(_nc: Any, js: Any) -> None:
+            await asyncio.gather(
+                *(js.publish(f"{NATIONAL_SUBJECTS}.{k}", v, stream=self.stream, timeout=5) for k, v in values.items())
+            )
+
+        if values:
+            self._bus.call(run, timeout=30)
+
+    def revision(self) -> int:
+        """The stream's last sequence: it moves whenever a value arrives (0: nothing yet)."""
+
+        async def run(_nc: Any, js: Any) -> int:
+            return int((await js.stream_info(self.stream)).state.last_seq or 0)
+
+        return self._bus.call(run)
+
+    def read(self, prefix: str) -> dict[str, bytes]:
+        """Every key under ``prefix`` with its current value (one message per key is all the stream keeps)."""
+        _check_key(prefix)
+
+        async def run(_nc: Any, js: Any) -> dict[str, bytes]:
+            cfg = api.ConsumerConfig(  # explicit acks: nats-server 2.9 refuses a pull consumer without
+                deliver_policy=api.DeliverPolicy.ALL, ack_policy=api.AckPolicy.EXPLICIT, inactive_threshold=30.0
+            )
+            psub = await js.pull_subscribe(f"{NATIONAL_SUBJECTS}.{prefix}.>", stream=self.stream, config=cfg)
+            out: dict[str, bytes] = {}
+            try:
+                pending = (await psub.consumer_info()).num_pending
+                while pending > 0:
+                    msgs = await psub.fetch(batch=min(pending, 1000), timeout=5)
+                    for m in msgs:
+                        out[m.subject[len(NATIONAL_SUBJECTS) + 1 :]] = m.data
+                        await m.ack()
+                    pending -= len(msgs)
+            finally:
+                with contextlib.suppress(Exception):
+                    await psub.unsubscribe()
+                with contextlib.suppress(Exception):
+                    await js.delete_consumer(self.stream, psub._consumer)
+            return out
+
+        return self._bus.call(run, timeout=60)
+
+
+def _check_key(key: str) -> None:
+    if not key or any(not t or not re.fullmatch(r"[A-Za-z0-9_-]+", t) for t in key.split(".")):
+        raise ValueError(f"key {key!r}: dot-separated tokens of letters, digits, '-' and '_'")

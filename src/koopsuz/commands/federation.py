@@ -100,3 +100,44 @@ def status(
         heard = "never" if s.active_s is None else f"{s.active_s:.1f} s ago"
         table.add_row(s.domain, "yes" if s.linked else "no", heard, str(s.lag), escape(s.error or ""))
     console.print(table)
+
+
+@app.command("share-hotlists")
+def share_hotlists(
+    bus_url: BusUrl = None,
+    interval_s: Annotated[float, typer.Option(help="seconds between looks at the national store")] = 2.0,
+) -> None:
+    """Carry the national hotlists (store in KOOPSUZ_DATABASE_URL) to every regional node; run one, on the hub.
+
+    Each list and entry is kept under its own key in the hub's KOOPSUZ_NATIONAL stream; a region's node
+    copies it (a cut-off region when its line returns) and writes it into its own store.
+    """
+    import signal
+    import threading
+
+    from koopsuz.bus.federation import NationalState
+    from koopsuz.config import Settings
+    from koopsuz.services.national_hotlists import NationalHotlistPublisher
+    from koopsuz.store.db import Database
+
+    if interval_s <= 0:
+        _fail("--interval-s must be more than 0")
+    bus, _fed = _hub(bus_url)
+    db = Database(Settings().db_url)
+    publisher = NationalHotlistPublisher(db, NationalState(bus), interval_s=interval_s)
+    try:
+        db.migrate()
+        publisher.start()
+    except Exception as exc:
+        bus.close()
+        _fail(f"cannot share the national hotlists: {exc}")
+    console.print(f"sharing national hotlists through {NationalState(bus).stream}; stop with Ctrl-C")
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_a: done.set())
+    try:
+        done.wait()
+    finally:
+        publisher.stop()
+        bus.close()
+        db.dispose()
