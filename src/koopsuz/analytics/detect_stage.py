@@ -136,7 +136,7 @@ class DetectStage:
             # every moving area is an object already tracked: the tracker carries it until the
             # next look, a ``follow_s`` later; new motion anywhere is looked at at once
             self.followed += 1
-            self._carry(ctx, None, size, t)  # a look is due within follow_s: no need to follow motion
+            self._carry(ctx, motion, size, t, move=False)  # a look is due soon: mark, do not move
             return
         boxes, recheck = self._where(motion, size, t)
         regions = plan_regions(boxes, size, self.detector.input_size[0] / self.detector.input_size[1], self._regions)
@@ -178,13 +178,15 @@ class DetectStage:
         for tid in [k for k in self._best if k not in live]:
             del self._best[tid]
 
-    def _carry(self, ctx: FrameContext, motion: MotionResult | None, size: tuple[int, int], t: float) -> None:
+    def _carry(
+        self, ctx: FrameContext, motion: MotionResult | None, size: tuple[int, int], t: float, move: bool = True
+    ) -> None:
         """No look on this frame: the tracker carries the live tracks along their own moving areas
         (``Tracker.follow_motion``); nothing starts or ends."""
         if motion is not None and motion.boxes:
             w, h = size
             boxes = np.array([(x * w, y * h, (x + bw) * w, (y + bh) * h) for x, y, bw, bh in motion.boxes])
-            self.tracker.follow_motion(boxes, t)
+            self.tracker.follow_motion(boxes, t, move=move)
         ctx.results["detections"] = Detections.empty()
         ctx.results["tracks"] = self.tracker.active
         ctx.results["tracks_ended"] = []

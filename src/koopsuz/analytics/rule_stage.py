@@ -14,8 +14,11 @@ snapshot.
   engine) with the rule's severity, the snapshot with the box (and the zone or line) drawn and
   the track's path; a rule of severity ``info`` only observes. The event writer adds the clip
   reference when recording is on.
-* Only tracks matched on this frame are evaluated for entries, crossings and dwell (a predicted
-  box is a guess); a crowd counts every live track.
+* Only tracks matched on this frame, or carried on it by a moving area of their own between
+  looks, are evaluated for entries, crossings and dwell (a predicted box is a guess); a crowd
+  counts every live track. A track confirmed on this frame first has its earlier sightings
+  replayed (``RuleEngine.replay``): what it crossed while tentative still counts, its events
+  marked ``late_s``.
 
 ``set_rules`` swaps the rules in place (the ingest supervisor calls it when a camera's rule set
 changes): the engine starts afresh, so an alert already raised for a live track may be raised
@@ -46,11 +49,13 @@ class RuleStage:
     def __init__(self, rules: list[Rule] | tuple[Rule, ...], hours: Hours | None, save: SnapshotWriter | None) -> None:
         self._save = save
         self.engine = RuleEngine(rules, hours=hours)
+        self._since: float | None = None  # capture time of the first frame the engine judged
         self.alerts = 0
         self.observations = 0
 
     def set_rules(self, rules: list[Rule] | tuple[Rule, ...], hours: Hours | None) -> None:
         self.engine = RuleEngine(rules, hours=hours)  # one assignment: the decode thread sees old or new
+        self._since = None  # new rules judge what tracks did from now on, not before
 
     def stats(self) -> dict[str, Any]:
         return {"rules": len(self.engine.rules), "alerts": self.alerts, "observations": self.observations}
@@ -60,16 +65,25 @@ class RuleStage:
         tracks: list[Track] | None = ctx.results.get("tracks")
         for tr in ctx.results.get("tracks_ended") or ():
             engine.end(str(tr.id))
+        t = ctx.ts.timestamp()
+        if self._since is None:
+            self._since = t
         if not tracks or not engine.rules:
             return
         frame = ctx.decoded.frame
         size = (frame.width, frame.height)
-        t = ctx.ts.timestamp()
         by_id = {str(tr.id): tr for tr in tracks}
         present = [_observation(tr, size) for tr in tracks]
-        seen = [o for o, tr in zip(present, tracks, strict=True) if tr.seen_at(t)]
+        seen = [o for o, tr in zip(present, tracks, strict=True) if tr.seen_at(t) or tr.carried_at(t)]
         uids: dict[int, str] = ctx.results.get("track_uids") or {}
-        for hit in engine.step(t, seen, present):
+        hits: list[RuleHit] = []
+        for o in seen:
+            if not engine.knows(o.track):  # newly confirmed: first what it did while tentative
+                w, h = size
+                earlier = [(pt, (x / w, min(y, h) / h)) for pt, x, y in by_id[o.track].path if self._since <= pt < t]
+                hits.extend(engine.replay(o.track, o.class_name, o.height, earlier))
+        hits.extend(engine.step(t, seen, present))
+        for hit in hits:
             tr = by_id[hit.track]
             uid = uids.get(tr.id, hit.track)
             kind = OBSERVED.get(hit.rule.kind)
@@ -97,6 +111,9 @@ class RuleStage:
             payload["direction"] = hit.direction
         if hit.dwell_s is not None:
             payload["dwell_s"] = hit.dwell_s
+        late = ctx.ts.timestamp() - hit.t
+        if late > 0:  # happened while the track was tentative; reported once it was confirmed
+            payload["late_s"] = round(late, 2)
         if hit.tracks:
             payload["tracks"] = list(hit.tracks)
             payload["count"] = len(hit.tracks)

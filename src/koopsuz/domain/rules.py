@@ -191,6 +191,25 @@ class RuleEngine:
                     hits.append(hit)
         return hits
 
+    def knows(self, track: str) -> bool:
+        """Has the track been observed since the engine started (or since it ended)?"""
+        return track in self._tracks
+
+    def replay(
+        self, track: str, class_name: str, height: float, points: Iterable[tuple[float, Point]]
+    ) -> list[RuleHit]:
+        """Observe a track's earlier positions, oldest first, before its first observation now.
+
+        Why: a tracker confirms a track only after a second sighting, and with a detector rationed
+        to a few looks a second that can be a second or more after the first; an object crossing
+        a line meanwhile would otherwise be first observed beyond it and never cross. Returns
+        every hit (with the time it happened), as ``step`` does; crowds are not replayed.
+        """
+        hits: list[RuleHit] = []
+        for t, foot in points:
+            hits.extend(self._observe(Observation(track, class_name, foot, height), t))
+        return hits
+
     def _observe(self, o: Observation, t: float) -> list[RuleHit]:
         state = self._tracks.setdefault(o.track, _TrackState())
         hits: list[RuleHit] = []

@@ -118,6 +118,10 @@ class Track:
     def seen_at(self, t: float) -> bool:
         return self.last_t == t
 
+    def carried_at(self, t: float) -> bool:
+        """A moving area of its own carried it at ``t`` (a frame without a look)."""
+        return self._moved_t == t
+
 
 @dataclass(frozen=True, slots=True)
 class TrackUpdate:
@@ -213,7 +217,7 @@ class Tracker:
         self._tracks = alive
         return TrackUpdate([tr for tr in alive if tr.confirmed], started, ended)
 
-    def follow_motion(self, boxes: np.ndarray, t: float) -> int:
+    def follow_motion(self, boxes: np.ndarray, t: float, *, move: bool = True) -> int:
         """Between looks, move each track towards the moving area that is its own; returns how many.
 
         Why: under load the detector looks at a busy camera a few times a second, and a person it
@@ -224,6 +228,10 @@ class Tracker:
         track (a crowd, a lighting change), moves nobody. A moving area is no sighting: hits,
         confidence, the path and the rules (which evaluate tracks seen on the frame) are untouched;
         it only keeps a tentative track alive, for at most ``tentative_motion_max_age_s``.
+
+        With ``move`` false the tracks are only predicted, and those whose own moving area covers
+        the prediction are marked (``Track.carried_at``) as still moving there: for frames where a
+        look is near anyway, so a group's blobs cannot drag its members off their detections.
         """
         cfg = self.config
         if self._last_t is not None and t < self._last_t:
@@ -249,6 +257,10 @@ class Tracker:
             if len(owners) != 1:
                 continue
             tr = self._tracks[owners[0]]
+            tr._moved_t = t
+            moved += 1
+            if not move:
+                continue
             zc = (boxes[j, :2] + boxes[j, 2:]) / 2
             pc = (tr.box[:2] + tr.box[2:]) / 2
             r = zc - pc
@@ -259,8 +271,6 @@ class Tracker:
             half = (tr.box[2:] - tr.box[:2]) / 2
             tr.box = np.concatenate([c - half, c + half])
             tr._corrected_t = t
-            tr._moved_t = t
-            moved += 1
         self._last_t = t
         return moved
 
