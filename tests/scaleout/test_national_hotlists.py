@@ -135,3 +135,37 @@ def test_national_hotlist_changes_reach_a_region_across_a_cut_line(
         leaf_bus.close()
         national_db.dispose()
         region_db.dispose()
+
+
+def test_applying_national_state_is_idempotent_and_never_touches_a_regional_list(tmp_path: Path) -> None:
+    """No servers: what the follower writes, given the hub's values (and some it must refuse)."""
+    from koopsuz.services.national_hotlists import apply_national
+
+    national_db, national = _store(tmp_path / "national.db")
+    region_db, region = _store(tmp_path / "region.db")
+    expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    stolen = national.create_list(NATIONAL, {"name": "Stolen vehicles", "kind": "stolen", "priority": 1})
+    national.add_entry(
+        NATIONAL, stolen["id"], {"plate": "01 123 ABC", "reason": "stolen", "legal_basis": "c1", "expires_at": expires}
+    )
+    local = region.create_list(REGIONAL_HEAD, {"name": "Local", "kind": "operation", "region": "KG-Y"})
+    region.add_entry(
+        REGIONAL_HEAD, local["id"], {"plate": "09 777 KKK", "reason": "op", "legal_basis": "o1", "expires_at": expires}
+    )
+    values = national_state(national_db)
+    assert apply_national(region_db, values) == 2  # the list and its entry
+    assert apply_national(region_db, values) == 0  # the same values again: nothing to do
+    as_local = {k.replace(stolen["id"], local["id"]): v.replace(stolen["id"].encode(), local["id"].encode())
+                for k, v in values.items()}  # fmt: skip
+    forged = {  # national values naming the region's own list (the list and an entry), keys that are not lists
+        **{k: v.replace(b'"id": 1', b'"id": 99') for k, v in as_local.items()},
+        "hotlist.x.y.z": b"{}",
+        "hotlist.broken": b"not json",
+    }
+    assert apply_national(region_db, forged) == 0
+    assert [lst["region"] for lst in region.lists(REGIONAL_HEAD) if lst["id"] == local["id"]] == ["KG-Y"]
+    national_entry = region.entries(REGIONAL_HEAD, stolen["id"])[0]
+    assert national_entry["id"] < 0 and national_entry["plate"] == "01 123 ABC"
+    assert [e["id"] > 0 for e in region.entries(REGIONAL_HEAD, local["id"])] == [True]  # no national entry in it
+    national_db.dispose()
+    region_db.dispose()

@@ -88,8 +88,9 @@ def apply_national(db: Database, values: dict[str, bytes]) -> int:
                 changed += 1
         s.flush()  # the lists exist before their entries point at them
         for body in entries:
-            if s.get(HotlistRow, body["hotlist_id"]) is None:
-                continue  # its list's value has not arrived yet: the next pass has it
+            parent = s.get(HotlistRow, body["hotlist_id"])
+            if parent is None or parent.region is not None:
+                continue  # its list's value has not arrived yet (the next pass has it), or not a national list
             fields = {k: body[k] for k in _ENTRY_FIELDS} | {k: _time(body[k]) for k in _ENTRY_TIMES}
             row = s.get(HotlistEntryRow, -int(body["id"]))
             if row is None:
