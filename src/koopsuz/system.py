@@ -145,7 +145,7 @@ class System:
             self.legal,
             self.face_observations,
             enroller,
-            settings.media_dir.resolve(),
+            self.segments,
             settings.data_dir / "face_searches",
         )
         faces = FaceServices(

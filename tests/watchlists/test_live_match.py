@@ -9,9 +9,11 @@ the same match on the same camera.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -225,3 +227,37 @@ def test_a_search_over_recordings_shows_progress_and_can_be_cancelled(live: Syst
     with pytest.raises(NotFound):
         live.face_search.cancel(other, s["id"])  # not even visible to another investigator
     assert [e.target_id for e in live.audit.search(Scope.national(), action="faces.search.cancel")] == [s["id"]]
+
+
+def test_a_node_that_did_not_record_searches_footage_through_the_segment_store(live: System, tmp_path: Path) -> None:
+    """Footage is read through the segment store, not the node's own media folder: an API node of a
+    deployment with recordings in a bucket searches them all the same. Here the "bucket" is a copy of
+    the school camera's recordings in another folder, one of its segments missing (deleted by retention
+    meanwhile): the search counts it as unavailable and goes on."""
+    from koopsuz.services.face_search import FaceSearchService
+    from koopsuz.video.segment_store import LocalSegmentStore
+
+    elsewhere = tmp_path / "bucket"
+    shutil.copytree(live.settings.media_dir / "recordings" / "f-1", elsewhere / "recordings" / "f-1")
+    segs = sorted((elsewhere / "recordings" / "f-1").rglob("seg-*.m4s"))
+    assert len(segs) >= 3
+    segs[0].unlink()
+    node = FaceSearchService(
+        live.db, live.audit, live.legal, live.face_observations, live.face_search._enroller,
+        LocalSegmentStore(elsewhere), tmp_path / "searches",
+    )
+    investigator = live.users.authenticate("yk.investigator", "pw-investigator-1")
+    basis = next(b["id"] for b in live.legal.search(investigator, case_number="CC-2026-55"))
+    now = datetime.now(UTC)
+    body = {"legal_basis_id": basis, "start": (now - timedelta(minutes=10)).isoformat(), "end": now.isoformat()}
+    try:
+        s = node.start(investigator, PHOTOS["obama2"].read_bytes(), body)
+        assert node.wait_idle(180)
+        done = node.get(investigator, s["id"])
+    finally:
+        node.stop()
+    detail = done["detail"]
+    assert done["status"] == "done" and detail["segments_done"] == detail["segments_total"], detail
+    assert detail["segments_unavailable"] >= 1 and "missing" in detail["unavailable_reason"], detail
+    rec = [r for r in done["results"] if r["source"] == "recording"]
+    assert rec and {r["camera"] for r in rec} == {"f-1"}, done["results"]

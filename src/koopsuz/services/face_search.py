@@ -47,6 +47,7 @@ from koopsuz.store.recording_repo import RecordingRepo
 from koopsuz.store.registry_repo import RegistryRepo
 from koopsuz.store.tables import FaceSearchRow
 from koopsuz.video.export import ChainedFile
+from koopsuz.video.segment_store import SegmentMissing, SegmentStore, SegmentStoreError
 from koopsuz.vision.faces import FaceEngine
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class FaceSearchService:
         legal: LegalBasisService,
         observations: FaceObservations,
         enroller: EngineEnroller,
-        media_root: Path,
+        segments: SegmentStore,
         root: Path,
     ) -> None:
         self._db = db
@@ -115,7 +116,7 @@ class FaceSearchService:
         self._legal = legal
         self._observations = observations
         self._enroller = enroller
-        self._media = media_root
+        self._segments = segments  # the recorder's disk or a bucket: any node searches any footage
         self.root = root
         self._jobs: queue.Queue[tuple[str, np.ndarray] | None] = queue.Queue()
         self._cancel: set[str] = set()
@@ -274,8 +275,15 @@ class FaceSearchService:
             ]
         hits, compared = self._observations.search(probe, regions, start, end, threshold)
         results: list[dict[str, Any]] = [
-            {"source": "observation", "camera": h.camera, "region": h.region, "ts": h.ts.isoformat(),
-             "similarity": round(h.similarity, 3), "thumb": h.thumb, "track": h.track}
+            {
+                "source": "observation",
+                "camera": h.camera,
+                "region": h.region,
+                "ts": h.ts.isoformat(),
+                "similarity": round(h.similarity, 3),
+                "thumb": h.thumb,
+                "track": h.track,
+            }
             for h in hits[:MAX_HITS]
         ]
         detail: dict[str, Any] = {"observations_compared": compared, "segments_total": 0, "segments_done": 0}
@@ -283,19 +291,34 @@ class FaceSearchService:
         plan = self._recording_plan(cams, start, end)
         detail["segments_total"] = len(plan)
         engine = self._enroller.engine
-        for i, (camera, region, seg_start, init, seg) in enumerate(plan):
+        for i, (camera, region, seg_start, init_rel, seg_rel) in enumerate(plan):
             if sid in self._cancel:
                 self._cancel.discard(sid)
                 self._update(sid, status="cancelled", detail=detail, results=results, finished_at=datetime.now(UTC))
                 return
+            try:
+                init, seg = self._segments.local_copy(init_rel), self._segments.local_copy(seg_rel)
+            except (SegmentMissing, SegmentStoreError) as exc:
+                # deleted by retention meanwhile, or the bucket is away: the search goes on and says so
+                detail["segments_unavailable"] = detail.get("segments_unavailable", 0) + 1
+                detail["unavailable_reason"] = str(exc)
+                detail["segments_done"] = i + 1
+                continue
             for ts, face_jpeg, sim in self._scan_segment(engine, probe, threshold, seg_start, init, seg):
                 if len(results) >= MAX_HITS:
                     break
                 rel = f"{sid}/{len(results)}.jpg"
                 (self.root / rel).write_bytes(face_jpeg)
                 results.append(
-                    {"source": "recording", "camera": camera, "region": region, "ts": ts.isoformat(),
-                     "similarity": round(sim, 3), "thumb": rel, "track": None}
+                    {
+                        "source": "recording",
+                        "camera": camera,
+                        "region": region,
+                        "ts": ts.isoformat(),
+                        "similarity": round(sim, 3),
+                        "thumb": rel,
+                        "track": None,
+                    }
                 )
             detail["segments_done"] = i + 1
             if i % 5 == 4 or i + 1 == len(plan):
@@ -305,8 +328,8 @@ class FaceSearchService:
 
     def _recording_plan(
         self, cams: list[tuple[str, str, str, str | None]], start: datetime, end: datetime
-    ) -> list[tuple[str, str, datetime, Path, Path]]:
-        """Segments to scan: what face observations do not cover, camera by camera."""
+    ) -> list[tuple[str, str, datetime, str, str]]:
+        """Segments to scan (media-relative paths): what face observations do not cover, camera by camera."""
         plan = []
         now = datetime.now(UTC)
         with self._db.session() as s:
@@ -321,7 +344,7 @@ class FaceSearchService:
                 for r in segs:
                     sess = sessions.get(r.session)
                     if sess is not None:
-                        plan.append((camera, region, utc(r.start), self._media / sess.init_path, self._media / r.path))
+                        plan.append((camera, region, utc(r.start), sess.init_path, r.path))
         return plan
 
     @staticmethod
