@@ -4,6 +4,7 @@ once, offered only to the sockets entitled to it, and queued messages leaving as
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from datetime import UTC, datetime
@@ -178,6 +179,12 @@ def test_the_route_sends_arrays_in_order_and_only_in_scope(system) -> None:
                 events = [m["event"] for f in frames for m in f if m["type"] == "event"]
                 assert [e["id"] for e in events] == [e.id for e in burst if want in (None, e.region)]
             assert hub.stats.encoded == 10  # once per alert, though 3 sockets under 2 keys got them
+            from koopsuz.api.routers.system import render_metrics
+
+            gc.collect()  # hubs of earlier tests (unreachable cycles) leave the process's totals
+            text = render_metrics(system)
+            assert "koopsuz_live_feed_sockets 3" in text
+            assert "koopsuz_live_feed_messages_total" in text and "koopsuz_live_feed_too_slow_total 0" in text
         deadline = time.monotonic() + 5
         while hub.clients and time.monotonic() < deadline:  # the handlers finish after the close
             time.sleep(0.05)

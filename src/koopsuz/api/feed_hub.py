@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import threading
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,19 @@ class HubStats:
     too_slow: int = 0  # sockets closed because their queue reached its bound
 
 
+_HUBS: weakref.WeakSet[FeedHub] = weakref.WeakSet()  # this process's hubs, for /metrics
+
+
+def live_totals() -> dict[str, int]:
+    """Sockets open now and lifetime counters over this process's hubs (what /metrics shows)."""
+    hubs = list(_HUBS)
+    return {
+        "sockets": sum(h.clients for h in hubs),
+        "offered": sum(h.stats.offered for h in hubs),
+        "too_slow": sum(h.stats.too_slow for h in hubs),
+    }
+
+
 class FeedHub:
     """Holds the bus subscriptions and the index of sockets by region for one event loop."""
 
@@ -136,6 +150,7 @@ class FeedHub:
         # (national and its region), possibly in two drains when the loop runs between the two
         self._recent: OrderedDict[str, str] = OrderedDict()
         self.stats = HubStats()
+        _HUBS.add(self)
 
     @property
     def clients(self) -> int:

@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
+from koopsuz.api.feed_hub import live_totals
 from koopsuz.system import System
 
 router = APIRouter(tags=["system"])
@@ -210,6 +211,12 @@ def render_metrics(system: System) -> str:
     except Exception:
         depth = None
     out.family("koopsuz_outbox_depth", "gauge", "Stored events not yet published on the bus.", [({}, depth)])
+    feed = live_totals()
+    out.family("koopsuz_live_feed_sockets", "gauge", "Live-feed WebSockets open.", [({}, feed["sockets"])])
+    out.family("koopsuz_live_feed_messages_total", "counter", "Messages queued to live-feed sockets.",
+               [({}, feed["offered"])])  # fmt: skip
+    out.family("koopsuz_live_feed_too_slow_total", "counter", "Live-feed sockets closed as too slow (4408).",
+               [({}, feed["too_slow"])])  # fmt: skip
 
     recs = [(cid, system.recording.recorder(cid)) for cid in sorted(region_of)]
     recs = [(cid, r) for cid, r in recs if r is not None]
