@@ -3,6 +3,7 @@
 An administrator reaches it from the navigation, is told what is wrong with a bad subscription (a
 short secret) in the page's words, adds one for Issyk-Kul's critical alerts, test-fires it (the
 receiver gets one POST whose signature checks out with the secret; the row shows the answer),
+reads the delivery of a real alert written through the event writer (status, attempts, answer),
 switches it off, sees a dead address's test fail with the reason, and removes a subscription. A
 regional operator has no link and gets 403. Screenshots: artifacts/screenshots/webhooks-*.png.
 """
@@ -24,9 +25,9 @@ from koopsuz.api.app import create_app
 from koopsuz.config import Settings
 from koopsuz.security.principal import Scope
 from tests.conftest import DATA, PASSWORD, free_port, wait_port
-from tests.e2e.test_browser import Page, Target, browser  # noqa: F401  (browser is a fixture)
+from tests.e2e.test_browser import Page, Target, browser, wait_for  # noqa: F401  (browser is a fixture)
 
-from .conftest import Receiver
+from .conftest import Receiver, alert
 
 pytestmark = [pytest.mark.browser]
 SECRET = "a-shared-secret-of-32-characters"
@@ -43,6 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     system.load_deployment(DATA / "two-regions.yaml")
     system.users.create("test", "admin", PASSWORD, "admin", None)
     system.users.create("test", "yk.operator", PASSWORD, "regional_operator", "KG-Y")
+    system.start(ingest=False, record=False)  # the writer and the webhook dispatcher: real deliveries
     port = free_port()
     srv = uvicorn.Server(
         uvicorn.Config(create_app(system, start_system=False), port=port, log_level="warning",
@@ -112,6 +114,22 @@ def test_admin_adds_tests_switches_off_and_removes_webhooks(browser: Any, server
         assert sent["kind"] == "test" and sent["test"] is True and sent["by"] == "admin"
         tab.shot("webhooks-01-tested")
 
+        # a real alert: delivered by the dispatcher, and its row in the subscription's deliveries
+        hit = alert("KG-Y", "critical")
+        system.writer.write_now([hit])
+        receiver.wait(2)
+        assert receiver.bodies()[1]["event"]["id"] == hit.id
+        hook_id = row(page, "Диспетчерская").get_attribute("data-webhook-id")
+        wait_for(lambda: tab.api(f"/api/webhooks/{hook_id}/deliveries")[0]["status"] == "delivered", 10,
+                 "the delivery recorded as delivered")  # the answer is recorded just after the POST returns
+        row(page, "Диспетчерская").get_by_test_id("webhook-log").click()
+        delivered = page.locator(f'[data-testid="webhook-delivery"][data-event-id="{hit.id}"]')
+        delivered.wait_for()
+        assert delivered.get_attribute("data-status") == "delivered"
+        assert "HTTP 200" in delivered.inner_text() and "Доставлено" in delivered.inner_text()
+        assert page.locator('[data-testid="webhook-delivery"]').count() == 1  # the test-fire is not logged
+        tab.shot("webhooks-02-deliveries")
+
         # switched off, it stays listed as off (and the API agrees)
         row(page, "Диспетчерская").get_by_test_id("webhook-toggle").click()
         page.locator('[data-testid="webhook-row"][data-enabled="false"]', has_text="Диспетчерская").wait_for()
@@ -127,7 +145,7 @@ def test_admin_adds_tests_switches_off_and_removes_webhooks(browser: Any, server
         failed = row(page, "SMS-шлюз").locator('[data-testid="webhook-test-result"][data-ok="false"]')
         failed.wait_for()
         assert "Не доставлено" in failed.inner_text() and "Connect" in failed.inner_text()
-        tab.shot("webhooks-02-failed-test")
+        tab.shot("webhooks-03-failed-test")
 
         # removed: gone from the page and the API
         row(page, "SMS-шлюз").get_by_test_id("webhook-remove").click()

@@ -1,7 +1,8 @@
 // Webhooks (administrators): the subscriptions other systems (the ministry's dispatch, SMS gateways)
 // hold on alerts. Add one (name, URL, shared secret, region, minimum severity, alert kinds), test-fire
 // it (one signed POST now; the receiver's answer is shown in its row), switch it off and on, remove
-// it. The API's refusal is shown beside the form as it says it; the secret is never shown again.
+// it, and read its latest deliveries of real alerts (status, attempts, the receiver's answer). The
+// API's refusal is shown beside the form as it says it; the secret is never shown again.
 
 import { startApp } from "./app.js";
 import { api, boot, formatDateTime, h, regionLabel, severityLabel, t, toast } from "./core.js";
@@ -21,6 +22,9 @@ const errorBox = document.getElementById("webhook-error");
 const body = document.getElementById("webhooks-body");
 const empty = document.getElementById("webhooks-empty");
 const lastTest = new Map(); // webhook id -> the last test's result on this page
+const open = new Set(); // webhook ids whose deliveries are shown
+const STATUS_KEYS = { pending: "webhooks.status.pending", delivered: "webhooks.status.delivered", failed: "webhooks.status.failed" };
+const DELIVERIES = 20;
 
 function buildForm() {
   const region = document.getElementById("webhook-region");
@@ -113,7 +117,17 @@ function row(w) {
       toast(plainError(err), { error: true });
     }
   });
-  return h(
+  const log = h(
+    "button",
+    { type: "button", class: "btn btn-small btn-ghost", "aria-expanded": String(open.has(w.id)), dataset: { testid: "webhook-log" } },
+    t("webhooks.deliveries"),
+  );
+  log.addEventListener("click", async () => {
+    if (open.has(w.id)) open.delete(w.id);
+    else open.add(w.id);
+    await load();
+  });
+  const tr = h(
     "tr",
     { dataset: { testid: "webhook-row", webhookId: w.id, enabled: String(w.enabled) } },
     h("td", null, h("strong", null, w.name), h("div", { class: "muted" }, t("webhooks.created", { by: w.created_by, at: formatDateTime(w.created_at) }))),
@@ -122,13 +136,55 @@ function row(w) {
     h("td", null, filters),
     h("td", { dataset: { testid: "webhook-state" } }, w.enabled ? t("webhooks.on") : t("webhooks.off")),
     testCell(w),
-    h("td", { class: "actions" }, test, " ", toggle, " ", remove),
+    h("td", { class: "actions" }, test, " ", toggle, " ", log, " ", remove),
   );
+  return open.has(w.id) ? [tr, deliveriesRow(w)] : [tr];
+}
+
+function deliveriesRow(w) {
+  const cell = h("td", { colspan: 7 }, h("p", { class: "muted" }, t("webhooks.loading")));
+  api(`/api/webhooks/${encodeURIComponent(w.id)}/deliveries?limit=${DELIVERIES}`).then(
+    (items) => {
+      if (!items.length) {
+        cell.replaceChildren(h("p", { class: "muted", dataset: { testid: "webhook-deliveries-empty" } }, t("webhooks.no_deliveries")));
+        return;
+      }
+      cell.replaceChildren(
+        h(
+          "table",
+          { class: "grid", dataset: { testid: "webhook-deliveries" } },
+          h(
+            "thead",
+            null,
+            h("tr", null, ...["webhooks.d_time", "webhooks.d_kind", "webhooks.region", "webhooks.d_status", "webhooks.d_attempts", "webhooks.d_answer"].map((k) => h("th", { scope: "col" }, t(k)))),
+          ),
+          h(
+            "tbody",
+            null,
+            ...items.map((d) =>
+              h(
+                "tr",
+                { dataset: { testid: "webhook-delivery", status: d.status, eventId: d.event_id } },
+                h("td", null, formatDateTime(d.updated_at)),
+                h("td", null, d.kind),
+                h("td", null, d.region ? regionLabel(d.region) : "—"),
+                h("td", null, t(STATUS_KEYS[d.status] || "webhooks.status.pending")),
+                h("td", { class: "num" }, String(d.attempts)),
+                h("td", null, d.last_error || (d.response_code ? `HTTP ${d.response_code}` : "—")),
+              ),
+            ),
+          ),
+        ),
+      );
+    },
+    (err) => cell.replaceChildren(h("p", { class: "form-error" }, plainError(err))),
+  );
+  return h("tr", { class: "webhook-deliveries-row", dataset: { testid: "webhook-deliveries-row", webhookId: w.id } }, cell);
 }
 
 async function load() {
   const hooks = await api("/api/webhooks");
-  body.replaceChildren(...hooks.map(row));
+  body.replaceChildren(...hooks.flatMap(row));
   empty.hidden = hooks.length > 0;
   document.querySelector('[data-testid="webhooks-page"]').dataset.ready = "true";
 }
