@@ -21,7 +21,7 @@ from koopsuz.sim.rtsp import SimServer
 from koopsuz.store.db import Database
 from koopsuz.store.ptz_leases import PtzLeaseRepo
 from tests.conftest import PASSWORD
-from tests.scaleout.conftest import pg_server  # noqa: F401  (a fixture: PostgreSQL started once per session)
+from tests.scaleout.conftest import pg_server  # noqa: F401  (a fixture: a throw-away PostgreSQL)
 
 pytestmark = pytest.mark.timeout(120)
 
