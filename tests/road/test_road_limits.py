@@ -89,14 +89,15 @@ def test_spot_speed_on_a_calibrated_camera_is_a_lower_weight_violation(client: T
     plate_read(system, "yk-cam-1", "01 202 CLK", now, plate_path=path, clock_trusted=False)  # near a clock jump
     slow = [[t * 2, x, y] for t, x, y in path]  # the same places in twice the time: ~26 km/h
     plate_read(system, "yk-cam-1", "01 203 SLW", now, plate_path=slow)
+    plate_read(system, "yk-cam-1", "01 204 UNS", now, plate_path=path, confidence=0.4)  # an uncertain read
     system.road_watch.flush()
     row = violation_of(system, "01 201 SPT")
     assert row.speed_kmh == pytest.approx(truth, abs=1.0) and row.limit_kmh == 40 and row.section == "spot-yk-cam-1"
-    for plate in ("01 202 CLK", "01 203 SLW"):
+    for plate in ("01 202 CLK", "01 203 SLW", "01 204 UNS"):
         with pytest.raises(AssertionError):
             violation_of(system, plate, timeout=0.5)
     st = system.road_watch.stats()
-    assert st["spot_measured"] == 3 and st["spot_violations"] == 1
+    assert st["spot_measured"] == 4 and st["spot_violations"] == 1 and st["spot_uncertain"] == 1
 
     as_user(client, "yk.head")
     v = client.get(f"/api/violations/{row.id}").json()

@@ -328,24 +328,25 @@ class PlateStage:
         v.reads.append((r.plate, r.confidence))
         v.path.append((t, cx, cy, float(r.box[2] - r.box[0]), float(r.box[3] - r.box[1])))
         v.points[t] = v.path[-1]
+        if v.best is None or r.confidence > v.best[0]:
+            x0, y0, x1, y1 = (round(c) for c in box)
+            v.best = (r.confidence, *_crops(image, box, r.box), vehicle_colour(image[y0:y1, x0:x1]))
+        # not decided yet, but sure enough for a hotlist to act on now (the decided read follows): before
+        # the timing work below, which may read several buffered frames (each as dear as a look's region)
+        if not v.emitted and v.provisional is None:
+            sure = self._sure(v)
+            if sure is not None:
+                self._emit_provisional(camera, v, emit, t, *sure)
         if not v.timing_done:
             self._time(v, frame)
         else:  # followed on from its newest read, to see it leave
             self._seed(v, frame)
-        if v.best is None or r.confidence > v.best[0]:
-            x0, y0, x1, y1 = (round(c) for c in box)
-            v.best = (r.confidence, *_crops(image, box, r.box), vehicle_colour(image[y0:y1, x0:x1]))
         # early (a hotlist hit must not wait for the car to leave), once the plate's crossing of the
         # timing line was looked for, so the read's time is the crossing's when there is one
         if not v.emitted and len(v.reads) >= self._early_reads and v.timing_done:
             decided = vote(v.reads)
             if decided is not None and decided.confidence >= self._early_confidence:
                 self._emit(camera, v, emit)
-        # not decided yet, but sure enough for a hotlist to act on now (the decided read follows)
-        if not v.emitted and v.provisional is None:
-            sure = self._sure(v)
-            if sure is not None:
-                self._emit_provisional(camera, v, emit, t, *sure)
 
     def _sure(self, v: _Vehicle) -> tuple[Plate, float, str] | None:
         """The newest read's plate when it is certain enough to act on before the vote: a whole plate of

@@ -47,6 +47,7 @@ __all__ = ["RoadWatch", "SectionService", "hit_severity"]  # SectionService live
 
 log = logging.getLogger(__name__)
 _STOP = object()
+SPOT_MIN_CONFIDENCE = 0.6  # the vote's confidence a read needs before its spot speed can accuse anyone
 MAX_PENDING_SIGHTINGS = 10_000  # provisional hits awaiting their decided read (a crashed stage never sends it)
 
 
@@ -95,6 +96,7 @@ class RoadWatch:
         self.passages = 0
         self.spot_measured = 0
         self.spot_violations = 0
+        self.spot_uncertain = 0
         self.dropped = 0
         # called with (section, region, exit time) for every plausible passage: the statistics' counter
         self.passage_sinks: list[Callable[[str, str, datetime], None]] = []
@@ -137,6 +139,7 @@ class RoadWatch:
             "untrusted": self.untrusted,
             "spot_measured": self.spot_measured,
             "spot_violations": self.spot_violations,
+            "spot_uncertain": self.spot_uncertain,
             "dropped": self.dropped,
         }
 
@@ -274,6 +277,12 @@ class RoadWatch:
             return
         if read.payload.get("clock_trusted") is False:
             self.untrusted += 1
+            return
+        conf = read.payload.get("confidence")
+        if read.payload.get("format") == "free" or not isinstance(conf, int | float) or conf < SPOT_MIN_CONFIDENCE:
+            # one camera's one read names the vehicle (a section needs the same plate read at both ends,
+            # which weeds out misreads): an uncertain or formatless read is not enough to accuse anyone
+            self.spot_uncertain += 1
             return
         self.spot_violations += 1
         self._submit(self._spot_violation(read, spot, measured, limit, limit_class))
