@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psutil
 import yaml
 
@@ -559,7 +560,7 @@ def sure_reads() -> list[dict]:  # type: ignore[type-arg]
                         rows.append({"src": "road", "pass": f"{light}/{actor['id']}", "f": f, "truth": actor["plate"],
                                      "text": r.text, "fmt": r.plate.format, "corr": r.plate.corrections,
                                      "conf": r.confidence})  # fmt: skip
-    rng = __import__("numpy").random.default_rng(11)
+    rng = np.random.default_rng(11)
     for fmt in FORMATS:
         for h in (10, 12, 14, 20):
             for _name, kw in CONDITIONS * 2:
