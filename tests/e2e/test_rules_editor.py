@@ -21,6 +21,7 @@ the rules but no edit controls, and the API refuses their PUT.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,24 @@ def test_line_drawn_with_the_mouse_raises_an_alert_that_is_confirmed(tab: Page) 
     in_feed.get_by_test_id("alert-dismiss").click()
     wait_for(lambda: in_feed.get_attribute("data-verdict") == "dismissed", 10, "the changed verdict")
     assert tab.api(f"/api/events/{event_id}")["feedback"]["verdict"] == "dismissed"
+
+
+def test_health_page_rates_the_detector_share_of_a_detecting_camera(tab: Page) -> None:
+    """The health table's detection column: looks a second, rationed and shed shares over the last
+    poll, from the camera's counters; a camera without detection (disabled here) shows a dash."""
+    page = tab.page
+    tab.sign_in("national_operator")
+    page.goto(tab.url("/health"))
+    row = page.locator(f'[data-testid="health-row"][data-camera="{CAMERA}"]')
+    cell = row.get_by_test_id("health-detection")
+    # two readings 5 s apart make a rate; the first comes with the page
+    wait_for(lambda: re.match(r"^\d+[.,]\d", cell.inner_text().strip()), 20, "a looks/s rate")
+    detect = tab.api(f"/api/cameras/{CAMERA}")["analytics"]["detect"]
+    assert detect["frames"] > 0 and detect["detect_frames"] > 0, detect
+    off = page.locator(f'[data-testid="health-row"][data-camera="{EDIT_CAMERA}"]').get_by_test_id("health-detection")
+    assert off.inner_text().strip() == "—"
+    page.locator('th[data-sort="detection"] button').click()  # sortable like the other columns
+    assert page.locator('th[data-sort="detection"]').get_attribute("aria-sort") == "ascending"
 
 
 def test_zone_of_two_points_shows_the_api_error_then_edit_disable_delete(tab: Page) -> None:

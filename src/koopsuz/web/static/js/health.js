@@ -1,5 +1,7 @@
-// Camera health table: state, since, fps, lag, last frame, reconnects, error; sortable by any
-// column (click; again to reverse), filterable, updated live from the WebSocket health messages.
+// Camera health table: state, since, fps, lag, last frame, reconnects, detection, error; sortable by
+// any column (click; again to reverse), filterable, updated live from the WebSocket health messages.
+// The detection column (looks a second, the share of frames rationed or shed) is rated over the last
+// poll interval from the cameras' cumulative counters: a machine short of detector shows it here.
 
 import { pollHealthWithoutFeed, startApp } from "./app.js";
 import {
@@ -24,6 +26,8 @@ import { renderStateSummary } from "./summary.js";
 const LAG_WARN_S = 2;
 const STALE_FRAME_S = 10;
 const STATE_ORDER = { offline: 0, starting: 1, online: 2, disabled: 3 };
+const DETECT_POLL_MS = 5000;
+const SHED_WARN = 0.05; // the share of analysed frames shed past which a camera is not kept up with
 
 const body = document.getElementById("health-body");
 const emptyNote = document.getElementById("health-empty");
@@ -51,6 +55,7 @@ const SORT_VALUES = {
   lag: (c) => c.health.lag_s,
   last_frame: (c) => time(c.health.last_frame_at),
   reconnects: (c) => c.health.reconnects,
+  detection: (c) => (c.detection ? c.detection.rationed + c.detection.shed : null),
   error: (c) => (c.health.error ? String(c.health.error).toLowerCase() : null),
 };
 
@@ -96,8 +101,60 @@ function fillRow(tr, c) {
       class: stale ? "warn" : "",
     }),
     cell("reconnects", formatInt(hl.reconnects), { class: "num" }),
+    detectionCell(c.detection),
     cell("error", hl.error || "", { class: "error-cell", title: hl.error || "" }),
   );
+}
+
+function detectionCell(d) {
+  if (!d) return cell("detection", "—", { class: "num", "data-testid": "health-detection" });
+  const parts = [t("health.looks_s", { n: formatNumber1(d.looks_s) })];
+  if (d.rationed > 0) parts.push(t("health.rationed", { n: Math.round(100 * d.rationed) }));
+  if (d.shed > 0) parts.push(t("health.shed", { n: Math.round(100 * d.shed) }));
+  return cell("detection", parts.join(" · "), {
+    class: `num${d.shed > SHED_WARN ? " warn" : ""}`,
+    "data-testid": "health-detection",
+    title: t("health.detection_hint"),
+  });
+}
+
+/** Rates over the interval between two readings of a camera's detection counters (null before two). */
+function detectionRates(prev, now) {
+  if (!prev || !now || now.frames < prev.frames) return null; // first reading, or the camera restarted
+  const dt = (now.at - prev.at) / 1000;
+  const frames = now.frames - prev.frames;
+  if (dt <= 0) return null;
+  return {
+    looks_s: (now.looks - prev.looks) / dt,
+    rationed: frames > 0 ? (now.rationed - prev.rationed) / frames : 0,
+    shed: frames > 0 ? (now.shed - prev.shed) / frames : 0,
+  };
+}
+
+const detectPrev = new Map(); // id -> the last reading
+
+function readDetection(c) {
+  const d = c.analytics && c.analytics.detect;
+  if (!d) return;
+  const now = { at: Date.now(), frames: d.frames || 0, looks: d.detect_frames || 0, rationed: d.rationed || 0, shed: d.skipped || 0 };
+  const rates = detectionRates(detectPrev.get(c.id), now);
+  detectPrev.set(c.id, now);
+  if (rates) c.detection = rates;
+}
+
+async function pollDetection() {
+  try {
+    for (const fresh of await api("/api/cameras")) {
+      const c = cameras.get(fresh.id);
+      if (!c) continue;
+      c.analytics = fresh.analytics;
+      readDetection(c);
+      fillRow(rows.get(c.id), c);
+    }
+    if (sort.key === "detection") queueRender();
+  } catch {
+    /* the next poll tries again; the rest of the table lives on the feed */
+  }
 }
 
 /** Only the clock-driven cells: relative times and staleness. */
@@ -150,6 +207,7 @@ function pickState(state) {
 
 function upsert(c) {
   c.health = c.health || {};
+  readDetection(c);
   cameras.set(c.id, c);
   let tr = rows.get(c.id);
   if (!tr) {
@@ -200,6 +258,7 @@ async function main() {
   for (const [id, hl] of pending) onHealth(id, hl);
   render();
   pollHealthWithoutFeed(feed, onHealth);
+  setInterval(pollDetection, DETECT_POLL_MS);
 }
 
 main();
