@@ -110,8 +110,9 @@ def make_event(seq: int, plan: Plan, run: str):  # type: ignore[no-untyped-def]
     return Event(kind=kind, region=region, camera=camera, ts=datetime.now(UTC), severity=severity, payload=payload)
 
 
-def pace(plan: Plan, run: str, emit: Callable[[list[Any]], None], *, lane: int = 0, lanes: int = 1,
-         max_batch: int = 1000) -> dict[str, Any]:
+def pace(
+    plan: Plan, run: str, emit: Callable[[list[Any]], None], *, lane: int = 0, lanes: int = 1, max_batch: int = 1000
+) -> dict[str, Any]:
     """Emit the plan's events in 10 ms ticks; returns what was sent and how late the pacer fell.
 
     ``lanes`` pacers (one per publishing worker) share the plan: lane j sends sequence numbers j, j+lanes, ...
@@ -145,8 +146,9 @@ def run_embedded_server(data_dir: Path, port: int) -> None:
     from koopsuz.config import Settings
     from koopsuz.system import System
 
-    settings = Settings(data_dir=data_dir, secret_key="bench", record=False, port=port,
-                        login_attempts_per_minute=10_000)
+    settings = Settings(
+        data_dir=data_dir, secret_key="bench", record=False, port=port, login_attempts_per_minute=10_000
+    )
     system = System(settings)
     make_users(system)
     threading.Thread(target=_embedded_inject, args=(system, data_dir), daemon=True).start()
@@ -211,8 +213,13 @@ def run_writer(db_url: str, bus_url: str, data_dir: Path) -> None:
     bus = make_bus(bus_url)
     db = Database(db_url)
     db.migrate()
-    w = TimedWriter(db, bus, pattern="koopsuz.>", durable=WRITER_DURABLE,
-                    projections=[lambda s, events: RuleRepo(s).add_crossings(events), project_plate_reads])
+    w = TimedWriter(
+        db,
+        bus,
+        pattern="koopsuz.>",
+        durable=WRITER_DURABLE,
+        projections=[lambda s, events: RuleRepo(s).add_crossings(events), project_plate_reads],
+    )
     w.start()
     (data_dir / "writer.ready").write_text("1")
     stop_file, go = data_dir / "writer.stop", data_dir / "go.json"
@@ -226,8 +233,11 @@ def run_writer(db_url: str, bus_url: str, data_dir: Path) -> None:
     w.stop()
     bus.close()
     db.dispose()
-    (data_dir / "writer.json").write_text(json.dumps(
-        {"written": w.written, "duplicates": w.duplicates, "commits": commits, "timeline": timeline, "cpu_s": cpu}))
+    (data_dir / "writer.json").write_text(
+        json.dumps(
+            {"written": w.written, "duplicates": w.duplicates, "commits": commits, "timeline": timeline, "cpu_s": cpu}
+        )
+    )
 
 
 def run_publisher(bus_url: str, data_dir: Path) -> None:
@@ -264,9 +274,14 @@ def run_publisher(bus_url: str, data_dir: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    sent = {"sent": sum(r["sent"] for r in results), "asked": sum(r["asked"] for r in results),
-            "t_start": min(r["t_start"] for r in results), "t_end": max(r["t_end"] for r in results),
-            "max_behind": max(r["max_behind"] for r in results), "cpu_s": time.process_time() - cpu0}
+    sent = {
+        "sent": sum(r["sent"] for r in results),
+        "asked": sum(r["asked"] for r in results),
+        "t_start": min(r["t_start"] for r in results),
+        "t_end": max(r["t_end"] for r in results),
+        "max_behind": max(r["max_behind"] for r in results),
+        "cpu_s": time.process_time() - cpu0,
+    }
     (data_dir / "publisher.json").write_text(json.dumps({**sent, "refused_batches": refused[0], **bus.stats()}))
     bus.close()
 
@@ -296,8 +311,13 @@ async def listen(c: Client, url: str, run: str, stop_at: asyncio.Event, ready: a
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    async with connect(url, additional_headers={"Authorization": f"Bearer {c.token}"}, max_queue=None,
-                       ping_interval=None, max_size=None) as ws:
+    async with connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {c.token}"},
+        max_queue=None,
+        ping_interval=None,
+        max_size=None,
+    ) as ws:
         ready.set()
         try:
             while not stop_at.is_set():
@@ -417,9 +437,17 @@ def commit_figures(commits: list[tuple[float, float]], sent: dict[str, Any], t_l
 
 
 def plan_dict(args: argparse.Namespace, run: str) -> dict[str, Any]:
-    return {"cameras": args.cameras, "period": args.period, "seconds": args.seconds, "burst_x": args.burst_x,
-            "burst_s": args.burst_s, "burst_at": args.seconds * 0.4, "run": run, "drain_s": args.drain,
-            "publishers": args.publishers}
+    return {
+        "cameras": args.cameras,
+        "period": args.period,
+        "seconds": args.seconds,
+        "burst_x": args.burst_x,
+        "burst_s": args.burst_s,
+        "burst_at": args.seconds * 0.4,
+        "run": run,
+        "drain_s": args.drain,
+        "publishers": args.publishers,
+    }
 
 
 # -- embedded run ---------------------------------------------------------------------------------
@@ -427,25 +455,47 @@ def measure_embedded(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     data_dir = tmp / "embedded"
     data_dir.mkdir()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--embedded-server", str(data_dir), str(port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / "embedded.log", "wb"))  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--embedded-server", str(data_dir), str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "embedded.log", "wb"),  # noqa: SIM115 (the child holds it; closed at exit)
+    )
     try:
         wait_port(port, 180, proc)
         tokens = login_all(port)
         run = f"emb-{int(time.time())}"
         d = plan_dict(args, run)
-        return asyncio.run(_drive(port, tokens, args, run, d, lambda: (data_dir / "go.json").write_text(json.dumps(d)),
-                                  lambda: (data_dir / "result.json").exists(), {"serve": [psutil.Process(proc.pid)]},
-                                  lambda: None))
+        return asyncio.run(
+            _drive(
+                port,
+                tokens,
+                args,
+                run,
+                d,
+                lambda: (data_dir / "go.json").write_text(json.dumps(d)),
+                lambda: (data_dir / "result.json").exists(),
+                {"serve": [psutil.Process(proc.pid)]},
+                lambda: None,
+            )
+        )
     finally:
         stop(proc)
         res = data_dir / "result.json"
         args._embedded_result = json.loads(res.read_text()) if res.exists() else None
 
 
-async def _drive(port: int, tokens: dict[str | None, str], args: argparse.Namespace, run: str, d: dict[str, Any],
-                 go: Callable[[], None], finished: Callable[[], bool], procs: dict[str, list[psutil.Process]],
-                 sample: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+async def _drive(
+    port: int,
+    tokens: dict[str | None, str],
+    args: argparse.Namespace,
+    run: str,
+    d: dict[str, Any],
+    go: Callable[[], None],
+    finished: Callable[[], bool],
+    procs: dict[str, list[psutil.Process]],
+    sample: Callable[[], dict[str, Any] | None],
+) -> dict[str, Any]:
     clients, stop_at, tasks = await open_clients(port, tokens, args, run)
     print(f"  {len(clients)} WebSocket clients connected; load {os.getloadavg()[0]:.1f}; go", flush=True)
     await asyncio.sleep(1.0)
@@ -487,8 +537,15 @@ async def _drive(port: int, tokens: dict[str | None, str], args: argparse.Namesp
     await asyncio.sleep(args.grace)
     stop_at.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"clients": clients, "lag": lag, "cpu_s": {k: c1[k] - c0[k] for k in procs}, "wall_s": w1 - w0,
-            "client_cpu_s": k1 - k0, "load_before": load_before, "load_after": load_after}
+    return {
+        "clients": clients,
+        "lag": lag,
+        "cpu_s": {k: c1[k] - c0[k] for k in procs},
+        "wall_s": w1 - w0,
+        "client_cpu_s": k1 - k0,
+        "load_before": load_before,
+        "load_after": load_after,
+    }
 
 
 def store_bytes(db_url: str) -> dict[str, Any]:
@@ -524,19 +581,32 @@ def measure_scaleout(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         loader = System(Settings(data_dir=data_dir / "loader", database_url=db_url, secret_key="bench", record=False))
         make_users(loader)  # migrates the store too
         loader.stop()
-        env = {**os.environ, "KOOPSUZ_DATABASE_URL": db_url, "KOOPSUZ_BUS_URL": nats_srv.url,
-               "KOOPSUZ_SECRET_KEY": "bench", "KOOPSUZ_RECORD": "false", "KOOPSUZ_LOGIN_ATTEMPTS_PER_MINUTE": "10000"}
+        env = {
+            **os.environ,
+            "KOOPSUZ_DATABASE_URL": db_url,
+            "KOOPSUZ_BUS_URL": nats_srv.url,
+            "KOOPSUZ_SECRET_KEY": "bench",
+            "KOOPSUZ_RECORD": "false",
+            "KOOPSUZ_LOGIN_ATTEMPTS_PER_MINUTE": "10000",
+        }
 
         def spawn(name: str, *cmd: str) -> subprocess.Popen[bytes]:
-            p = subprocess.Popen(list(cmd), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                 stderr=open(tmp / f"{name}.log", "wb"))  # noqa: SIM115
+            log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 (the child holds it; closed at exit)
+            p = subprocess.Popen(list(cmd), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
             procs.append(p)
             return p
 
         writer = spawn("writer", sys.executable, __file__, "--writer", db_url, nats_srv.url, str(data_dir))
         port = free_port()
-        api = spawn("api", str(Path(sys.executable).parent / "koopsuz"), "api", "--data-dir", str(data_dir / "api"),
-                    "--port", str(port))
+        api = spawn(
+            "api",
+            str(Path(sys.executable).parent / "koopsuz"),
+            "api",
+            "--data-dir",
+            str(data_dir / "api"),
+            "--port",
+            str(port),
+        )
         publisher = spawn("publisher", sys.executable, __file__, "--publisher", nats_srv.url, str(data_dir))
         wait_port(port, 180, api)
         for f, p in (("writer.ready", writer), ("publisher.ready", publisher)):
@@ -563,8 +633,12 @@ def measure_scaleout(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 info, w = mon.call(q, timeout=5)  # type: ignore[union-attr]
             except Exception:
                 return None
-            return {"t": round(time.time() - t_go[0], 1), "stream_msgs": info.state.messages,
-                    "writer_lag": w.num_pending + w.num_ack_pending, "writer_redelivered": w.num_redelivered or 0}
+            return {
+                "t": round(time.time() - t_go[0], 1),
+                "stream_msgs": info.state.messages,
+                "writer_lag": w.num_pending + w.num_ack_pending,
+                "writer_redelivered": w.num_redelivered or 0,
+            }
 
         def go() -> None:
             t_go[0] = time.time()
@@ -577,6 +651,7 @@ def measure_scaleout(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             if not (data_dir / "publisher.json").exists():
                 return False
             pub = json.loads((data_dir / "publisher.json").read_text())
+
             async def q(_nc, js):  # type: ignore[no-untyped-def]
                 return await js.consumer_info(STREAM, WRITER_DURABLE)
 
@@ -588,8 +663,11 @@ def measure_scaleout(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             return drained or time.time() - pub["t_end"] > d["drain_s"]
 
         pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
-        cpu_procs = {"nats": [psutil.Process(nats_srv.proc.pid)], "postgres": [psutil.Process(pg_pid)],  # type: ignore[union-attr]
-                     "api": [psutil.Process(api.pid)]}
+        cpu_procs = {
+            "nats": [psutil.Process(nats_srv.proc.pid)],
+            "postgres": [psutil.Process(pg_pid)],  # type: ignore[union-attr]
+            "api": [psutil.Process(api.pid)],
+        }
         out = asyncio.run(_drive(port, tokens, args, run, d, go, finished, cpu_procs, sample))
         (data_dir / "writer.stop").write_text("1")
         writer.wait(30)
@@ -617,11 +695,18 @@ def summarise(
     clients = raw["clients"]
     n = max(len(commits), 1)
     cpu = {**raw["cpu_s"], "clients": raw["client_cpu_s"]}
-    return {"path": name, **commit_figures(commits, sent, time.time()),
-            **client_figures(clients, sent["sent"], sent["t_start"]),
-            "cpu_s": cpu, "cpu_cores": {k: v / raw["wall_s"] for k, v in cpu.items()},
-            "cpu_ms_per_1000": {k: 1e6 * v / n for k, v in cpu.items()}, "wall_s": raw["wall_s"],
-            "load_before": raw["load_before"], "load_after": raw["load_after"], "lag": raw["lag"]}
+    return {
+        "path": name,
+        **commit_figures(commits, sent, time.time()),
+        **client_figures(clients, sent["sent"], sent["t_start"]),
+        "cpu_s": cpu,
+        "cpu_cores": {k: v / raw["wall_s"] for k, v in cpu.items()},
+        "cpu_ms_per_1000": {k: 1e6 * v / n for k, v in cpu.items()},
+        "wall_s": raw["wall_s"],
+        "load_before": raw["load_before"],
+        "load_after": raw["load_after"],
+        "lag": raw["lag"],
+    }
 
 
 def main() -> None:
@@ -631,14 +716,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=40.0, help="load window per path (default 40)")
     ap.add_argument("--burst-x", type=float, default=5.0, help="burst rate as a multiple of the base (default 5)")
     ap.add_argument("--burst-s", type=float, default=4.0, help="burst length in seconds (default 4)")
-    ap.add_argument("--publishers", type=int, default=4,
-                    help="scale-out: publishing lanes (workers' outboxes), each waiting for its own acks (default 4)")
+    ap.add_argument(
+        "--publishers",
+        type=int,
+        default=4,
+        help="scale-out: publishing lanes (workers' outboxes), each waiting for its own acks (default 4)",
+    )
     ap.add_argument("--national", type=int, default=1, help="national operator WebSocket clients (all events)")
     ap.add_argument("--per-region", type=int, default=1, help="regional operator clients per region (9 regions)")
     ap.add_argument("--drain", type=float, default=60.0, help="wait at most this long after the window for the store")
     ap.add_argument("--grace", type=float, default=3.0, help="wait this long after draining for late deliveries")
-    ap.add_argument("--lag-every", type=float, default=1.0,
-                    help="seconds between lag samples (stream and writer consumer info; 0: none)")
+    ap.add_argument(
+        "--lag-every",
+        type=float,
+        default=1.0,
+        help="seconds between lag samples (stream and writer consumer info; 0: none)",
+    )
     ap.add_argument("--only", choices=("embedded", "scaleout"), help="run one path only")
     ap.add_argument("--quick", action="store_true", help="10 s windows, 2 s burst (a smoke run, ~1.5 min)")
     ap.add_argument("--write-docs", action="store_true", help="replace the 'scale' section of docs/benchmarks.md")
@@ -658,9 +751,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(1))
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     rate = args.cameras / args.period
-    print(f"[scale] {args.cameras} cameras, {rate:.0f} events/s base, {args.burst_x:.0f}x burst for "
-          f"{args.burst_s:.0f} s, {args.seconds:.0f} s window; {args.national} national + {9 * args.per_region} "
-          f"regional clients; load {os.getloadavg()}", flush=True)
+    print(
+        f"[scale] {args.cameras} cameras, {rate:.0f} events/s base, {args.burst_x:.0f}x burst for "
+        f"{args.burst_s:.0f} s, {args.seconds:.0f} s window; {args.national} national + {9 * args.per_region} "
+        f"regional clients; load {os.getloadavg()}",
+        flush=True,
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="koopsuz-scale-") as tmp_s:
         tmp = Path(tmp_s)
@@ -671,12 +767,14 @@ def main() -> None:
             if res is None:
                 raise SystemExit("the embedded server wrote no result; see embedded.log")
             t_start = res["t_start"]
-            raw["lag"] = [{"t": round(t - t_start, 1), "committed": n, "writer_queue": q}
-                          for t, n, q in res["timeline"]]
+            raw["lag"] = [
+                {"t": round(t - t_start, 1), "committed": n, "writer_queue": q} for t, n, q in res["timeline"]
+            ]
             rows.append(summarise("embedded", raw, [tuple(c) for c in res["commits"]], res))
         if args.only in (None, "scaleout"):
-            print("[scale-out] publisher -> JetStream -> writer -> PostgreSQL; JetStream -> `koopsuz api` ...",
-                  flush=True)
+            print(
+                "[scale-out] publisher -> JetStream -> writer -> PostgreSQL; JetStream -> `koopsuz api` ...", flush=True
+            )
             raw = measure_scaleout(args, tmp)
             w = raw["writer"]
             rows.append(summarise("scale-out", raw, [tuple(c) for c in w["commits"]], raw["publisher"]))
@@ -690,8 +788,13 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-                                "rows": rows}, indent=1, default=str))
+    path.write_text(
+        json.dumps(
+            {"args": {k: v for k, v in vars(args).items() if not k.startswith("_")}, "rows": rows},
+            indent=1,
+            default=str,
+        )
+    )
     table = render(rows, args, machine)
     print(table)
     print(f"raw figures (lag over time, p99 per second): {path.relative_to(ROOT)}")
@@ -724,8 +827,11 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -
             max_lag = f"writer consumer {wl} pending, furthest client {fl} behind"
         cpu = ", ".join(f"{k} {r['cpu_cores'][k]:.2f} ({v:.0f})" for k, v in r["cpu_ms_per_1000"].items())
         lb = r["load_before"]
-        drained = (f"{r['drained_after_s']:.1f} s" if r["committed"] >= r["sent"] else
-                   f"not drained: {r['sent'] - r['committed']} left when the bench stopped waiting")
+        drained = (
+            f"{r['drained_after_s']:.1f} s"
+            if r["committed"] >= r["sent"]
+            else f"not drained: {r['sent'] - r['committed']} left when the bench stopped waiting"
+        )
         lines.append(
             f"| {r['path']} | {r['sent']} ({r['published_rate']:.0f}/s) | {r['committed']}, {r['sustained_rate']:.0f}/s"
             f" | {r['peak_commit_rate_1s']}/s | {drained} | {r['commit_p50_ms']:.0f} / "
