@@ -221,7 +221,8 @@ class ExportRedaction:
         plan = redaction_plan(found, subject=req.reference is not None, involved=req.involved)
         summary = plan.summary() | {
             "frames": len(found.pts),
-            "frames_looked_at": len(found.pts) - found.looked_still,
+            "frames_looked_at": found.looked - found.looked_still,
+            "look_every": found.stride,
             "scan_s": round(found.seconds, 2),
             "threshold": engine.threshold,
             "plates_checked": reader is not None,

@@ -319,11 +319,13 @@ class ChangeGate:
 # --------------------------------------------------------------------------- the blur
 
 
-def pixelate_yuv(arr: np.ndarray, width: int, height: int, boxes: Sequence[Box], cells: int = 5) -> None:
+def pixelate_yuv(arr: np.ndarray, width: int, height: int, boxes: Sequence[Box], cells: int = 4) -> None:
     """Pixelate ``boxes`` in place on a yuv420p frame array (PyAV's layout: Y rows, then U, then V).
 
     Each box becomes a mosaic about ``cells`` blocks across its shorter side (a face then has no
-    eyes, nose or mouth for a detector or a person to find), luma and chroma alike. Boxes are
+    eyes, nose or mouth for a detector or a person to find), luma and chroma alike. Four, not five:
+    a 25 px face in its padded 45 px box under a five-block mosaic still scored 0.70-0.77 with YuNet
+    (bench/redaction.py's clip), under four it is no face at all. Boxes are
     clipped to the frame and snapped outwards to even pixels so chroma covers them exactly.
     """
     y_plane = arr[:height]
