@@ -105,3 +105,5 @@ def test_spot_speed_on_a_calibrated_camera_is_a_lower_weight_violation(client: T
     assert client.post(f"/api/violations/{row.id}/confirm").status_code == 200
     pdf = client.get(f"/api/violations/{row.id}/notice.pdf")
     assert pdf.status_code == 200 and b"(01 201 SPT)" in pdf_text(pdf.content)
+    [stats] = [x for x in client.get("/api/violations/stats").json()["sections"] if x["section"] == "spot-yk-cam-1"]
+    assert (stats["passages"], stats["confirmed"], stats["speeding_share"]) == (4, 1, 0.25)  # every vehicle measured

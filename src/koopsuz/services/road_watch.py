@@ -266,6 +266,8 @@ class RoadWatch:
         if measured is None:
             return
         self.spot_measured += 1
+        for sink in self.passage_sinks:  # a vehicle measured is a passage of the spot camera (speeding share)
+            sink(spot.limits.id, read.region, read.ts)
         cls = str(read.payload.get("vehicle") or "") or None
         limit, limit_class = spot.limits.limit_for(cls, cls)
         if measured.speed_kmh <= limit + spot.limits.tolerance_kmh:
