@@ -9,7 +9,12 @@ tracks are, moved to the main frame's moment and scale. Reads are tracked *by pl
 joins the open plate whose text is within ``max_edit`` characters and whose last read is recent,
 else opens a new one. The vehicle's plate is the vote over its reads (``domain.plates.vote``),
 emitted once: as soon as ``early_reads`` reads agree confidently (a hotlist hit must not wait for
-the car to leave), else when no read has joined it for ``gap_s``. The event carries the plate,
+the car to leave), else when no read has joined it for ``gap_s``. Before that, the moment one read
+is sure (two alike, or one uncorrected and scored very high: SURE_SINGLE, SURE_PAIR), a
+``plate_provisional`` goes out, timed at that read's capture: a hotlist hit is raised on it at once
+and confirmed or taken back by the decided read (same ``sighting``). The decided read also carries
+``plate_path``, the plate's centre in every frame it was read or followed in: a calibrated camera's
+spot speed (``domain/spot_speed.py``). The event carries the plate,
 its format and region, the confidence, the vehicle's class (from a vehicle track around the
 plate, when there is one), colour and direction, and the best read's crops.
 
@@ -57,7 +62,7 @@ Point = tuple[float, float, float, float, float]  # (t, plate centre x, y, plate
 # A provisional read is acted on (a hotlist hit at once) when it is whole, uncorrected and scored at least
 # SURE_SINGLE by the recogniser, or read alike twice at SURE_PAIR or more each. From 410 single reads (30
 # simulator passes by day, dusk and night at det side 640, and the generated set's five formats at 10-20 px
-# with tilt, blur and noise; /tmp analysis, summarised in docs/architecture.md): uncorrected reads of a
+# with tilt, blur and noise; `bench/plates.py --sure`, docs/architecture.md): uncorrected reads of a
 # known format at >= 0.95 were wrong 1 time in 162 (a 10 px Russian plate at night, 78 read as 73 at 0.99:
 # no threshold removes it), 0 of 49 on the road video; but a road car's 08 read as 06 at 0.9496 sits just
 # below, and at >= 0.9 9 of 243 were wrong: the recogniser's score alone separates poorly, so one read
