@@ -134,3 +134,12 @@ def _print_report(rep: dict[str, Any], run_id: int | None, dry_run: bool) -> Non
     if rep["unmet_bytes"]:
         console.print(f"[yellow]could not free {_mb(rep['unmet_bytes'])}: the rest is locked or already gone[/yellow]")
     console.print(f"oldest footage kept: {rep['oldest_kept'] or '—'}")
+    audit = rep.get("audit") or {}
+    if audit.get("error"):
+        console.print(f"[red]audit log not truncated: {audit['error']}[/red]")
+    elif audit.get("entries"):
+        verb = "would remove" if dry_run else "removed"
+        console.print(
+            f"audit log: {verb} entries {audit['first_seq']}..{audit['upto_seq']} ({audit['entries']}, older than "
+            f"{audit['days']} days), behind a signed anchor; `koopsuz audit verify` still checks the rest"
+        )
