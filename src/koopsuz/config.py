@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     )
     detector_confidence: float = Field(default=0.25, gt=0, lt=1)
     detector_max_lag_s: float = Field(default=0.5, gt=0, le=30, description="skip detection this far behind")
+    detector_look_lag_s: float | None = Field(
+        default=None, gt=0, le=30, description="look at no frame this far behind (catch up first); default max lag / 2"
+    )
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_attempts_per_minute: int = Field(default=20, ge=1, le=10_000, description="failed, per client address")
     login_lockout_s: float = Field(default=300.0, ge=0)

@@ -21,7 +21,10 @@ it and the alert for a look comes one look after the capture, not a queue later.
 
 Detection must never make ingest fall behind without bound. The stage runs in the camera's
 decode thread, so it measures how far capture time has fallen behind the wall clock since it was
-last on pace; past ``max_lag_s`` it skips frames (counted in ``stats()``) until decode catches up.
+last on pace. Past ``look_lag_s`` (half ``max_lag_s`` by default) it looks at no frame (counted as
+``stale`` among the rationed): carrying is cheap, the thread catches up, and the next look is on a
+fresh frame, so an alert is never a look's queue late. Past ``max_lag_s`` it skips frames
+altogether (counted as ``skipped``, i.e. shed) until decode catches up.
 Results: ``ctx.results["detections"]`` (frame pixels), ``ctx.results["tracks"]`` (confirmed, live),
 ``ctx.results["tracks_ended"]`` and ``ctx.results["track_uids"]`` (track number -> the id its
 events carry), for later stages such as ``RuleStage``.
@@ -61,6 +64,7 @@ class DetectStage:
         tracker: TrackerConfig | None = None,
         regions: RegionConfig | None = None,
         max_lag_s: float = 1.0,
+        look_lag_s: float | None = None,
         recheck_s: float = 1.0,
         follow_s: float = 0.25,
         budget: LookBudget | None = None,
@@ -71,6 +75,7 @@ class DetectStage:
         self._save = save_snapshot
         self._regions = regions or RegionConfig()
         self._max_lag = max_lag_s
+        self._look_lag = max_lag_s / 2 if look_lag_s is None else look_lag_s
         self._recheck = recheck_s
         self._follow = follow_s
         self._budget = budget
@@ -87,6 +92,7 @@ class DetectStage:
         self.skipped = 0
         self.followed = 0
         self.rationed = 0
+        self.stale = 0  # of the rationed: frames already late, not looked at so the camera catches up
         self.inference_s = 0.0
         self.tracks_started = 0
         self.detections = 0
@@ -102,6 +108,7 @@ class DetectStage:
             "skipped": self.skipped,
             "followed": self.followed,
             "rationed": self.rationed,
+            "stale": self.stale,
             "ms_per_frame": round(1000 * self.inference_s / self.detect_frames, 1) if self.detect_frames else None,
             "tracks": self.tracks_started,
             "active_tracks": len(self.tracker.active),
@@ -126,7 +133,8 @@ class DetectStage:
     def process(self, ctx: FrameContext, emit: EventSink) -> None:
         t = ctx.ts.timestamp()
         self.frames += 1
-        if self.behind(t) > self._max_lag:
+        lag = self.behind(t)
+        if lag > self._max_lag:
             self.skipped += 1
             return
         frame = ctx.decoded.frame
@@ -140,6 +148,13 @@ class DetectStage:
             return
         boxes, recheck = self._where(motion, size, t)
         regions = plan_regions(boxes, size, self.detector.input_size[0] / self.detector.input_size[1], self._regions)
+        if regions and lag > self._look_lag:
+            # a look on a late frame makes a late alert and the next frames later still: carried
+            # like a rationed frame (cheap), the camera catches up and looks at a fresh one
+            self.rationed += 1
+            self.stale += 1
+            self._carry(ctx, motion, size, t)
+            return
         if regions and self._budget is not None and not self._budget.request(ctx.camera.id):
             # this camera has had its share of the detector for now: carried like a followed frame
             self.rationed += 1

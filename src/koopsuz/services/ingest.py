@@ -179,7 +179,13 @@ class IngestService:
             stages.append(MotionStage(detector, snapshot, cooldown_s=cam.motion.cooldown_s))
         if cam.profile != "motion":
             detector = self._object_detector()
-            objects = DetectStage(detector, snapshot, max_lag_s=s.detector_max_lag_s, budget=self._budget)
+            objects = DetectStage(
+                detector,
+                snapshot,
+                max_lag_s=s.detector_max_lag_s,
+                look_lag_s=s.detector_look_lag_s,
+                budget=self._budget,
+            )
             stages.append(objects)
         rule_stage = None
         if objects is not None and rules is not None:

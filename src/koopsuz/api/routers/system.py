@@ -184,8 +184,14 @@ def render_metrics(system: System) -> str:
     out.family(
         "koopsuz_looks_rationed_total",
         "counter",
-        "Looks the detector budget refused (the tracker carried the frame).",
+        "Frames with motion but no look: the detector budget refused, or the frame was late (the tracker carried it).",
         per_cam(lambda s: s["detect"]["rationed"]),
+    )
+    out.family(
+        "koopsuz_looks_stale_total",
+        "counter",
+        "Of those, frames too late to look at (a look waits for a fresh frame so alerts are not late).",
+        per_cam(lambda s: s["detect"]["stale"]),
     )
     budget = system.ingest.detection_budget() or {}
     out.family("koopsuz_detector_copies", "gauge", "Detector copies inferring at once.", [({}, budget.get("lanes"))])
