@@ -314,7 +314,8 @@ def test_health_table_sorts_and_follows_a_camera_going_down(tab: Page, target: T
     target.sim.control(f"/cameras/{cam['id']}/cut")
     try:
         wait_for(lambda: row.get_attribute("data-state") == "offline", 60, "the row to turn offline")
-        assert page.get_by_test_id("state-count-offline").locator("b").inner_text() != "0"
+        offline = page.get_by_test_id("state-count-offline").locator("b")
+        wait_for(lambda: offline.inner_text() != "0", 5, "the summary to count it (redrawn on the next frame)")
         assert row.locator('td[data-col="error"]').inner_text().strip(), "an offline camera says why"
         tab.shot("07-health-offline")
         wait_for(lambda: marker.get_attribute("data-state") == "offline", 10, "the marker to turn offline")
