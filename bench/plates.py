@@ -598,6 +598,25 @@ def render_sure(rows: list[dict]) -> str:  # type: ignore[type-arg]
                 if seen[r["text"]] == 2:
                     right, wrong = right + (r["text"] == r["truth"]), wrong + (r["text"] != r["truth"])
     lines.append(f"| two alike >= 0.6 (per pass) | {right + wrong} ({right + wrong}) | {wrong} ({wrong}) | - |")
+    # the stage's second look: a read >= 0.6 not sure alone, read again in the frame before
+    tried = alike = alike_wrong = 0
+    for reads in passes.values():
+        frames: dict[int, list[dict]] = {}  # type: ignore[type-arg]
+        for r in reads:
+            if r["fmt"] != "free":
+                frames.setdefault(r["f"], []).append(r)
+        for f, here in frames.items():
+            best = max(here, key=lambda r: r["conf"])
+            if best["conf"] < 0.6 or (best["corr"] == 0 and best["conf"] >= SURE_THRESHOLDS[2]) or f - 1 not in frames:
+                continue
+            tried += 1
+            if any(o["text"] == best["text"] and o["conf"] >= 0.6 for o in frames[f - 1]):
+                alike += 1
+                alike_wrong += best["text"] != best["truth"]
+    lines.append(
+        f"| a read and the frame before alike (second look) | {alike} of {tried} tried ({alike} of {tried})"
+        f" | {alike_wrong} ({alike_wrong}) | - |"
+    )
     return "\n".join(lines)
 
 

@@ -39,8 +39,9 @@ class ScoredReader:
         return [] if got is None or b is None else [Read(got[1], got[0], b)]
 
 
-def drive(scores: dict[int, tuple[float, Any]], n: int = 19) -> list[Event]:
-    """Frames of a car coming towards the camera; the stage looks where it moves at each listed frame."""
+def drive(scores: dict[int, tuple[float, Any]], n: int = 19, looks: set[int] | None = None) -> list[Event]:
+    """Frames of a car coming towards the camera; the stage looks where it moves at each listed frame (or at
+    ``looks``: a frame readable but not looked at is read only if the stage goes back to it)."""
     fs = frames(n)
     reader = ScoredReader({id(fs[i].bgr()): s for i, s in scores.items()})
     for i, f in enumerate(fs):
@@ -50,7 +51,7 @@ def drive(scores: dict[int, tuple[float, Any]], n: int = 19) -> list[Event]:
     for i, f in enumerate(fs):
         stage.offer(f)
         motion = None
-        if i in scores:
+        if i in (scores if looks is None else looks):
             x0, y0, x1, y1 = plate_box(i / FPS)
             motion = SimpleNamespace(boxes=[((x0 - 40) / W, (y0 - 60) / H, (x1 - x0 + 80) / W, (y1 - y0 + 80) / H)])
         stage.process(FrameContext(CAM, f, {"motion": motion} if motion else {}), out.append)
@@ -68,6 +69,17 @@ def test_two_reads_alike_make_a_provisional_read_timed_at_the_second() -> None:
     assert early.payload["timing"] == "read" and early.payload["confidence"] == pytest.approx(0.8)
     assert decided.payload["sighting"] == early.payload["sighting"] and decided.payload["provisional"] == "01 234 BSZ"
     assert decided.payload["timing"] == "line"  # the decided read keeps the crossing time average speed needs
+
+
+def test_a_good_first_read_is_read_again_at_once_in_the_frame_before() -> None:
+    """Under load the next look comes a second or more later: a first read good enough to pair (0.8) is read
+    again in the buffered frame before it, and the two alike make it sure at the first look's capture."""
+    out = drive({3: (0.8, PLATE), 4: (0.8, PLATE)}, looks={4})
+    assert [e.kind for e in out] == ["plate_provisional", "plate_read"]
+    assert out[0].ts == T0 + timedelta(seconds=0.4) and out[0].payload["basis"] == "agree"
+    assert out[1].payload["reads"] == 2  # the second look's read joins the vote
+    # the frame before cannot be read: nothing sure yet, the decided read still comes
+    assert [e.kind for e in drive({4: (0.8, PLATE)}, looks={4})] == ["plate_read"]
 
 
 def test_one_read_is_enough_only_when_uncorrected_and_scored_very_high() -> None:

@@ -72,6 +72,7 @@ Point = tuple[float, float, float, float, float]  # (t, plate centre x, y, plate
 SURE_SINGLE = 0.95
 MAX_POINTS = 60  # followed places kept per plate (6 s at 10 fps): the spot speed's material
 SURE_PAIR = 0.6
+SECOND_LOOK_S = 0.25  # a first read is read again in the buffered frame at most this much older
 
 
 @dataclass(slots=True)
@@ -174,6 +175,7 @@ class PlateStage:
         self.reads = 0
         self.emitted = 0
         self.provisional = 0
+        self.second_looks = 0
         self.partial = 0
         self.ms = 0.0
         self.probes = 0
@@ -218,6 +220,7 @@ class PlateStage:
             "reads": self.reads,
             "plates": self.emitted,
             "provisional": self.provisional,
+            "second_looks": self.second_looks,
             "partial_dropped": self.partial,
             "open": len(self._open),
             "ms_per_look": round(self.ms / self.looks, 1) if self.looks else None,
@@ -340,6 +343,9 @@ class PlateStage:
         # the timing work below, which may read several buffered frames (each as dear as a look's region)
         if not v.emitted and v.provisional is None:
             sure = self._sure(v)
+            if sure is None and len(v.reads) == 1 and r.plate.format != "free" and r.confidence >= self._sure_pair:
+                self._second_look(v, frame)
+                sure = self._sure(v, r.plate)
             if sure is not None:
                 self._emit_provisional(camera, v, emit, t, *sure)
         if not v.timing_done:
@@ -353,12 +359,14 @@ class PlateStage:
             if decided is not None and decided.confidence >= self._early_confidence:
                 self._emit(camera, v, emit)
 
-    def _sure(self, v: _Vehicle) -> tuple[Plate, float, str] | None:
+    def _sure(self, v: _Vehicle, plate: Plate | None = None) -> tuple[Plate, float, str] | None:
         """The newest read's plate when it is certain enough to act on before the vote: a whole plate of
         a known format (never free text) read as it stands (no grammar corrections) with a recogniser
         score of at least ``sure_single``, or read the same twice, each at least ``sure_pair``. See
         SURE_SINGLE for the data behind the thresholds."""
         p, c = v.reads[-1]
+        if plate is not None:  # the plate of a given read (another, e.g. a second look's, came after it)
+            p, c = next((pc for pc in v.reads if pc[0] == plate), (p, c))
         if p.format == "free":
             return None
         if p.corrections == 0 and c >= self._sure_single:
@@ -563,6 +571,11 @@ class PlateStage:
     def _probe(self, v: _Vehicle, f: DecodedFrame, a: Point, b: Point) -> Point | None:
         """The plate in buffered frame ``f``: read a small window where motion from ``a`` to ``b`` puts
         it (grown for perspective's curve); None when it is not read there."""
+        found = self._probe_read(v, f, a, b)
+        return None if found is None else found[0]
+
+    def _probe_read(self, v: _Vehicle, f: DecodedFrame, a: Point, b: Point) -> tuple[Point, Any] | None:
+        """``_probe``, with the read it found."""
         t = f.captured_at.timestamp()
         u = (t - a[0]) / (b[0] - a[0]) if b[0] != a[0] else 0.0
         px, py = a[1] + u * (b[1] - a[1]), a[2] + u * (b[2] - a[2])
@@ -586,7 +599,28 @@ class PlateStage:
             return None
         r = min(same, key=lambda r: np.hypot((r.box[0] + r.box[2]) / 2 - px, (r.box[1] + r.box[3]) / 2 - py))
         cx, cy = (r.box[0] + r.box[2]) / 2, (r.box[1] + r.box[3]) / 2
-        return (t, cx, cy, float(r.box[2] - r.box[0]), float(r.box[3] - r.box[1]))
+        return (t, cx, cy, float(r.box[2] - r.box[0]), float(r.box[3] - r.box[1])), r
+
+    def _second_look(self, v: _Vehicle, frame: DecodedFrame) -> None:
+        """A plate's first read, good but not sure alone: read it again at once in the buffered frame just
+        before (a small window, as dear as one region of a look) rather than wait for the next look, which
+        under load comes a second or more later. Two reads alike make it sure; only a read of the same text
+        joins the vote."""
+        t = frame.captured_at.timestamp()
+        before = [f for f in self._buffered() if 0 < t - f.captured_at.timestamp() <= SECOND_LOOK_S]
+        if not before:
+            return
+        self.second_looks += 1
+        found = self._probe_read(v, before[-1], v.path[-1], v.path[-1])
+        if found is None:
+            return
+        p, r = found
+        if r.plate.compact != v.reads[0][0].compact:
+            # a smaller, earlier picture of the plate read otherwise (often a fragment, its box off the plate's
+            # centre): kept out of the vote and the path, which it could only make worse
+            return
+        v.reads.append((r.plate, r.confidence))
+        v.points.setdefault(p[0], p)
 
     def _buffered(self) -> list[DecodedFrame]:
         with self._ring_lock:
