@@ -62,7 +62,7 @@ def draw_actor(frame: np.ndarray, actor: Actor, f: int, stage: Stage, fps: int, 
         face = faces.get(actor.face_photo or "") if view == "front" else None
         _person(frame, (x, y, w, h), view, phase, lit, face, light)
     elif view in ("left", "right"):
-        _vehicle_side(frame, actor.kind, (x, y, w, h), 1 if view == "right" else -1, lit, stage.glow, phase)
+        _vehicle_side(frame, actor.kind, (x, y, w, h), 1 if view == "right" else -1, lit, stage.glow, phase, light)
     else:
         _vehicle_end(frame, actor, (x, y, w, h), view, lit, light, stage.glow, phase)
 
@@ -234,71 +234,245 @@ def _vehicle_side(
     c: dict[str, Colour],
     glow: float,
     phase: float,
+    light: np.ndarray | None = None,
+) -> None:
+    """A vehicle seen from the side.
+
+    Cars, buses and trucks carry the cues a detector trained on photographs looks for (see
+    ``_side_body``); two-wheelers keep their simple drawing (the rider is what is detected).
+    """
+    if kind in ("car", "bus", "truck"):
+        _side_body(img, kind, box, d, c, glow, np.ones(3, np.float32) if light is None else light)
+        return
+    _two_wheeler_side(img, kind, box, d, c, glow, phase)
+
+
+# Side-view shapes in local coordinates: u along the body towards its front, v up from the ground,
+# both as fractions of the actor's box. Wheels are (u of each axle, radius as a fraction of h).
+_CAR_BODY = [
+    (0.0, 0.2), (0.0, 0.5), (0.02, 0.56), (0.22, 0.6), (0.28, 0.63), (0.37, 0.92), (0.43, 0.95),
+    (0.63, 0.95), (0.7, 0.9), (0.8, 0.64), (0.94, 0.58), (0.99, 0.52), (1.0, 0.3), (0.99, 0.2),
+]  # fmt: skip
+_CAR_GLASS = [(0.3, 0.64), (0.38, 0.9), (0.435, 0.92), (0.625, 0.92), (0.685, 0.875), (0.775, 0.64)]
+_BUS_BODY = [(0.0, 0.1), (0.0, 0.95), (0.01, 0.98), (0.98, 0.98), (1.0, 0.93), (1.0, 0.1)]
+_WHEELS = {"car": ((0.2, 0.8), 0.2), "bus": ((0.15, 0.8), 0.13), "truck": ((0.12, 0.28, 0.87), 0.14)}
+# Brightness of the painted body by height (v): a dark sill, light falling off towards it, a bright
+# shoulder line where the side turns towards the sky, a lighter roof: the shading of a photographed car.
+_SHADING = {
+    "car": ((0, 0.28, 0.3, 0.54, 0.56, 0.6, 0.63, 1), (0.5, 0.55, 0.78, 1.0, 1.3, 1.25, 1.05, 1.1)),
+    "bus": ((0, 0.18, 0.2, 0.45, 0.48, 0.9, 0.92, 1), (0.45, 0.5, 0.8, 1.0, 1.2, 1.0, 1.15, 1.15)),
+    "truck": ((0, 0.2, 0.22, 0.8, 0.95, 1), (0.5, 0.55, 0.85, 1.0, 1.1, 1.15)),
+}
+_GLASS, _SKY = (48, 40, 36), (200, 170, 140)  # dark tinted glass; the sky it reflects (BGR)
+
+
+def _side_body(
+    img: np.ndarray,
+    kind: str,
+    box: tuple[float, float, float, float],
+    d: int,
+    c: dict[str, Colour],
+    glow: float,
+    light: np.ndarray,
+) -> None:
+    """A car, bus or truck side-on, with the cues a COCO detector learned from photographs.
+
+    Flat single-colour silhouettes read as "airplane" or nothing to such a model; what it keys on
+    is a shaded body (dark sill, bright shoulder line), a glasshouse of dark glass with pillars and
+    a sky reflection, black tyres with light rims in dark wheel arches, and a soft shadow on the
+    road. Everything is drawn into the vehicle's own patch of the frame, so the cost grows with
+    the vehicle's size, not the frame's.
+    """
+    x, y, w, h = box
+    H, W = img.shape[:2]
+    x0, y0 = max(0, math.floor(x - 0.04 * w)), max(0, math.floor(y))
+    x1, y1 = min(W, math.ceil(x + 1.04 * w)), min(H, math.ceil(y + 1.06 * h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    patch = img[y0:y1, x0:x1]
+    lb = (x - x0, y - y0, w, h)  # the box in patch coordinates
+    lum = float(light.mean())
+    _ground_shadow(patch, lb, 0.55)
+    mask = np.zeros(patch.shape[:2], np.uint8)
+    body = c["body"]
+    if kind == "car":
+        outline = [(_CAR_BODY, body)]
+    elif kind == "bus":
+        outline = [(_BUS_BODY, body)]
+    else:
+        cargo = [(0.0, 0.17), (0.0, 1.0), (0.72, 1.0), (0.72, 0.17)]
+        cab = [(0.74, 0.12), (0.74, 0.82), (0.9, 0.82), (0.97, 0.7), (1.0, 0.55), (1.0, 0.12)]
+        outline = [(cargo, _mix(body, (205, 205, 205))), (cab, body)]
+    v = (y + h - (y0 + np.arange(y1 - y0, dtype=np.float32) + 0.5)) / h  # height of each patch row
+    vs, fs = _SHADING[kind]
+    gain = np.interp(v, vs, fs).astype(np.float32)[:, None]
+    lift = (np.interp(v, (0, 0.5, 0.57, 0.64, 1), (0, 0, 28, 0, 0)) * lum).astype(np.float32)[:, None]
+    for pts, colour in outline:
+        part = np.zeros(patch.shape[:2], np.uint8)
+        _poly(part, pts, lb, d, 255)  # type: ignore[arg-type]
+        _fill_rows(patch, part, np.array(colour, np.float32)[None, :] * gain + lift)
+        mask |= part
+    glass, sky = _shade(_GLASS, light), _shade(_SKY, light)
+    if kind == "car":
+        _glasshouse(patch, lb, d, [_CAR_GLASS], v, (0.64, 0.92), glass, sky)
+        _poly(patch, [(0.3, 0.64), (0.38, 0.9), (0.41, 0.91), (0.355, 0.64)], lb, d, _shade_k(body, 1.05))  # C pillar
+        _poly(patch, [(0.525, 0.64), (0.525, 0.92), (0.545, 0.92), (0.55, 0.64)], lb, d, (28, 28, 30))  # B pillar
+        dark = _shade_k(body, 0.45)
+        for u in (0.31, 0.54, 0.76):  # door seams
+            _line(patch, lb, d, (u, 0.27), (u + 0.01, 0.6), dark)
+        for u in (0.43, 0.65):  # door handles
+            _line(patch, lb, d, (u, 0.53), (u + 0.04, 0.53), _shade_k(body, 0.6))
+        _poly(patch, [(0.75, 0.64), (0.78, 0.7), (0.8, 0.64)], lb, d, (30, 30, 30))  # mirror
+        for u0, u1 in ((0.0, 0.05), (0.95, 1.0)):  # bumper ends, darker plastic
+            _poly(patch, [(u0, 0.2), (u0, 0.3), (u1, 0.3), (u1, 0.2)], lb, d, _shade_k(body, 0.4))
+        lamps = ((0.985, 0.46), (0.012, 0.5))
+    elif kind == "bus":
+        panes = [[(u, 0.5), (u, 0.88), (u + 0.078, 0.88), (u + 0.078, 0.5)] for u in np.arange(0.03, 0.84, 0.09)]
+        panes += [[(0.925, 0.35), (0.925, 0.92), (0.995, 0.92), (0.995, 0.35)]]  # windscreen
+        panes += [[(0.86, 0.14), (0.86, 0.88), (0.915, 0.88), (0.915, 0.14)]]  # front door
+        panes += [[(0.45, 0.14), (0.45, 0.88), (0.51, 0.88), (0.51, 0.14)]]  # middle door
+        _glasshouse(patch, lb, d, panes, v, (0.14, 0.92), glass, sky)
+        lamps = ((0.99, 0.22), (0.008, 0.25))
+    else:
+        for u in np.arange(0.06, 0.7, 0.066):  # ribs of the box body
+            _line(patch, lb, d, (u, 0.2), (u, 0.97), _shade_k(_mix(body, (205, 205, 205)), 0.75))
+        _poly(patch, [(0.0, 0.1), (0.0, 0.17), (0.98, 0.17), (0.98, 0.1)], lb, d, (28, 28, 30))  # chassis
+        _glasshouse(patch, lb, d, [[(0.85, 0.5), (0.85, 0.76), (0.9, 0.76), (0.965, 0.55)]], v, (0.5, 0.76), glass, sky)
+        _poly(patch, [(0.96, 0.12), (0.96, 0.24), (1.0, 0.24), (1.0, 0.12)], lb, d, (35, 35, 38))  # bumper
+        lamps = ((0.99, 0.3), (0.008, 0.22))
+    axles, r = _WHEELS[kind]
+    rim = _shade((175, 175, 180), light)
+    for u in axles:
+        _tyre(patch, lb, d, u, r, rim)
+    _noise(patch, mask)
+    front = _pt(x + (lamps[0][0] if d > 0 else 1 - lamps[0][0]) * w, y + h - lamps[0][1] * h)
+    rear = _pt(x + (lamps[1][0] if d > 0 else 1 - lamps[1][0]) * w, y + h - lamps[1][1] * h)
+    cv2.ellipse(img, front, _pt(max(1, 0.02 * w), max(1, 0.04 * h)), 0, 0, 360, (200, 235, 245), -1, cv2.LINE_AA)
+    cv2.ellipse(img, rear, _pt(max(1, 0.012 * w), max(1, 0.045 * h)), 0, 0, 360, (30, 30, 190), -1, cv2.LINE_AA)
+    if glow:
+        _glow(img, front, round(0.05 * h), (220, 245, 255), glow)
+        _glow(img, rear, round(0.04 * h), (40, 40, 255), glow * 0.7)
+
+
+def _shade_k(c: Colour, k: float) -> Colour:
+    return (min(255, int(c[0] * k)), min(255, int(c[1] * k)), min(255, int(c[2] * k)))
+
+
+def _line(
+    img: np.ndarray,
+    box: tuple[float, float, float, float],
+    d: int,
+    a: tuple[float, float],
+    b: tuple[float, float],
+    c: Colour,
 ) -> None:
     x, y, w, h = box
-    body = c["body"]
-    glass = _mix(c["body"], (90, 70, 60))
-    if kind == "car":
-        _poly(
-            img,
-            [
-                (0, 0.2),
-                (0, 0.55),
-                (0.05, 0.6),
-                (0.25, 0.62),
-                (0.35, 0.95),
-                (0.7, 0.95),
-                (0.82, 0.62),
-                (0.97, 0.57),
-                (1, 0.45),
-                (1, 0.2),
-            ],
-            box,
-            d,
-            body,
-        )
-        _poly(img, [(0.29, 0.62), (0.37, 0.9), (0.68, 0.9), (0.78, 0.62)], box, d, glass)
-        wheels, r = (0.2, 0.8), 0.2
-    elif kind == "bus":
-        _poly(img, [(0, 0.1), (0, 0.97), (0.98, 0.97), (1, 0.9), (1, 0.1)], box, d, body)
-        for u in np.arange(0.04, 0.9, 0.09):
-            _poly(img, [(u, 0.5), (u, 0.85), (u + 0.075, 0.85), (u + 0.075, 0.5)], box, d, glass)
-        _poly(img, [(0.93, 0.4), (0.93, 0.9), (0.995, 0.9), (0.995, 0.4)], box, d, glass)
-        wheels, r = (0.15, 0.8), 0.13
-    elif kind == "truck":
-        _poly(img, [(0, 0.15), (0, 1), (0.72, 1), (0.72, 0.15)], box, d, _mix(body, (200, 200, 200)))
-        _poly(img, [(0.74, 0.12), (0.74, 0.8), (0.95, 0.8), (1, 0.55), (1, 0.12)], box, d, body)
-        _poly(img, [(0.85, 0.5), (0.85, 0.75), (0.95, 0.75), (0.98, 0.55)], box, d, glass)
-        wheels, r = (0.12, 0.28, 0.87), 0.14
-    else:  # motorcycle or bicycle with its rider
-        thin = kind == "bicycle"
-        for u in (0.18, 0.82):
-            _wheel(img, box, d, u, 0.2, thin)
-        _poly(
-            img,
-            [(0.2, 0.25), (0.45, 0.48), (0.8, 0.48), (0.82, 0.25), (0.75, 0.3), (0.5, 0.4)],
-            box,
-            d,
-            (40, 40, 40) if thin else body,
-        )
-        pedal = 0.05 * math.sin(phase)
-        _poly(img, [(0.4, 0.48), (0.46 + pedal, 0.2), (0.5 + pedal, 0.2), (0.5, 0.5)], box, d, c["trousers"])
-        _poly(img, [(0.36, 0.48), (0.48, 0.86), (0.6, 0.84), (0.52, 0.46)], box, d, c["shirt"])
-        hx, hy = x + (0.56 if d > 0 else 0.44) * w, y + 0.07 * h
-        cv2.circle(img, _pt(hx, hy), max(2, round(0.075 * h)), c["hair"] if thin else (30, 30, 30), -1, cv2.LINE_AA)
-        if glow and not thin:
-            _glow(img, _pt(x + (0.9 if d > 0 else 0.1) * w, y + 0.55 * h), round(0.04 * h), (220, 245, 255), glow)
+
+    def at(u: float, v: float) -> tuple[int, int]:
+        return _pt(x + (u if d > 0 else 1 - u) * w, y + h - v * h)
+
+    cv2.line(img, at(*a), at(*b), c, 1, cv2.LINE_AA)
+
+
+def _ground_shadow(patch: np.ndarray, box: tuple[float, float, float, float], depth: float) -> None:
+    """A soft dark ellipse on the road under the body: what sets a photographed car on the ground."""
+    x, y, w, h = box
+    top = max(0, math.floor(y + 0.8 * h))  # the shadow and its blur stay in the bottom rows
+    band = patch[top:]
+    if band.size == 0:
         return
-    for u in wheels:
-        _wheel(img, box, d, u, r)
-    lamp_y = y + h * (1 - (0.45 if kind == "car" else 0.2))
-    front, rear = _pt(x + (w - 2 if d > 0 else 2), lamp_y), _pt(x + (2 if d > 0 else w - 2), lamp_y)
-    strength = max(glow, 0.0)
-    cv2.circle(img, front, max(1, round(0.04 * h)), (200, 235, 245), -1)
-    cv2.circle(img, rear, max(1, round(0.035 * h)), (30, 30, 190), -1)
-    if strength:
-        _glow(img, front, round(0.05 * h), (220, 245, 255), strength)
-        _glow(img, rear, round(0.04 * h), (40, 40, 255), strength * 0.7)
+    shade = np.zeros(band.shape[:2], np.uint8)
+    cv2.ellipse(shade, _pt(x + w / 2, y + h - 0.01 * h - top), _pt(0.5 * w, max(1.0, 0.06 * h)), 0, 0, 360, 255, -1)
+    shade = cv2.GaussianBlur(shade, (0, 0), max(0.8, 0.025 * h))
+    keep = cv2.merge([255 - (shade * depth).astype(np.uint8)] * 3)
+    cv2.multiply(band, keep, dst=band, scale=1 / 255)
+
+
+def _glasshouse(
+    patch: np.ndarray,
+    box: tuple[float, float, float, float],
+    d: int,
+    panes: list[list[tuple[float, float]]],
+    v: np.ndarray,
+    band: tuple[float, float],
+    glass: Colour,
+    sky: Colour,
+) -> None:
+    """Dark glass that reflects the sky near its top edge, as side windows do by day."""
+    mask = np.zeros(patch.shape[:2], np.uint8)
+    for pts in panes:
+        _poly(mask, pts, box, d, 255)  # type: ignore[arg-type]
+    t = np.clip((v - band[0]) / (band[1] - band[0]), 0, 1) ** 2 * 0.55  # reflection share by height
+    g, s = np.array(glass, np.float32), np.array(sky, np.float32)
+    _fill_rows(patch, mask, g[None, :] * (1 - t[:, None]) + s[None, :] * t[:, None])
+
+
+def _fill_rows(patch: np.ndarray, mask: np.ndarray, colours: np.ndarray) -> None:
+    """Paint ``mask``'s pixels with one colour per row (a vertical gradient), in one masked copy."""
+    bx, by, bw, bh = cv2.boundingRect(mask)  # only the painted rectangle is built and copied
+    if bw == 0 or bh == 0:
+        return
+    rows = np.clip(colours[by : by + bh], 0, 255).astype(np.uint8)[:, None, :]
+    fill = cv2.resize(rows, (bw, bh), interpolation=cv2.INTER_NEAREST)
+    cv2.copyTo(fill, mask[by : by + bh, bx : bx + bw], patch[by : by + bh, bx : bx + bw])
+
+
+def _tyre(patch: np.ndarray, box: tuple[float, float, float, float], d: int, u: float, r: float, rim: Colour) -> None:
+    """A black tyre in a darker wheel arch, a light rim and a dark hub."""
+    x, y, w, h = box
+    centre = _pt(x + (u if d > 0 else 1 - u) * w, y + h - r * h)
+    rad = max(1.0, r * h)
+    cv2.circle(patch, centre, round(rad * 1.12), (14, 14, 16), -1, cv2.LINE_AA)  # the arch's shadow
+    cv2.circle(patch, centre, round(rad), (30, 30, 32), -1, cv2.LINE_AA)
+    cv2.circle(patch, centre, max(1, round(rad * 0.58)), rim, -1, cv2.LINE_AA)
+    cv2.circle(patch, centre, max(1, round(rad * 0.2)), _shade_k(rim, 0.45), -1, cv2.LINE_AA)
+
+
+@lru_cache(maxsize=1)
+def _grain() -> tuple[np.ndarray, np.ndarray]:
+    """A fixed tile of fine sensor grain like the background's (drawn once), as its + and - parts."""
+    g = np.clip(np.random.default_rng(20261126).normal(0.0, 3.0, (256, 512)), -9, 9)
+    return cv2.merge([np.maximum(g, 0).astype(np.uint8)] * 3), cv2.merge([np.maximum(-g, 0).astype(np.uint8)] * 3)
+
+
+def _noise(patch: np.ndarray, mask: np.ndarray) -> None:
+    """The body's paint gets the same grain as the background: flat paint looks drawn."""
+    ph, pw = patch.shape[:2]
+    if ph > 256 or pw > 512:
+        return
+    plus, minus = _grain()
+    cv2.add(patch, plus[:ph, :pw], dst=patch, mask=mask)
+    cv2.subtract(patch, minus[:ph, :pw], dst=patch, mask=mask)
+
+
+def _two_wheeler_side(
+    img: np.ndarray,
+    kind: str,
+    box: tuple[float, float, float, float],
+    d: int,
+    c: dict[str, Colour],
+    glow: float,
+    phase: float,
+) -> None:
+    """A motorcycle or bicycle with its rider, side-on: drawn as before (the rider is what is detected)."""
+    x, y, w, h = box
+    thin = kind == "bicycle"
+    for u in (0.18, 0.82):
+        _wheel(img, box, d, u, 0.2, thin)
+    _poly(
+        img,
+        [(0.2, 0.25), (0.45, 0.48), (0.8, 0.48), (0.82, 0.25), (0.75, 0.3), (0.5, 0.4)],
+        box,
+        d,
+        (40, 40, 40) if thin else c["body"],
+    )
+    pedal = 0.05 * math.sin(phase)
+    _poly(img, [(0.4, 0.48), (0.46 + pedal, 0.2), (0.5 + pedal, 0.2), (0.5, 0.5)], box, d, c["trousers"])
+    _poly(img, [(0.36, 0.48), (0.48, 0.86), (0.6, 0.84), (0.52, 0.46)], box, d, c["shirt"])
+    hx, hy = x + (0.56 if d > 0 else 0.44) * w, y + 0.07 * h
+    cv2.circle(img, _pt(hx, hy), max(2, round(0.075 * h)), c["hair"] if thin else (30, 30, 30), -1, cv2.LINE_AA)
+    if glow and not thin:
+        _glow(img, _pt(x + (0.9 if d > 0 else 0.1) * w, y + 0.55 * h), round(0.04 * h), (220, 245, 255), glow)
 
 
 def _vehicle_end(

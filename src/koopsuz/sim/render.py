@@ -33,7 +33,7 @@ from koopsuz.sim.scenario import Scenario, SimCamera
 from koopsuz.sim.scene import H, W, build_stage
 
 log = logging.getLogger(__name__)
-RENDER_VERSION = 4  # bump when drawing or encoding changes: it invalidates every cache entry
+RENDER_VERSION = 5  # bump when drawing or encoding changes: it invalidates every cache entry
 DEFAULT_CACHE_DIR = Path("var/sim/cache")
 X264 = {"preset": "veryfast", "tune": "zerolatency", "profile": "baseline"}
 # Constant quantiser, not CRF: a static scene then encodes to skipped blocks, so a quiet camera
