@@ -96,6 +96,7 @@ class _Vehicle:
     points: dict[float, Point] = field(default_factory=dict)  # every place it was seen (reads, follow steps) by time
     sighting: str = field(default_factory=new_id)  # ties the provisional read to the decided one
     provisional: str | None = None  # the plate text sent as provisional (a hotlist may act on it)
+    second: tuple[Plate, float] | None = None  # the second look's read of the first read's text (sureness only)
 
 
 @dataclass(slots=True)
@@ -371,7 +372,8 @@ class PlateStage:
             return None
         if p.corrections == 0 and c >= self._sure_single:
             return p, c, "single"
-        same = [cc for pp, cc in v.reads if pp.compact == p.compact and cc >= self._sure_pair]
+        reads = v.reads if v.second is None else [*v.reads, v.second]
+        same = [cc for pp, cc in reads if pp.compact == p.compact and cc >= self._sure_pair]
         if c >= self._sure_pair and len(same) >= 2:
             return p, min(same), "agree"
         return None
@@ -604,8 +606,8 @@ class PlateStage:
     def _second_look(self, v: _Vehicle, frame: DecodedFrame) -> None:
         """A plate's first read, good but not sure alone: read it again at once in the buffered frame just
         before (a small window, as dear as one region of a look) rather than wait for the next look, which
-        under load comes a second or more later. Two reads alike make it sure; only a read of the same text
-        joins the vote."""
+        under load comes a second or more later. The same text there makes the pair that is sure; it
+        never joins the vote."""
         t = frame.captured_at.timestamp()
         before = [f for f in self._buffered() if 0 < t - f.captured_at.timestamp() <= SECOND_LOOK_S]
         if not before:
@@ -614,13 +616,12 @@ class PlateStage:
         found = self._probe_read(v, before[-1], v.path[-1], v.path[-1])
         if found is None:
             return
-        p, r = found
-        if r.plate.compact != v.reads[0][0].compact:
-            # a smaller, earlier picture of the plate read otherwise (often a fragment, its box off the plate's
-            # centre): kept out of the vote and the path, which it could only make worse
-            return
-        v.reads.append((r.plate, r.confidence))
-        v.points.setdefault(p[0], p)
+        _p, r = found
+        if r.plate.compact == v.reads[0][0].compact:
+            # counted for sureness only, never in the vote: two frames 0.1 s apart share their blur and angle,
+            # so a misread can repeat there, and a vote with it twice could outweigh the later, larger reads
+            # that get it right (one live run with it in the vote decided 09 508 KGD as 06 506 KGD)
+            v.second = (r.plate, r.confidence)
 
     def _buffered(self) -> list[DecodedFrame]:
         with self._ring_lock:
