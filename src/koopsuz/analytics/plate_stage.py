@@ -388,7 +388,8 @@ class PlateStage:
         if not v.reads or v.emitted:
             return
         decided = vote(v.reads)
-        if decided is not None and decided.plate.format == "free" and decided.reads < self._early_reads:
+        fragment = decided is not None and decided.plate.format == "free" and decided.reads < self._early_reads
+        if fragment and v.provisional is None:  # (after a provisional read its decision must come, to settle it)
             self.partial += 1  # a fragment no format explains, seen too few times to be a plate
             return
         self._emit(camera, v, emit)
