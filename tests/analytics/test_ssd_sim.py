@@ -1,11 +1,14 @@
 """The shipped SSD-MobileNet-v2 on simulator clips, scored against the simulator's ground truth.
 
-The simulator draws flat, cartoon-like people and cars; a COCO detector trained on photographs
-finds them less often than real ones, and how often depends on colours and pose (a bald man in
-green is a "toothbrush", a side-on cartoon car an "airplane", a white one nothing at all). The
+The simulator draws cartoon-like people; a COCO detector trained on photographs finds them less
+often than real ones, and how often depends on colours and pose (a bald man in green is a
+"toothbrush"). Its side-on vehicles are drawn with the cues such a model learned from photographs
+(shaded body, glass with pillars, tyres with rims, a ground shadow: ``sim.draw._side_body``,
+measured by bench/sim_vehicles.py); before that a side-on car was an "airplane" or nothing. The
 thresholds below are what this model does on these clips, with a margin (measured per analysed
-frame, objects fully in view: gated person recall 0.49, vehicle 0.09, precision 1.00; whole
-frame 0.23 / 0.00), not what it would do on a real camera. A ministry's own YOLO model is the
+frame, objects fully in view: gated person recall 0.64, vehicle 1.00, precision 0.97; whole
+frame person 0.23, vehicle 1.00, precision 1.00; vehicles were 0.09 gated and 0.00 whole with
+the flat drawing), not what it would do on a real camera. A ministry's own YOLO model is the
 way to better numbers; the plugin path for it is tested in test_yolo_onnx.py.
 """
 
@@ -68,9 +71,12 @@ def test_packaged_model_runs_under_opencv_and_is_timed(ssd: Any) -> None:
 
 def test_recall_and_precision_against_ground_truth(runs: dict[tuple[str, bool], Run]) -> None:
     gated = score([runs[c, True] for c in ("d-1", "d-2", "w-1")])
+    whole = score([runs[c, False] for c in ("d-1", "d-2", "w-1")])
     assert gated["person_recall"] >= 0.40, gated
-    assert gated["vehicle_recall"] >= 0.05, gated
+    assert gated["vehicle_recall"] >= 0.85, gated
     assert gated["precision"] >= 0.90, gated
+    assert whole["vehicle_recall"] >= 0.85, whole  # a side-on car 150-300 px long is found even squeezed
+    assert whole["precision"] >= 0.90, whole
 
 
 def test_motion_gating_finds_more_for_less(runs: dict[tuple[str, bool], Run]) -> None:
