@@ -152,3 +152,33 @@ def runs(clips: dict[str, Clip], ssd: Any, tmp_path_factory: pytest.TempPathFact
     for cam in ("d-1", "d-2", "w-1"):
         out[cam, False] = run_pipeline(clips[cam], ssd, root / f"{cam}-whole", gated=False)
     return out
+
+
+# sv-1: a white car drives in from the left and stops in the middle of the road for 9 s (the
+# scenario format has no stop, so the arriving car and the parked one are two actors in the same
+# place one frame apart; seed 7711 gives both the same white paint), then it is gone until the loop
+# starts again. For the stopped-vehicle rule scored against truth (test_rule_kinds.py).
+VEHICLE_SCENARIO = """
+seed: 7711
+fps: 15
+loop_seconds: 12
+gop_seconds: 1.0
+cameras:
+  - id: sv-1
+    scene: street
+    light: day
+    schedule:
+      - {id: v1, at: 0.5, kind: car, path: [[-0.45, 0.62], [0.45, 0.62]], duration: 2.0}
+      - {id: v2, at: 2.5, kind: car, path: [[0.45, 0.62], [0.452, 0.62]], duration: 9.0}
+"""
+
+
+@pytest.fixture(scope="session")
+def vehicle_clips() -> dict[str, Clip]:
+    sc = parse_scenario(VEHICLE_SCENARIO, "tests/analytics vehicles")
+    rendered = render_scenario(sc, CACHE, ROOT / "var" / "no-faces", workers=1, progress=False)
+    out = {}
+    for cam_id, rc in rendered.items():
+        codec = av.CodecContext.create("h264", "r")
+        out[cam_id] = Clip(cam_id, rc.fps, [f for u in rc.sub.units for f in codec.decode(av.Packet(u))], rc.truth)
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -100,3 +101,47 @@ def test_defaults_by_site_type() -> None:
     assert len(stay(engine, "night", [(0.5, 0.5)], local(2026, 7, 1, 23, 0))) == 1
     assert default_rules("road")[0].kind == "stopped_vehicle" and "person" not in default_rules("road")[0].classes
     assert default_rules("street") == [] and default_rules(None) == []
+
+
+# -- vehicle cases on simulator clips, scored against the simulator's ground truth ------------------
+VEHICLES = ("car", "bus", "truck")
+ROAD = ((0, 0.5), (1, 0.5), (1, 0.75), (0, 0.75))  # the street scene's carriageway
+SCHOOL_ROAD = ((0, 0.8), (1, 0.8), (1, 1), (0, 1))  # the school's drive, in front of the camera
+
+
+@pytest.mark.parametrize(("camera", "zone"), [("d-1", ROAD), ("d-2", SCHOOL_ROAD)])
+def test_zone_entry_of_a_car_on_simulator_clips_matches_truth(clips: dict, ssd: Any, camera: str, zone: Any) -> None:
+    """A car drives across the zone, side-on (d-1) and close by (d-2): one entry, one alert, as a
+    vehicle; the person on the same clip is not one (the rule is for vehicles only)."""
+    from .test_rule_stage import run_clip, truth_hits
+
+    rule = Rule(id="road", name="Road", kind="zone_entry", zone=zone, classes=VEHICLES, severity="low")
+    clip = clips[camera]
+    assert truth_hits(clip, rule) == [("car", None)]  # the scenario says what should happen
+    events = run_clip(clip, ssd, [rule])
+    entered = [e.payload["class"] for e in events if e.kind == "track_entered"]
+    alerts = [e.payload["class"] for e in events if e.kind == "alert"]
+    assert entered == ["car"] and alerts == ["car"], (entered, alerts)
+
+
+def test_stopped_vehicle_on_a_simulator_clip_matches_truth(vehicle_clips: dict, clips: dict, ssd: Any) -> None:
+    """sv-1: a car drives in and stands still for 9 s, two loops: one alert per stop, no earlier
+    than the truth's (5 s of stillness after the car stopped) and at most 3 s after it. Measured
+    (SSD, gated, 8 fps): 1.6 s and 2.4 s after (not analysed further; likely the tracked box still
+    shifting for a moment after the car stops). d-1's car drives through without stopping: nothing."""
+    from .test_rule_stage import run_clip, truth_hits
+
+    rule = Rule(id="nostop", name="No stopping", kind="stopped_vehicle", zone=ROAD, seconds=5, classes=VEHICLES)
+    clip = vehicle_clips["sv-1"]
+    assert truth_hits(clip, rule) == [("car", None)]
+    loop_s = clip.truth["frames"] / clip.fps
+    parked = next(a for a in clip.truth["actors"] if a["id"] == "v2")
+    due = [parked["enter_frame"] / clip.fps + 5.0 + k * loop_s for k in range(2)]  # truth: 5 s after stopping
+    events = run_clip(clip, ssd, [rule], loops=2)
+    t0 = clip.decoded()[0].captured_at
+    alerts = [((e.ts - t0).total_seconds(), e.payload["class"]) for e in events if e.kind == "alert"]
+    assert [c for _, c in alerts] == ["car", "car"], alerts
+    for (t, _), want in zip(alerts, due, strict=True):
+        assert -0.2 <= t - want <= 3.0, (alerts, due)
+    assert truth_hits(clips["d-1"], rule) == []
+    assert [e for e in run_clip(clips["d-1"], ssd, [rule]) if e.kind == "alert"] == []
