@@ -14,8 +14,15 @@ import pytest
 from koopsuz.domain.events import Event
 from koopsuz.security.principal import Scope
 from koopsuz.store.recording_repo import RecordingRepo
+from tests.legal_helpers import register_basis
 
 from .conftest import SEGMENT_S, Run
+
+
+@pytest.fixture(scope="module")
+def clip_basis(recorded: Run) -> str:
+    """A country-wide basis allowing export: a clip download needs one (issue 8)."""
+    return register_basis(recorded.client("admin"), case="CLIP-7/2026")  # national: covers rec-2 (KG-C) too
 
 
 def iso(t: float) -> str:
@@ -97,10 +104,13 @@ def test_playlist_starts_the_player_at_the_asked_moment(recorded: Run) -> None:
     assert 6 <= sum(s["duration"] for s in segs) <= 6 + 2 * SEGMENT_S + 1
 
 
-def test_export_mp4_has_the_expected_duration(recorded: Run) -> None:
+def test_export_mp4_has_the_expected_duration(recorded: Run, clip_basis: str) -> None:
     c = recorded.client("investigator")
     t = recorded.marks["start"] + 4
-    r = c.get("/api/cameras/rec-1/export.mp4", params={"start": iso(t), "end": iso(t + 8), "reason": "incident 7"})
+    rng = {"start": iso(t), "end": iso(t + 8), "reason": "incident 7"}
+    r = c.get("/api/cameras/rec-1/export.mp4", params=rng)  # no legal basis: refused, saying what to give
+    assert r.status_code == 422 and "legal_basis_id" in r.json()["detail"]
+    r = c.get("/api/cameras/rec-1/export.mp4", params=rng | {"legal_basis_id": clip_basis})
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
     assert r.headers["content-disposition"].startswith('attachment; filename="rec-1_')
     with av.open(io.BytesIO(r.content)) as mp4:
@@ -111,11 +121,12 @@ def test_export_mp4_has_the_expected_duration(recorded: Run) -> None:
     assert float(r.headers["x-recording-duration"]) == pytest.approx(duration, abs=0.1)
     entry = recorded.system.audit.search(Scope.national(), action="playback.export", target_id="rec-1")[0]
     assert entry.actor == "yk.investigator" and entry.detail["reason"] == "incident 7"
+    assert entry.detail["legal_basis_id"] == clip_basis and entry.detail["case"] == "CLIP-7/2026"
 
 
-def test_export_across_gaps_closes_them_up_and_says_so(recorded: Run) -> None:
+def test_export_across_gaps_closes_them_up_and_says_so(recorded: Run, clip_basis: str) -> None:
     c = recorded.client("investigator")
-    r = c.get("/api/cameras/rec-1/export.mp4", params=whole_run(recorded))
+    r = c.get("/api/cameras/rec-1/export.mp4", params=whole_run(recorded) | {"legal_basis_id": clip_basis})
     assert r.status_code == 200 and r.headers["x-recording-pieces"] == "3"
     with av.open(io.BytesIO(r.content)) as mp4:
         duration = mp4.duration / 1e6
@@ -191,7 +202,7 @@ def test_events_point_at_their_footage(recorded: Run) -> None:
     assert e.id in [x["id"] for x in tl["events"]]
 
 
-def test_a_damaged_segment_is_never_served(recorded: Run) -> None:
+def test_a_damaged_segment_is_never_served(recorded: Run, clip_basis: str) -> None:
     c = recorded.client("national_operator")
     with recorded.system.db.session() as s:
         row = RecordingRepo(s).segments("rec-2", *[datetime.fromisoformat(x) for x in whole_run(recorded).values()])[3]
@@ -208,7 +219,8 @@ def test_a_damaged_segment_is_never_served(recorded: Run) -> None:
         path.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])  # same size, one bit off
         r = c.get(f"/api/cameras/rec-2/segments/{row.id}.m4s", params={"g": grant})
         assert r.status_code == 410 and "altered" in r.json()["detail"]
-        assert c.get("/api/cameras/rec-2/export.mp4", params=whole_run(recorded)).status_code == 410
+        clip = whole_run(recorded) | {"legal_basis_id": clip_basis}
+        assert c.get("/api/cameras/rec-2/export.mp4", params=clip).status_code == 410
     finally:
         path.write_bytes(original)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # other tests read the write time

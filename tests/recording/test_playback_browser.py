@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from koopsuz.domain.events import Event
+from koopsuz.security.principal import Scope
 from tests.conftest import PASSWORD, free_port, wait_port
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -138,3 +139,28 @@ def test_two_cameras_play_in_sync(recorded: Run, page: Any, base_url: str) -> No
 
     wait(in_sync, 15, "the second camera to play in step with the first")
     page.screenshot(path=str(SHOTS / "playback-two-cameras.png"))
+
+
+def test_a_clip_download_asks_for_a_legal_basis_first(recorded: Run, page: Any, base_url: str) -> None:
+    """Downloading footage is an export (issue 8): without a registered basis the link says so and
+    downloads nothing; with one typed in, the clip comes and the audit names the basis."""
+    from tests.legal_helpers import register_basis_for
+
+    m = recorded.marks
+    page.goto(f"{base_url}/cameras/rec-1/playback?start={iso(m['start'] + 2)}&end={iso(m['start'] + 10)}")
+    page.wait_for_selector('[data-testid="playback-tile"][data-ready="true"]')
+    link = page.get_by_test_id("export-link").first
+    assert link.get_attribute("aria-disabled") == "true"
+    link.dispatch_event("click")  # a user can still click it (Playwright refuses aria-disabled)
+    page.get_by_text("needs a registered legal basis").first.wait_for()  # the page says what to give
+    investigator = recorded.system.users.authenticate("yk.investigator", PASSWORD)
+    basis = register_basis_for(recorded.system, investigator, case="CLIP-9/2026")
+    page.get_by_test_id("playback-basis").fill(basis)
+    assert link.get_attribute("aria-disabled") == "false"
+    assert f"legal_basis_id={basis}" in (link.get_attribute("href") or "")
+    with page.expect_download() as dl:
+        link.click()
+    data = Path(dl.value.path()).read_bytes()
+    assert data[4:8] == b"ftyp"
+    entry = recorded.system.audit.search(Scope.national(), action="playback.export", target_id="rec-1")[0]
+    assert entry.actor == "national" and entry.detail["case"] == "CLIP-9/2026"

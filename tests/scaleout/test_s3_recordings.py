@@ -36,6 +36,7 @@ from koopsuz.sim.rtsp import SimServer  # noqa: E402
 from koopsuz.store.recording_repo import RecordingRepo  # noqa: E402
 from koopsuz.system import System  # noqa: E402
 from tests.conftest import PASSWORD  # noqa: E402
+from tests.legal_helpers import register_basis  # noqa: E402
 from tests.sim.conftest import tiny_scenario  # noqa: E402
 
 BUCKET, PREFIX = "koopsuz-rec", "kg/issyk-kul"
@@ -237,7 +238,8 @@ def test_recordings_go_to_s3_survive_its_outages_and_play_from_another_node(tmp_
             init_uri = next(ln.split('URI="')[1].split('"')[0] for ln in r.text.splitlines() if "EXT-X-MAP" in ln)
             assert c.get(f"/api/cameras/s3-cam/{init_uri}").status_code == 200
             assert "recordings_upload" not in c.get("/api/system/ready").json()["checks"]  # it uploads nothing
-            exp = c.get("/api/cameras/s3-cam/export.mp4", params=rng)
+            basis = register_basis(c, case="S3-12/2026")  # a clip download needs a registered basis
+            exp = c.get("/api/cameras/s3-cam/export.mp4", params=rng | {"legal_basis_id": basis})
             assert exp.status_code == 200, exp.text
             assert exp.content[4:8] == b"ftyp" and float(exp.headers["X-Recording-Duration"]) > 4
 

@@ -22,6 +22,7 @@ from starlette.background import BackgroundTask
 from ulid import ULID
 
 from koopsuz.api.deps import SystemDep, client_ip, require
+from koopsuz.domain.legal import Purpose
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.errors import Forbidden, Invalid, NotFound
 from koopsuz.services.playback import iso
@@ -36,6 +37,10 @@ Start = Annotated[datetime | None, Query(description="range start (ISO 8601; def
 End = Annotated[datetime | None, Query(description="range end (ISO 8601; default: now)")]
 Reason = Annotated[str | None, Query(max_length=300, description="why the footage is viewed (kept in the audit log)")]
 Grant = Annotated[str | None, Query(alias="g", max_length=400, description="grant from the playlist")]
+BasisId = Annotated[
+    str | None,
+    Query(max_length=64, description="the registered legal basis allowing 'export' in the camera's region (required)"),
+]
 HLS = "application/vnd.apple.mpegurl"
 MASKED_MAX_MINUTES = 10  # the masked copy is re-encoded on request: kept short
 _SESSION_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -148,11 +153,22 @@ def export(
     start: Start = None,
     end: End = None,
     reason: Reason = None,
+    legal_basis_id: BasisId = None,
 ) -> FileResponse:
-    """The range as one MP4 (copied, never re-encoded; gaps closed up and listed in headers)."""
+    """The range as one MP4 (copied, never re-encoded; gaps closed up and listed in headers).
+
+    A clip taken away is an export of footage like an evidence package (issue 8): it needs a
+    registered legal basis allowing ``export`` in the camera's region, named in the audit entry.
+    """
     row = _camera(system, who, camera_id, Permission.EXPORT)
     _unmasked_only(system, who, row, request)
     a, b = system.playback.check_range(start, end, system.settings.export_max_minutes * 60)
+    if not (legal_basis_id or "").strip():
+        raise Invalid(
+            f"legal_basis_id: downloading footage needs a registered legal basis that allows 'export' in {row.region}; "
+            "give its id (the case's investigator has it, or register one on the Legal bases page)"
+        )
+    basis = system.legal.require(who, legal_basis_id, Purpose.EXPORT, row.region)
     segs, runs = export_runs(system, camera_id, a, b)
     tmp = system.settings.data_dir.resolve() / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -163,7 +179,15 @@ def export(
         dest.unlink(missing_ok=True)
         raise Invalid(str(exc)) from None
     first, last = segs[0].start, segs[-1].end
-    detail = {"start": iso(a), "end": iso(b), "reason": reason, "segments": len(segs), "pieces": len(runs)}
+    detail = {
+        "start": iso(a),
+        "end": iso(b),
+        "reason": reason,
+        "legal_basis_id": basis.id,
+        "case": basis.case_number,
+        "segments": len(segs),
+        "pieces": len(runs),
+    }
     system.audit.record(
         who,
         "playback.export",

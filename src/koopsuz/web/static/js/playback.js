@@ -6,6 +6,7 @@
 
 import Hls from "/static/vendor/hls/hls.min.mjs";
 import { startApp } from "./app.js";
+import { basisOption } from "./lawful.js";
 import { ApiError, api, boot, can, formatDateTime, formatTime, h, kindLabel, parseUtc, t, toast } from "./core.js";
 
 const MAX_CAMERAS = 4;
@@ -29,6 +30,7 @@ const axis = document.getElementById("tl-axis");
 const clockNode = document.querySelector('[data-testid="playback-clock"]');
 const rangeNode = document.getElementById("playback-range");
 const reasonInput = document.getElementById("playback-reason");
+const basisInput = document.getElementById("playback-basis"); // only for those who may export
 const addSelect = document.getElementById("playback-add");
 const eventList = document.getElementById("event-list");
 const gapList = document.getElementById("gap-list");
@@ -113,7 +115,36 @@ function playlistUrl(id) {
 function exportUrl(id) {
   const q = new URLSearchParams({ start: isoParam(state.start), end: isoParam(state.end) });
   if (reasonInput.value.trim()) q.set("reason", reasonInput.value.trim());
+  if (basisInput && basisInput.value.trim()) q.set("legal_basis_id", basisInput.value.trim());
   return `/api/cameras/${encodeURIComponent(id)}/export.mp4?${q}`;
+}
+
+// A clip download is an export of footage: it needs a registered legal basis allowing "export"
+// (the server refuses without one). The link stays visible but says so until one is given.
+function exportReady() {
+  return !basisInput || basisInput.value.trim() !== "";
+}
+
+function refreshExportLinks() {
+  for (const tile of state.tiles) {
+    if (!tile.exportLink || tile.node.dataset.masked === "true") continue;
+    tile.exportLink.href = exportUrl(tile.id);
+    tile.exportLink.setAttribute("aria-disabled", exportReady() ? "false" : "true");
+    tile.exportLink.title = exportReady() ? "" : t("playback.basis_needed");
+  }
+}
+
+// The bases valid now that allow export, as suggestions (those who may read the registry: heads,
+// investigators); anyone may type an id the case's investigator gave them.
+async function fillBases() {
+  const list = document.getElementById("playback-bases");
+  if (!basisInput || !list) return;
+  try {
+    const bases = (await api("/api/legal-bases?valid=true")).filter((b) => b.purposes.includes("export"));
+    list.replaceChildren(...bases.map((b) => h("option", { value: b.id }, basisOption(b))));
+  } catch {
+    /* no read access to the registry: the id is typed */
+  }
 }
 
 function setOverlay(tile, key) {
@@ -138,6 +169,14 @@ function buildTile(id, index) {
     h("div", { class: "panel-head" }, title, h("span", { class: "spacer" }), exportLink, remove),
     h("div", { class: "playback-wrap" }, video, overlay),
   );
+  if (exportLink) {
+    exportLink.addEventListener("click", (ev) => {
+      if (node.dataset.masked === "true" || exportReady()) return;
+      ev.preventDefault();
+      toast(t("playback.basis_needed"), { error: true });
+      basisInput.focus();
+    });
+  }
   const tile = { id, node, video, overlay, title, exportLink, hls: null, frags: [], ready: false, timeline: null };
   if (remove) remove.addEventListener("click", () => removeCamera(id));
   return tile;
@@ -147,7 +186,10 @@ function startPlayer(tile) {
   if (tile.hls) tile.hls.destroy();
   tile.frags = [];
   tile.ready = false;
-  if (tile.exportLink) tile.exportLink.href = exportUrl(tile.id);
+  if (tile.exportLink) {
+    tile.exportLink.href = exportUrl(tile.id);
+    tile.exportLink.setAttribute("aria-disabled", exportReady() ? "false" : "true");
+  }
   if (!Hls.isSupported()) {
     setOverlay(tile, "playback.unsupported");
     return;
@@ -448,8 +490,10 @@ function main() {
     addSelect.value = "";
     reload();
   });
+  if (basisInput) basisInput.addEventListener("input", refreshExportLinks);
   setInterval(syncFollowers, SYNC_MS);
   fillCameraPicker();
+  fillBases();
   reload();
 }
 
