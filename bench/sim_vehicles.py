@@ -20,7 +20,11 @@ Render cost is the drawing alone (``draw_actor`` on a 720p frame), per vehicle, 
 
     .venv/bin/python bench/sim_vehicles.py            # full table, ~2-4 min on 2 busy cores
     .venv/bin/python bench/sim_vehicles.py --quick    # a third of the frames
-    .venv/bin/python bench/sim_vehicles.py --json out.json
+    .venv/bin/python bench/sim_vehicles.py --json out.json --render   # raw counts; renderer frames/s
+    .venv/bin/python bench/sim_vehicles.py --compare before.json after.json   # the docs/accuracy.md table
+
+The "before" numbers in docs/accuracy.md are this script run against the drawing of commit
+3f107c1 (a copy of ``src/`` with that ``sim/draw.py`` first on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -81,8 +85,18 @@ def main() -> None:
     ap.add_argument("--kinds", default="car,bus,truck", help="comma-separated kinds to draw (default all three)")
     ap.add_argument("--render", action="store_true", help="also time the renderer on a busy street loop (frames/s)")
     ap.add_argument("--json", type=Path, help="also write the raw counts to this file")
+    ap.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="print a before/after markdown table from two --json files and exit (no drawing, no model)",
+    )
     ap.add_argument("--save", type=Path, help="write a few sample crops (PNG) into this folder, to look at")
     args = ap.parse_args()
+    if args.compare:
+        compare(*args.compare)
+        return
     cv2.setNumThreads(2)
     det = SsdMobileNetDetector(min_confidence=0.25)
     stages = {(sc, lt): build_stage(sc, lt, np.random.default_rng(7), "BENCH") for sc in SCENES for lt in LIGHTS}
@@ -177,6 +191,36 @@ def _wrong(det: SsdMobileNetDetector, crop: np.ndarray, truth: np.ndarray) -> in
         return 0
     best = rows[on][np.argmax(rows[on, 2])]
     return int(int(best[1]) not in TF_VEHICLE)
+
+
+def _load(path: Path) -> dict[tuple[str, ...], list[int]]:
+    return {tuple(k.split("|")): v for k, v in json.loads(path.read_text()).items()}
+
+
+def compare(before_path: Path, after_path: Path) -> None:
+    """One markdown table: per kind, colour, length and light, before -> after (gated, whole, wrong)."""
+    before, after = _load(before_path), _load(after_path)
+
+    def agg(hits: dict[tuple[str, ...], list[int]], key: int | None) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for k, v in hits.items():
+            a = out["all" if key is None else k[key]]
+            for i in range(4):
+                a[i] += v[i]
+        return out
+
+    print("| group | frames | gated recall | whole-frame recall | wrong class |")
+    print("|---|---:|---:|---:|---:|")
+    for title, key in (("all", None), ("kind", 0), ("colour", 1), ("length (sub px)", 2), ("light", 3)):
+        b, a = agg(before, key), agg(after, key)
+        for name in a:
+            gb, wb, xb, nb = b[name]
+            ga, wa, xa, na = a[name]
+            label = "**all**" if key is None else f"{title}: {name}"
+            print(
+                f"| {label} | {na} | {gb / nb:.2f} → **{ga / na:.2f}** | {wb / nb:.2f} → **{wa / na:.2f}** "
+                f"| {xb / nb:.2f} → **{xa / na:.2f}** |"
+            )
 
 
 def report(hits: dict[tuple[str, ...], list[int]], draw_ms: float) -> None:
