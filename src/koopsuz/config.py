@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default="",
         description="national hub: JetStream domains of the regional leaf nodes its stream sources (issyk-kul,chuy)",
     )
+    national_domain: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="regional node: the national hub's JetStream domain whose national hotlists this node follows",
+    )
     deployment: Path | None = Field(default=None, description="deployment YAML loaded at start")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

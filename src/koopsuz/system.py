@@ -35,6 +35,7 @@ from koopsuz.services.hotlists import HotlistService
 from koopsuz.services.incidents import IncidentService
 from koopsuz.services.ingest import FaceServices, IngestService, PlateServices
 from koopsuz.services.legal_basis import LegalBasisService
+from koopsuz.services.national_hotlists import NationalHotlistFollower
 from koopsuz.services.plate_reads import PlateSearchService, project_plate_reads
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.ptz import PtzService
@@ -157,6 +158,7 @@ class System:
         )
         self.plate_search = PlateSearchService(self.db, self.audit, self.legal)
         self.hotlists = HotlistService(self.db, self.audit)
+        self.national_hotlists = _national_hotlists(settings, self.db, self.bus, self.hotlists)
         self.sections = SectionService(self.db, self.audit)
         self.road_watch = RoadWatch(
             self.bus,
@@ -232,6 +234,8 @@ class System:
         if self.leases is not None:
             self.leases.start()  # first round before ingest, so it starts with this worker's share
         self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
+        if self.national_hotlists is not None:
+            self.national_hotlists.start()  # after road watch: the lists it writes make it reload
         self.audit_sealer.start()
         self.webhook_dispatcher.start()  # before the writer, like road watch: replayed alerts go out too
         if self.mqtt is not None:
@@ -258,6 +262,8 @@ class System:
             if self.leases is not None:
                 self.leases.stop()  # after ingest and recording stopped: hand the cameras back
             self.face_observations.stop()  # after ingest: stopped cameras hand over their last faces
+            if self.national_hotlists is not None:
+                self.national_hotlists.stop()
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
             self.webhook_dispatcher.stop()  # after the writer: its last alerts were handed over
@@ -269,3 +275,21 @@ class System:
             self.audit_sealer.stop()
         self.bus.close()
         self.db.dispose()
+
+
+def _national_hotlists(
+    settings: Settings, db: Database, bus: Bus, hotlists: HotlistService
+) -> NationalHotlistFollower | None:
+    """A regional node follows the capital's national hotlists (``KOOPSUZ_NATIONAL_DOMAIN``), copied
+    through its JetStream leaf node; a node on the embedded bus has no capital to follow."""
+    if not settings.national_domain:
+        return None
+    from koopsuz.bus.federation import NationalState
+    from koopsuz.bus.nats import NatsBus
+
+    if not isinstance(bus, NatsBus):
+        raise ValueError(
+            "KOOPSUZ_NATIONAL_DOMAIN needs the NATS bus of a regional leaf node (KOOPSUZ_BUS_URL=nats://...)"
+        )
+    return NationalHotlistFollower(db, NationalState(bus), settings.national_domain, hotlists.announce_change)
+

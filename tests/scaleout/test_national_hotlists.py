@@ -23,12 +23,15 @@ import pytest
 from koopsuz.bus import make_bus
 from koopsuz.bus.federation import NationalState
 from koopsuz.bus.nats import NatsBus
+from koopsuz.config import Settings
+from koopsuz.domain.events import Event
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Principal, Role
 from koopsuz.services.errors import Forbidden
 from koopsuz.services.hotlists import HotlistService
 from koopsuz.services.national_hotlists import NationalHotlistFollower, national_state
 from koopsuz.store.db import Database
+from koopsuz.system import System
 from tests.conftest import ROOT
 from tests.scaleout.leafnodes import JetStreamNode
 from tests.scaleout.servers import nats_binary, wait_for
@@ -92,15 +95,35 @@ def test_national_hotlist_changes_reach_a_region_across_a_cut_line(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    follower = NationalHotlistFollower(
-        region_db, NationalState(leaf_bus), "national", lambda: reloads.append(1), interval_s=0.2
+    # the region's node as deployed: KOOPSUZ_NATIONAL_DOMAIN makes it follow the capital's lists
+    regional = System(
+        Settings(
+            data_dir=tmp_path / "region-node",
+            secret_key="region-node",
+            database_url=_url(region_db),
+            bus_url=leaf.url,
+            national_domain="national",
+        )
     )
+    follower = regional.national_hotlists
+    assert isinstance(follower, NationalHotlistFollower)
+    regional.hotlists.listeners.append(lambda: reloads.append(1))
     try:
-        follower.start()
+        regional.start(ingest=False, record=False)
         # first contact: the hub process starts and the leaf opens its source (45 s: a busy machine)
         want = {"01123ABC", "08456DEF", "02789GHI", "09777KKK"}
         assert wait_for(lambda: _plates(region) == want, 45), f"region has {_plates(region)}"
         assert reloads, "the road watch was not told to reload"
+        # and the region's cameras alert on a national plate at once
+        read = Event(
+            kind="plate_read",
+            region="KG-Y",
+            camera="yk-road-1",
+            ts=datetime.now(UTC),
+            payload={"text": "01 123 ABC", "compact": "01123ABC", "confidence": 0.97, "format": "private"},
+        )
+        regional.bus.publish(read)
+        assert wait_for(lambda: regional.road_watch.stats()["hits"] >= 1, 10), regional.road_watch.stats()
         hit = region.active_plates()["01123ABC"][0]
         assert (hit.list_name, hit.kind, hit.region, hit.legal_basis) == ("Stolen vehicles", "stolen", None,
                                                                           "case 01 123 ABC")  # fmt: skip
@@ -116,7 +139,7 @@ def test_national_hotlist_changes_reach_a_region_across_a_cut_line(
         national.add_entry(NATIONAL, stolen["id"], {"plate": "03 321 XYZ", "reason": "stolen", "legal_basis": "case 9",
                                                     "expires_at": expires})  # fmt: skip
         hub_rev = hub_state.revision()
-        assert wait_for(lambda: hub_state.revision() >= hub_rev + 2, 10)  # the hub has both changes
+        assert wait_for(lambda: hub_state.revision() >= hub_rev + 2, 30)  # the hub has both changes
         before = follower.revision
         assert not wait_for(lambda: follower.revision != before, 3, step=0.2), "a change crossed a cut line"
         assert _plates(region) == want  # the region keeps matching what it had
@@ -133,7 +156,7 @@ def test_national_hotlist_changes_reach_a_region_across_a_cut_line(
         assert [e["plate"] for e in regional_entries] == ["09 777 KKK"]  # the region's own list untouched
         assert len(national_state(national_db)) == 1 + 4  # the list and its four entries, one key each
     finally:
-        follower.stop()
+        regional.stop()
         publisher.terminate()
         publisher.wait(10)
         log.close()

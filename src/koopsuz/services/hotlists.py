@@ -239,6 +239,10 @@ class HotlistService:
         with self._db.session() as s:
             return set(s.execute(q).scalars())
 
+    def announce_change(self) -> None:
+        """Lists changed behind this service (the capital's national lists copied in): reload."""
+        self._changed()
+
     def _changed(self) -> None:
         for listener in list(self.listeners):
             listener()
