@@ -128,7 +128,7 @@ def run_pipeline(clip: Clip, detector: Any, media_root: Path, *, gated: bool = T
                 tracks = ctx.results["tracks"]
                 dets = Detections.from_arrays(
                     [tr.box for tr in tracks], [tr.confidence for tr in tracks], [tr.class_id for tr in tracks]
-                )
+                ).clipped(ctx.decoded.frame.width, ctx.decoded.frame.height)  # a track leaving runs past the edge
             seen.append((ctx.decoded.seq, dets))
 
     stages: list[Any] = [stage, Capture()]

@@ -98,7 +98,8 @@ def truth_path(clip: Clip, actor: int = 0) -> list[tuple[float, float]]:
 
 
 def track_path(run: Run) -> list[tuple[float, float]]:
-    (left,) = [e for e in run.events if e.kind == "track_left"]
+    """The person's track (truth actor 0 on these clips); d-2's car, now detected too, has its own."""
+    (left,) = [e for e in run.events if e.kind == "track_left" and e.payload["class"] == "person"]
     return [(x, y) for _, x, y in left.payload["path"]]
 
 
