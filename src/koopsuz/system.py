@@ -167,6 +167,8 @@ class System:
             self.sections,
             self.db,
             clip_s=(settings.clip_pre_s, settings.clip_post_s),
+            # a leased worker acts on the reads of the cameras it holds (each read once across workers)
+            owns=(lambda camera: camera in leases.held()) if (leases := self.leases) is not None else None,
         )
         self.road_watch.passage_sinks.append(self.violations.count_passage)
         # notifications to other systems (issue 7): signed webhooks per subscription, MQTT topics per kind
@@ -230,10 +232,13 @@ class System:
             if self._recording:
                 self.recording.reconcile()
 
-    def start(self, *, ingest: bool = True, record: bool | None = None) -> None:
+    def start(self, *, ingest: bool = True, record: bool | None = None, watch_roads: bool = True) -> None:
+        """``watch_roads`` False: this process raises no hotlist hits or violations (``koopsuz api``:
+        the workers holding the plate cameras do, once each)."""
         if self.leases is not None:
             self.leases.start()  # first round before ingest, so it starts with this worker's share
-        self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
+        if watch_roads:
+            self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
         if self.national_hotlists is not None:
             self.national_hotlists.start()  # after road watch: the lists it writes make it reload
         self.audit_sealer.start()

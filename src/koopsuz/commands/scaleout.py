@@ -150,7 +150,7 @@ def api(
     except ValueError as exc:
         _fail(str(exc))
         return
-    system.start(ingest=False, record=False)
+    system.start(ingest=False, record=False, watch_roads=False)  # the workers watch the roads, once each
     console.print(f"Koopsuz API on http://{settings.host}:{settings.port}")
     try:
         uvicorn.run(

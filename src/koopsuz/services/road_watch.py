@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -67,7 +68,15 @@ class RoadWatch:
         db: Database,
         *,
         clip_s: tuple[float, float] = (5.0, 15.0),
+        owns: Callable[[str | None], bool] | None = None,
+        reload_s: float = 15.0,
     ) -> None:
+        # ``owns``: is this process the one to act on a camera's reads? Scale-out workers each watch
+        # every read (a section's entry and exit may be held by different workers) but raise alerts and
+        # violations only for the cameras they hold, so a read is acted on once however many run.
+        # ``reload_s``: lists edited through another process reach this one within this time.
+        self._owns = owns or (lambda _camera: True)
+        self._reload_s = reload_s
         self._bus = bus
         self._submit = submit
         self._hotlists = hotlists
@@ -160,16 +169,26 @@ class RoadWatch:
             self._tracker.sections = self._sections.sections()
 
     def _run(self) -> None:
+        reloaded = time.monotonic()
         while True:
-            item = self._q.get()
+            try:
+                item = self._q.get(timeout=self._reload_s)
+            except queue.Empty:
+                item = None
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            if self._stale.is_set():
+            if self._stale.is_set() or time.monotonic() - reloaded >= self._reload_s:
                 self._stale.clear()
-                self._reload()
+                reloaded = time.monotonic()
+                try:
+                    self._reload()
+                except Exception:  # the store away for a moment: keep the lists we have, try again later
+                    log.exception("road watch: could not reload hotlists and sections")
+            if item is None:
+                continue
             try:
                 self._handle(item)  # type: ignore[arg-type]
             except Exception:
@@ -195,7 +214,8 @@ class RoadWatch:
         now = datetime.now(UTC)
         sighting = read.payload.get("sighting")
         early = self._settle_sighting(sighting) if isinstance(sighting, str) else {}
-        listed = self._listed(read, now)
+        mine = self._owns(read.camera)
+        listed = self._listed(read, now) if mine else []
         for hot in listed:
             if hot.entry_id in early:
                 self.confirmed += 1  # raised already on the provisional read: no second alert
@@ -217,9 +237,11 @@ class RoadWatch:
             vehicle=str(read.payload.get("vehicle") or "") or None,
         )
         spot = self._spots.get(read.camera or "")
-        if spot is not None:
+        if spot is not None and mine:
             self._spot(read, spot)
         for passage in self._tracker.see(sighting):
+            if not mine:
+                continue  # the exit camera's worker issues it (its tracker saw the entry too)
             self.passages += 1
             if passage.refused is not None:
                 self.untimed += int(passage.refused == "untimed")
@@ -344,6 +366,8 @@ class RoadWatch:
         sighting = read.payload.get("sighting")
         if not isinstance(sighting, str) or sighting in self._decided or sighting in self._early:
             return
+        if not self._owns(read.camera):
+            return  # another worker holds this camera and raises its hits
         hits: dict[int, tuple[str, HotPlate]] = {}
         for hot in self._listed(read, datetime.now(UTC)):
             alert = self._hit(read, hot)

@@ -1,0 +1,83 @@
+"""The road watch in several processes on one bus and one store (scale-out workers, issue 9).
+
+Every worker's road watch sees every plate read (a section's entry and exit cameras may be held by
+different workers), but only the worker holding the read's camera raises its hotlist hits and
+violations: one alert per read however many workers run. A hotlist edited through another process
+(whose in-process listeners this watch is not among) reaches the watch within its reload interval.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from koopsuz.bus.memory import MemoryBus
+from koopsuz.domain.events import Event
+from koopsuz.security.audit import AuditLog
+from koopsuz.security.principal import Principal, Role
+from koopsuz.services.hotlists import HotlistService
+from koopsuz.services.road_config import SectionService
+from koopsuz.services.road_watch import RoadWatch
+from koopsuz.store.db import Database
+
+HEAD = Principal(1, "yk.head", "Issyk-Kul Head", Role.REGIONAL_HEAD, "KG-Y")
+
+
+def _read(camera: str, text: str, compact: str) -> Event:
+    return Event(
+        kind="plate_read",
+        region="KG-Y",
+        camera=camera,
+        ts=datetime.now(UTC),
+        payload={"text": text, "compact": compact, "confidence": 0.97, "format": "private"},
+    )
+
+
+def _wait(cond, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return bool(cond())
+
+
+def test_each_read_is_acted_on_once_and_edits_from_another_process_arrive(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    db.migrate()
+    bus = MemoryBus()
+    expires = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    alerts: list[Event] = []
+    held = {"w1": {"cam-a"}, "w2": {"cam-b"}}
+    watches = []
+    for worker in ("w1", "w2"):  # two workers: each its own services over the same store, as two processes
+        audit = AuditLog(db)
+        hotlists, sections = HotlistService(db, audit), SectionService(db, audit)
+        watch = RoadWatch(
+            bus, alerts.append, hotlists, sections, db, owns=lambda cam, w=worker: cam in held[w], reload_s=0.3
+        )
+        watch.start()
+        watches.append(watch)
+    try:
+        other_process = HotlistService(db, AuditLog(db))  # e.g. `koopsuz api`: its listeners are its own
+        stolen = other_process.create_list(HEAD, {"name": "Stolen", "kind": "stolen", "region": "KG-Y"})
+        other_process.add_entry(
+            HEAD, stolen["id"], {"plate": "01 123 ABC", "reason": "stolen", "legal_basis": "c-1", "expires_at": expires}
+        )
+        time.sleep(0.5)  # past the reload interval: both watches read the list the other process wrote
+        for cam in ("cam-a", "cam-b"):
+            bus.publish(_read(cam, "01 123 ABC", "01123ABC"))
+        assert _wait(lambda: len(alerts) >= 2)
+        time.sleep(0.3)
+        hits = [a for a in alerts if a.payload.get("rule_kind") == "hotlist_hit"]
+        assert sorted(a.camera or "" for a in hits) == ["cam-a", "cam-b"], hits  # once each, not twice
+        assert [w.stats()["reads"] for w in watches] == [2, 2]  # both saw both reads
+        # a camera nobody holds (between leases): no alert from anyone, and nothing lost in the watch
+        bus.publish(_read("cam-c", "01 123 ABC", "01123ABC"))
+        assert _wait(lambda: all(w.stats()["reads"] == 3 for w in watches))
+        assert len([a for a in alerts if a.payload.get("rule_kind") == "hotlist_hit"]) == 2
+    finally:
+        for w in watches:
+            w.stop()
+        db.dispose()
