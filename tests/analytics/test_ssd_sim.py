@@ -6,7 +6,7 @@ often than real ones, and how often depends on colours and pose (a bald man in g
 (shaded body, glass with pillars, tyres with rims, a ground shadow: ``sim.draw._side_body``,
 measured by bench/sim_vehicles.py); before that a side-on car was an "airplane" or nothing. The
 thresholds below are what this model does on these clips, with a margin (measured per analysed
-frame, objects fully in view: gated person recall 0.64, vehicle 1.00, precision 0.97; whole
+frame, objects fully in view: gated person recall 0.64, vehicle 1.00, precision 0.98; whole
 frame person 0.23, vehicle 1.00, precision 1.00; vehicles were 0.09 gated and 0.00 whole with
 the flat drawing), not what it would do on a real camera. A ministry's own YOLO model is the
 way to better numbers; the plugin path for it is tested in test_yolo_onnx.py.
