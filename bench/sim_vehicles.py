@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a third of the positions (faster, noisier)")
     ap.add_argument("--no-whole", action="store_true", help="skip the whole-frame pass (faster, for drawing work)")
     ap.add_argument("--kinds", default="car,bus,truck", help="comma-separated kinds to draw (default all three)")
+    ap.add_argument("--lengths", default=",".join(map(str, LENGTHS)), help="comma-separated lengths in sub px")
     ap.add_argument("--render", action="store_true", help="also time the renderer on a busy street loop (frames/s)")
     ap.add_argument("--json", type=Path, help="also write the raw counts to this file")
     ap.add_argument(
@@ -105,7 +106,7 @@ def main() -> None:
     draw_s, draws = 0.0, 0
     pick = np.random.default_rng(9)
     for kind, colour, style in [s for s in styles() if s[0] in args.kinds.split(",")]:
-        for length in LENGTHS:
+        for length in [int(n) for n in args.lengths.split(",")]:
             for (scene, light), stage in stages.items():
                 for foot_y in SCENES[scene]:
                     if pick.random() > (1 / 3 if args.quick else 1.0):
