@@ -53,8 +53,6 @@ LENGTHS = (40, 60, 90, 130, 200)  # vehicle length in sub-stream pixels
 LIGHTS = ("day", "dusk", "night")
 SCENES = {"street": (0.56, 0.66), "road": (0.5, 0.62, 0.75)}  # foot rows (0..1) on the carriageway
 TF_VEHICLE = {3, 6, 8}  # car, bus, truck in the TF 90-id COCO map
-TF_NAMES = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 5: "airplane", 6: "bus", 7: "train", 8: "truck"}
-TF_NAMES |= {9: "boat", 10: "traffic light", 62: "chair", 15: "bench", 64: "potted plant", 72: "tv", 28: "umbrella"}
 
 
 def styles() -> list[tuple[str, str, int]]:
