@@ -181,7 +181,10 @@ class FeedHub:
                     del self._index[key]
                     sub = self._subs.pop(key, None)
                     if sub is not None:
-                        await asyncio.to_thread(sub.close)
+                        # handed to the executor at once, not awaited: the socket's handler may be
+                        # cancelled right here (its connection gone), and an awaited close would then
+                        # never run, leaving a bus subscription behind for good
+                        self.loop.run_in_executor(None, sub.close)
 
     def close(self) -> None:
         """Drop the bus subscriptions (a hub replaced because its event loop ended with sockets open)."""
