@@ -645,29 +645,16 @@ class PlateStage:
         watch confirms the hit with it, or says it was not confirmed."""
         v.provisional = p.text
         self.provisional += 1
-        event = Event(
-            id=new_id(),
-            kind="plate_provisional",
-            region=camera.region,
-            camera=camera.id,
-            site=camera.site,
-            ts=datetime.fromtimestamp(t, UTC),
-            severity=Severity.INFO,
-            payload={
-                "text": p.text,
-                "compact": p.compact,
-                "format": p.format,
-                "plate_region": p.region,
-                "country": p.country or None,
-                "foreign": p.foreign,
+        event = _plate_event(
+            "plate_provisional",
+            camera,
+            v,
+            t,
+            p,
+            {
                 "confidence": round(confidence, 4),
                 "basis": basis,  # "single": one uncorrected read; "agree": two reads alike
                 "reads": len(v.reads),
-                "vehicle": v.cls,
-                "colour": v.best[3] if v.best else None,
-                "direction": _direction(v.path),
-                "track": v.uid,
-                "sighting": v.sighting,
                 "timing": "read",  # ts is the read's capture, not a timing-line crossing: never for speed
             },
         )
@@ -695,28 +682,16 @@ class PlateStage:
             self.first_read += 1
         self.emitted += 1
         p = decided.plate
-        event = Event(
-            id=new_id(),
-            kind="plate_read",
-            region=camera.region,
-            camera=camera.id,
-            site=camera.site,
-            ts=datetime.fromtimestamp(ts, UTC),
-            severity=Severity.INFO,
-            payload={
-                "text": p.text,
-                "compact": p.compact,
-                "format": p.format,
-                "plate_region": p.region,
-                "country": p.country or None,
-                "foreign": p.foreign,
+        event = _plate_event(
+            "plate_read",
+            camera,
+            v,
+            ts,
+            p,
+            {
                 "confidence": decided.confidence,
                 "reads": decided.reads,
                 "agreement": list(decided.agreement),
-                "vehicle": v.cls,
-                "colour": v.best[3] if v.best else None,
-                "direction": _direction(v.path),
-                "track": v.uid,
                 # which instant ts is: the timing-line crossing (what average speed uses) or, for a
                 # plate never seen crossing it, the first read (less exact; flagged for evidence)
                 "timing": "line" if crossing is not None else "first_read",
@@ -726,7 +701,6 @@ class PlateStage:
                 "clock_trusted": self.clock.trusted(ts),
                 "clock_offset_s": None if self.clock.offset_s is None else round(self.clock.offset_s, 3),
                 # the provisional read of the same vehicle, if one went out (a hotlist hit confirmed or not)
-                "sighting": v.sighting,
                 "provisional": v.provisional,
                 # where the plate's centre was, frame by frame (s from ts, 0..1 of the picture): what a
                 # calibrated camera's spot speed is measured from (domain/spot_speed.py)
@@ -735,6 +709,34 @@ class PlateStage:
         )
         self._save_pictures(camera, v, event)
         emit(event)
+
+
+def _plate_event(kind: str, camera: CameraInfo, v: _Vehicle, t: float, p: Plate, extra: dict[str, Any]) -> Event:
+    """A provisional or decided read of vehicle ``v``: the plate and the vehicle as both carry them, plus
+    what only one of them says (``extra``: confidence, reads, timing...)."""
+    payload: dict[str, Any] = {
+        "text": p.text,
+        "compact": p.compact,
+        "format": p.format,
+        "plate_region": p.region,
+        "country": p.country or None,
+        "foreign": p.foreign,
+        "vehicle": v.cls,
+        "colour": v.best[3] if v.best else None,
+        "direction": _direction(v.path),
+        "track": v.uid,
+        "sighting": v.sighting,
+    }
+    return Event(
+        id=new_id(),
+        kind=kind,
+        region=camera.region,
+        camera=camera.id,
+        site=camera.site,
+        ts=datetime.fromtimestamp(t, UTC),
+        severity=Severity.INFO,
+        payload=payload | extra,
+    )
 
 
 _SCALES = (1.0, 0.8, 0.87, 0.93, 1.07, 1.15, 1.25)

@@ -390,64 +390,30 @@ class RoadWatch:
     def _unconfirmed(self, read: Event, hot: HotPlate, alert_id: str) -> Event:
         """The vehicle's decided plate is not the listed one a provisional hit was raised on: said as
         loudly as the hit was, naming it, so nobody keeps acting on it."""
-        p = read.payload
-        return Event(
-            id=new_id(),
-            kind="alert",
-            region=read.region,
-            camera=read.camera,
-            site=read.site,
-            ts=read.ts,
-            severity=hit_severity(hot.kind, hot.priority),
-            media=dict(read.media),
-            payload={
-                "rule": f"hotlist:{hot.entry_id}",
-                "rule_kind": "hotlist_unconfirmed",
-                "rule_name": f"{hot.list_name}: {hot.text} not confirmed (read as {p.get('text')})",
-                "retracts": alert_id,
-                "listed_plate": hot.text,
-                "plate": p.get("text"),
-                "read": read.id,
-                "confidence": p.get("confidence"),
-                "hotlist": hot.hotlist_id,
-                "list_kind": hot.kind,
-                "priority": hot.priority,
-                "track": p.get("track"),
-                "sighting": p.get("sighting"),
-            },
+        return _hotlist_alert(
+            read,
+            hot,
+            "hotlist_unconfirmed",
+            f"{hot.list_name}: {hot.text} not confirmed (read as {read.payload.get('text')})",
+            {"retracts": alert_id, "listed_plate": hot.text},
         )
 
     def _hit(self, read: Event, hot: HotPlate) -> Event:
         p = read.payload
-        return Event(
-            id=new_id(),
-            kind="alert",
-            region=read.region,
-            camera=read.camera,
-            site=read.site,
-            ts=read.ts,
-            severity=hit_severity(hot.kind, hot.priority),
-            media=dict(read.media),
-            payload={
-                "rule": f"hotlist:{hot.entry_id}",
-                "rule_kind": "hotlist_hit",
-                "rule_name": f"{hot.list_name}: {hot.text}",
+        return _hotlist_alert(
+            read,
+            hot,
+            "hotlist_hit",
+            f"{hot.list_name}: {hot.text}",
+            {
                 "class": p.get("vehicle"),
-                "plate": p.get("text"),
-                "read": read.id,
-                "confidence": p.get("confidence"),
                 "colour": p.get("colour"),
                 "direction": p.get("direction"),
-                "hotlist": hot.hotlist_id,
-                "list_kind": hot.kind,
-                "priority": hot.priority,
                 "reason": hot.reason,
                 "legal_basis": hot.legal_basis,
-                "track": p.get("track"),
                 # raised on a provisional read (sure, not yet decided); the decided read confirms it or
                 # an ``hotlist_unconfirmed`` alert follows
                 "provisional": read.kind == "plate_provisional",
-                "sighting": p.get("sighting"),
             },
         )
 
@@ -514,3 +480,33 @@ class RoadWatch:
                 "colour": read.payload.get("colour"),
             },
         )
+
+
+def _hotlist_alert(read: Event, hot: HotPlate, rule_kind: str, rule_name: str, extra: dict[str, Any]) -> Event:
+    """An alert about a read and a listed plate (a hit, or a hit taken back): the read's place, time and
+    pictures, the entry's list and priority, plus what only that kind says (``extra``)."""
+    p = read.payload
+    payload: dict[str, Any] = {
+        "rule": f"hotlist:{hot.entry_id}",
+        "rule_kind": rule_kind,
+        "rule_name": rule_name,
+        "plate": p.get("text"),
+        "read": read.id,
+        "confidence": p.get("confidence"),
+        "hotlist": hot.hotlist_id,
+        "list_kind": hot.kind,
+        "priority": hot.priority,
+        "track": p.get("track"),
+        "sighting": p.get("sighting"),
+    }
+    return Event(
+        id=new_id(),
+        kind="alert",
+        region=read.region,
+        camera=read.camera,
+        site=read.site,
+        ts=read.ts,
+        severity=hit_severity(hot.kind, hot.priority),
+        media=dict(read.media),
+        payload=payload | extra,
+    )
