@@ -41,11 +41,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from feed_clients import REGIONS, open_clients, pct
 from ingest import cpu_seconds, free_port, stop, wait_port, write_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "benchmark-password"
-REGIONS = ("KG-GB", "KG-GO", "KG-B", "KG-J", "KG-N", "KG-O", "KG-T", "KG-C", "KG-Y")
 RULE_KINDS = ("zone_entry", "line_crossing", "loitering", "crowd", "hotlist_hit")
 SEVERITIES = ("medium", "high", "critical")
 
@@ -150,66 +150,10 @@ def inject_when_asked(system, data_dir: Path, sampler: Sampler | None) -> None: 
     ))
 
 
-# -- the clients ---------------------------------------------------------------------------------
-class Client:
-    def __init__(self, name: str, region: str | None, token: str) -> None:
-        self.name, self.region, self.token = name, region, token
-        self.got: dict[int, float] = {}  # seq -> arrival - creation (s)
-        self.foreign = 0  # alerts of another region (scope breach)
-        self.closed: int | None = None  # close code, if the server closed us
-        self.frames = 0  # WebSocket frames received (several messages share one when the feed is busy)
-
-
-async def listen(c: Client, url: str, run: str, stop_at: asyncio.Event, ready: asyncio.Event) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    async with connect(url, additional_headers={"Authorization": f"Bearer {c.token}"}, max_queue=None,
-                       ping_interval=None) as ws:
-        ready.set()
-        try:
-            while not stop_at.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                now = time.time()
-                c.frames += 1
-                frame = json.loads(raw)  # a JSON array of messages (a server before 2026-11-26: one message)
-                for msg in frame if isinstance(frame, list) else [frame]:
-                    if msg.get("type") != "event":
-                        continue
-                    ev = msg["event"]
-                    p = ev.get("payload") or {}
-                    if p.get("bench") != run:
-                        continue
-                    if c.region is not None and ev["region"] != c.region:
-                        c.foreign += 1
-                    c.got[p["seq"]] = now - p["t0"]
-        except ConnectionClosed as exc:
-            c.closed = exc.rcvd.code if exc.rcvd else -1
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 async def drive(port: int, data_dir: Path, tokens: dict[str | None, str], args: argparse.Namespace,
                 proc: psutil.Process) -> dict:
     run = f"run-{int(time.time())}"
-    url = f"ws://127.0.0.1:{port}/api/ws/events"
-    clients = [Client(f"nat-{i}", None, tokens[None]) for i in range(args.national)]
-    clients += [Client(f"{r}-{i}", r, tokens[r]) for r in REGIONS for i in range(args.per_region)]
-    stop_at = asyncio.Event()
-    readies = [asyncio.Event() for _ in clients]
-    tasks = []
-    for c, rd in zip(clients, readies, strict=True):
-        tasks.append(asyncio.create_task(listen(c, url, run, stop_at, rd)))
-        await asyncio.sleep(0.01)
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+    clients, stop_at, tasks = await open_clients(port, tokens, args.national, args.per_region, run, 0.01)
     print(f"  {len(clients)} clients connected; injecting", flush=True)
     await asyncio.sleep(args.warmup)
     load_before = os.getloadavg()
@@ -234,13 +178,13 @@ async def drive(port: int, data_dir: Path, tokens: dict[str | None, str], args: 
     for seq in range(sent):
         region = REGIONS[seq % len(REGIONS)]
         entitled = [c for c in clients if c.region in (None, region)]
-        times = [c.got.get(seq) for c in entitled]
+        times = [c.latency(seq) for c in entitled]
         if any(t is None for t in times):
             incomplete += 1
             continue
         reach.append(max(times))  # type: ignore[type-var]
     for c in clients:
-        deliveries.extend(c.got.values())
+        deliveries.extend(c.latencies())
     expected = sum(len([c for c in clients if c.region in (None, REGIONS[s % len(REGIONS)])]) for s in range(sent))
     return {
         "clients": len(clients),

@@ -55,11 +55,11 @@ from typing import Any
 import httpx
 import psutil
 
+from feed_clients import REGIONS, Client, open_clients, pct
 from ingest import cpu_seconds, free_port, stop, wait_port, write_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "benchmark-password"
-REGIONS = ("KG-GB", "KG-GO", "KG-B", "KG-J", "KG-N", "KG-O", "KG-T", "KG-C", "KG-Y")
 STREAM = "KOOPSUZ"
 WRITER_DURABLE = "store-writer"
 PACE_SLACK_S = 10.0  # a publisher this far behind its plan stops and reports what it sent
@@ -286,57 +286,6 @@ def run_publisher(bus_url: str, data_dir: Path) -> None:
     bus.close()
 
 
-# -- clients --------------------------------------------------------------------------------------
-class Client:
-    def __init__(self, name: str, region: str | None, token: str) -> None:
-        self.name, self.region, self.token = name, region, token
-        self.got: dict[int, tuple[float, float]] = {}  # seq -> (t0, arrival - t0)
-        self.foreign = 0
-        self.closed: int | None = None
-
-
-def _events_of(raw: str | bytes) -> list[dict[str, Any]]:
-    """A message is one object or (a batching feed) a JSON array of them; either carries events."""
-    msg = json.loads(raw)
-    out = []
-    for item in msg if isinstance(msg, list) else [msg]:
-        if isinstance(item, dict) and item.get("type") == "event" and isinstance(item.get("event"), dict):
-            out.append(item["event"])
-        elif isinstance(item, dict) and "kind" in item and "region" in item:
-            out.append(item)
-    return out
-
-
-async def listen(c: Client, url: str, run: str, stop_at: asyncio.Event, ready: asyncio.Event) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    async with connect(
-        url,
-        additional_headers={"Authorization": f"Bearer {c.token}"},
-        max_queue=None,
-        ping_interval=None,
-        max_size=None,
-    ) as ws:
-        ready.set()
-        try:
-            while not stop_at.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                now = time.time()
-                for ev in _events_of(raw):
-                    p = ev.get("payload") or {}
-                    if p.get("bench") != run:
-                        continue
-                    if c.region is not None and ev["region"] != c.region:
-                        c.foreign += 1
-                    c.got[p["seq"]] = (p["t0"], now - p["t0"])
-        except ConnectionClosed as exc:
-            c.closed = exc.rcvd.code if exc.rcvd else -1
-
-
 def login_all(port: int) -> dict[str | None, str]:
     tokens: dict[str | None, str] = {}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
@@ -348,30 +297,9 @@ def login_all(port: int) -> dict[str | None, str]:
     return tokens
 
 
-async def open_clients(port: int, tokens: dict[str | None, str], args: argparse.Namespace, run: str):  # type: ignore[no-untyped-def]
-    url = f"ws://127.0.0.1:{port}/api/ws/events"
-    clients = [Client(f"nat-{i}", None, tokens[None]) for i in range(args.national)]
-    clients += [Client(f"{r}-{i}", r, tokens[r]) for r in REGIONS for i in range(args.per_region)]
-    stop_at = asyncio.Event()
-    readies = [asyncio.Event() for _ in clients]
-    tasks = []
-    for c, rd in zip(clients, readies, strict=True):
-        tasks.append(asyncio.create_task(listen(c, url, run, stop_at, rd)))
-        await asyncio.sleep(0.02)
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
-    return clients, stop_at, tasks
-
-
 # -- figures --------------------------------------------------------------------------------------
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def client_figures(clients: list[Client], sent: int, t_start: float) -> dict[str, Any]:
-    lat = [v[1] for c in clients for v in c.got.values()]
+    lat = [lat for c in clients for lat in c.latencies()]
     per_region: dict[str, int] = {}
     for s in range(sent):
         per_region[_region_of(s)] = per_region.get(_region_of(s), 0) + 1
@@ -496,7 +424,7 @@ async def _drive(
     procs: dict[str, list[psutil.Process]],
     sample: Callable[[], dict[str, Any] | None],
 ) -> dict[str, Any]:
-    clients, stop_at, tasks = await open_clients(port, tokens, args, run)
+    clients, stop_at, tasks = await open_clients(port, tokens, args.national, args.per_region, run)
     print(f"  {len(clients)} WebSocket clients connected; load {os.getloadavg()[0]:.1f}; go", flush=True)
     await asyncio.sleep(1.0)
     load_before = os.getloadavg()
