@@ -95,7 +95,7 @@ def test_a_steady_trickle_of_events_arrives_at_once_not_a_fetch_timeout_later(na
             time.sleep(0.02)
         assert wait_for(lambda: len(arrived) == len(sent), 10)
         delays = sorted(arrived[k] - sent[k] for k in sent)
-        assert delays[89] < 0.5, delays[80:]  # p90; was up to the whole 1 s fetch timeout
+        assert delays[89] < 0.5, delays[80:]  # p90 (1-2 ms here; a pump waiting out its 1 s fetch would fail)
     finally:
         bus.close()
 
