@@ -66,6 +66,7 @@ from koopsuz.video.segment_store import SegmentStoreError
 log = logging.getLogger(__name__)
 NATIONAL_REGION = "KG"
 PAGE = 1000
+PLATE_KINDS = ("plate_read", "plate_provisional")  # a vehicle's plate: the plate-read class
 SNAPSHOT_SCAN_S = 600.0
 MAX_EXPIRED_PER_CAMERA = 50_000  # a first pass over a long archive goes in steps, not all in memory at once
 Clock = Callable[[], datetime]
@@ -399,8 +400,10 @@ class RetentionService:
     ) -> dict[str, int]:
         """Plate reads and events past their days (by their camera's site type), never inside a lock.
 
-        A plate read goes with its ``plate_read`` event (the event carries the plate too); line
-        counts live in their own table and stay. Events without a camera use the default days.
+        A plate read goes with its ``plate_read`` event (the event carries the plate too), and so does
+        the ``plate_provisional`` event sent before the read was decided (the same plate, a movement of
+        a person's vehicle, so it keeps the plate read's days, not the general events'); line counts live
+        in their own table and stay. Events without a camera use the default days.
         """
         out = {str(DataClass.PLATE_READ): 0, str(DataClass.EVENT): 0}
         with self._db.session() as s:
@@ -408,11 +411,11 @@ class RetentionService:
         for camera in sorted(cams, key=lambda c: c or ""):
             st = site_types.get(camera) if camera else None
             held = [lk for lk in locks if lk.camera == camera]
-            for cls, kinds in ((DataClass.PLATE_READ, ["plate_read"]), (DataClass.EVENT, None)):
+            for cls, kinds in ((DataClass.PLATE_READ, PLATE_KINDS), (DataClass.EVENT, None)):
                 cutoff = now - timedelta(days=self.policy.days(st, cls))
                 q = select(EventRow.id, EventRow.ts).where(EventRow.ts < cutoff)
                 q = q.where(EventRow.camera == camera) if camera else q.where(EventRow.camera.is_(None))
-                q = q.where(EventRow.kind.in_(kinds)) if kinds else q.where(EventRow.kind != "plate_read")
+                q = q.where(EventRow.kind.in_(kinds)) if kinds else q.where(EventRow.kind.not_in(PLATE_KINDS))
                 with self._db.session() as s:
                     rows = s.execute(q.limit(200_000)).all()
                 ids = [i for i, ts in rows if not any(lk.start <= utc(ts) < lk.end for lk in held)]
