@@ -2,7 +2,8 @@
 
 Each alert (and each event whose kind is listed in ``kinds``) goes out as JSON on
 ``koopsuz/alerts/<region>/<alert kind>`` with QoS 1, e.g. ``koopsuz/alerts/KG-Y/zone``, so an SMS
-gateway subscribes to ``koopsuz/alerts/KG-Y/#`` and a national dispatch to ``koopsuz/alerts/+/hotlist_hit``.
+gateway subscribes to ``koopsuz/alerts/KG-Y/#`` and a national dispatch to ``koopsuz/alerts/+/hotlist_hit``
+(where a hit's withdrawal, ``rule_kind: "hotlist_unconfirmed"``, comes too: see ``topic_for``).
 
 paho-mqtt's own network thread keeps the connection and reconnects with backoff after the broker
 goes away; messages published while it is down wait in paho's bounded queue and go out after the
@@ -24,15 +25,20 @@ import paho.mqtt.client as mqtt
 
 from koopsuz.bus.base import Bus
 from koopsuz.domain.events import Event
-from koopsuz.services.webhooks import alert_kind
+from koopsuz.services.webhooks import topic_kind
 
 log = logging.getLogger(__name__)
 TOPIC_ROOT = "koopsuz/alerts"
 
 
 def topic_for(event: Event) -> str:
-    """``koopsuz/alerts/<region>/<kind>``; MQTT wildcards never appear in a region code or a kind."""
-    return f"{TOPIC_ROOT}/{event.region}/{alert_kind(event)}"
+    """``koopsuz/alerts/<region>/<kind>``; MQTT wildcards never appear in a region code or a kind.
+
+    A retraction goes out on the topic of the alert it takes back (``hotlist_unconfirmed`` on
+    ``.../hotlist_hit``): the topic is a subscriber's only filter, and whoever listens for hits must hear
+    that one was withdrawn. It is told apart by its payload (``rule_kind``, ``retracts``: the hit's id).
+    """
+    return f"{TOPIC_ROOT}/{event.region}/{topic_kind(event)}"
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None, bool]:

@@ -54,6 +54,26 @@ def alert_kind(event: Event) -> str:
     return str(rk) if isinstance(rk, str) and rk else event.kind
 
 
+# An alert that takes back an earlier one, by its alert kind -> the kind of the alert it takes back. The
+# road watch raises a hit on a provisional read; when the decided read is another plate it sends
+# ``hotlist_unconfirmed`` with ``retracts: <hit id>``. Whoever was told of the hit must be told it is
+# withdrawn, even when they subscribed to hits only.
+RETRACTS = {"hotlist_unconfirmed": "hotlist_hit"}
+
+
+def retracted_kind(event: Event) -> str | None:
+    """The alert kind this alert takes back (``hotlist_hit``), or None when it takes nothing back."""
+    if event.kind != "alert" or not event.payload.get("retracts"):
+        return None
+    return RETRACTS.get(alert_kind(event))
+
+
+def topic_kind(event: Event) -> str:
+    """The alert kind a subscriber filters this alert under: a retraction travels with what it retracts,
+    so a filter that let the ``hotlist_hit`` through lets its withdrawal through too."""
+    return retracted_kind(event) or alert_kind(event)
+
+
 def sign(secret: str, body: bytes) -> str:
     """The signature header's value; a receiver recomputes it over the raw body it got."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -152,7 +172,9 @@ class Target:
             return False  # a regional subscription never gets another region's alerts
         if e.kind not in self.kinds or SEVERITY_RANK[e.severity.value] < self.min_rank:
             return False
-        return not self.rule_kinds or alert_kind(e) in self.rule_kinds
+        # a retraction is raised at its hit's severity, in its region: filtered under the hit's kind, it
+        # reaches exactly the subscriptions whose filter let the hit through (and those that ask for it)
+        return not self.rule_kinds or alert_kind(e) in self.rule_kinds or topic_kind(e) in self.rule_kinds
 
 
 @dataclass(order=True)
