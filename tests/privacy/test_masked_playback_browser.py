@@ -81,5 +81,23 @@ def test_playback_page_plays_the_masked_copy(masked: Masked, base_url: str) -> N
         top_max, top_mean, rest_std = video.evaluate(QUARTER_STATS)
         assert top_max <= 24 and top_mean < 6, (top_max, top_mean)
         assert rest_std > 5  # the rest is the picture
+        # an investigator's download of the masked copy is an export: it asks for the basis like any clip
+        inv = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB").new_page()
+        inv.set_default_timeout(20000)
+        inv.on("pageerror", lambda e: errors.append(str(e)))
+        inv.goto(f"{base_url}/login")
+        inv.get_by_test_id("login-username").fill("yk.investigator")
+        inv.get_by_test_id("login-password").fill(PASSWORD)
+        inv.get_by_test_id("login-submit").click()
+        inv.wait_for_url(f"{base_url}/")
+        inv.goto(f"{base_url}/cameras/pm-1/playback?start={quote(start.isoformat())}&end={quote(end.isoformat())}")
+        inv.locator('[data-testid="playback-tile"][data-masked="true"]').wait_for()
+        link = inv.get_by_test_id("export-link").first
+        wait_until(lambda: "masked.mp4" in (link.get_attribute("href") or ""), 10, "the masked download link")
+        assert link.get_attribute("aria-disabled") == "true"  # no basis given yet
+        inv.locator("#playback-basis").fill("01JBASIS")
+        href = link.get_attribute("href") or ""
+        assert "download=true" in href and "legal_basis_id=01JBASIS" in href, href
+        assert link.get_attribute("aria-disabled") == "false"
         browser.close()
     assert not errors, errors

@@ -188,8 +188,22 @@ def test_playback_refused_raw_and_offered_masked(masked: Masked) -> None:
             assert y[h // 2 + 5 :, w // 2 + 5 :].std() > 5
             frames += 1
     assert frames >= 15
+    assert r.headers["content-disposition"].startswith("inline")  # watched in the page, not offered as a file
     views = [e for e in audit_actions(masked, "playback.view") if e.detail.get("masked")]
     assert views and views[0].actor == "yk.operator"
+    # taking the masked copy away is an export: the export permission and a basis allowing it
+    assert op.get("/api/cameras/pm-1/masked.mp4", params=params | {"download": "true"}).status_code == 403
+    inv = masked.client("investigator")
+    r = inv.get("/api/cameras/pm-1/masked.mp4", params=params | {"download": "true"})
+    assert r.status_code == 422 and "legal_basis_id" in r.text
+    unmask_only = basis(inv, ["unmask"])
+    r = inv.get("/api/cameras/pm-1/masked.mp4", params=params | {"download": "true", "legal_basis_id": unmask_only})
+    assert r.status_code == 403
+    allowed = basis(inv, ["export"])
+    r = inv.get("/api/cameras/pm-1/masked.mp4", params=params | {"download": "true", "legal_basis_id": allowed})
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
+    taken = [e for e in audit_actions(masked, "playback.export") if e.detail.get("masked")]
+    assert [(e.actor, e.detail["legal_basis_id"]) for e in taken] == [("yk.investigator", allowed)]
 
 
 def test_stored_snapshots_are_masked(masked: Masked) -> None:

@@ -5,6 +5,13 @@
 ``/revoke`` ends a grant early; ``GET /api/unmask`` lists them within the caller's region scope.
 ``GET /api/cameras/{id}/masked.mp4`` is recorded footage with the masks burnt in: what playback
 offers to a viewer without a grant, audited as ``playback.view`` with ``masked: true``.
+
+Watching it is viewing; taking it away (``download=true``) is an export. The masks hide homes'
+windows, not the faces and plates of passers-by, so a masked file leaving the system carries as much
+personal data as any clip: it needs ``playback.export`` and a registered legal basis allowing
+``export`` in the camera's region, exactly as ``export.mp4`` does, and is audited as
+``playback.export`` naming the basis. The viewing copy is served ``inline`` so a browser plays it and
+does not offer it as a file.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from starlette.background import BackgroundTask
 from ulid import ULID
 
 from koopsuz.api.deps import PrincipalDep, SystemDep, client_ip, require
-from koopsuz.api.routers.recordings import MASKED_MAX_MINUTES, End, Reason, Start, export_runs
+from koopsuz.api.routers.recordings import MASKED_MAX_MINUTES, BasisId, End, Reason, Start, export_runs
+from koopsuz.domain.legal import Purpose
 from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.errors import Invalid
 from koopsuz.services.playback import iso
@@ -76,12 +84,23 @@ def masked_mp4(
     start: Start = None,
     end: End = None,
     reason: Reason = None,
+    download: Annotated[bool, Query(description="take the file away: an export (needs legal_basis_id)")] = False,
+    legal_basis_id: BasisId = None,
 ) -> FileResponse:
     """The range (up to 10 minutes) re-encoded with the camera's privacy masks filled solid."""
-    row = system.registry.camera(who, camera_id, Permission.PLAYBACK)
+    row = system.registry.camera(who, camera_id, Permission.EXPORT if download else Permission.PLAYBACK)
     if not row.privacy_masks:
         raise Invalid(f"camera {camera_id!r} has no privacy masks; play it with playback.m3u8 or export.mp4")
     a, b = system.playback.check_range(start, end, MASKED_MAX_MINUTES * 60)
+    basis = None
+    if download:
+        if not (legal_basis_id or "").strip():
+            raise Invalid(
+                f"legal_basis_id: downloading footage, masked or not, needs a registered legal basis that allows "
+                f"'export' in {row.region}; give its id (the case's investigator has it, or register one on the "
+                "Legal bases page), or watch it without download=true"
+            )
+        basis = system.legal.require(who, legal_basis_id, Purpose.EXPORT, row.region)
     segs, runs = export_runs(system, camera_id, a, b)
     tmp = system.settings.data_dir.resolve() / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -95,14 +114,17 @@ def masked_mp4(
     finally:
         raw.unlink(missing_ok=True)
     first, last = segs[0].start, segs[-1].end
+    detail: dict[str, Any] = {"start": iso(a), "end": iso(b), "reason": reason, "masked": True, "segments": len(segs)}
+    if basis is not None:
+        detail |= {"legal_basis_id": basis.id, "case": basis.case_number}
     system.audit.record(
         who,
-        "playback.view",
+        "playback.export" if download else "playback.view",
         target_type="camera",
         target_id=camera_id,
         region=row.region,
         ip=client_ip(request),
-        detail={"start": iso(a), "end": iso(b), "reason": reason, "masked": True, "segments": len(segs)},
+        detail=detail,
     )
     headers = {
         "X-Recording-Start": iso(first),
@@ -113,7 +135,12 @@ def masked_mp4(
     }
     name = f"{camera_id}_{first:%Y%m%dT%H%M%SZ}_masked.mp4"
     return FileResponse(
-        dest, media_type="video/mp4", filename=name, headers=headers, background=BackgroundTask(_rm, dest)
+        dest,
+        media_type="video/mp4",
+        filename=name,
+        headers=headers,
+        content_disposition_type="attachment" if download else "inline",
+        background=BackgroundTask(_rm, dest),
     )
 
 

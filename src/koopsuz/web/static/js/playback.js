@@ -112,11 +112,17 @@ function playlistUrl(id) {
   return `/api/cameras/${encodeURIComponent(id)}/playback.m3u8?${q}`;
 }
 
-function exportUrl(id) {
-  const q = new URLSearchParams({ start: isoParam(state.start), end: isoParam(state.end) });
+// A masked tile's download is the masked copy taken away: an export like any other (same basis).
+function exportUrl(tile) {
+  const masked = tile.maskedRange;
+  const q = new URLSearchParams({
+    start: isoParam(masked ? masked.start : state.start),
+    end: isoParam(masked ? masked.end : state.end),
+  });
   if (reasonInput.value.trim()) q.set("reason", reasonInput.value.trim());
   if (basisInput && basisInput.value.trim()) q.set("legal_basis_id", basisInput.value.trim());
-  return `/api/cameras/${encodeURIComponent(id)}/export.mp4?${q}`;
+  if (masked) q.set("download", "true");
+  return `/api/cameras/${encodeURIComponent(tile.id)}/${masked ? "masked" : "export"}.mp4?${q}`;
 }
 
 // A clip download is an export of footage: it needs a registered legal basis allowing "export"
@@ -127,8 +133,8 @@ function exportReady() {
 
 function refreshExportLinks() {
   for (const tile of state.tiles) {
-    if (!tile.exportLink || tile.node.dataset.masked === "true") continue;
-    tile.exportLink.href = exportUrl(tile.id);
+    if (!tile.exportLink) continue;
+    tile.exportLink.href = exportUrl(tile);
     tile.exportLink.setAttribute("aria-disabled", exportReady() ? "false" : "true");
     tile.exportLink.title = exportReady() ? "" : t("playback.basis_needed");
   }
@@ -184,10 +190,11 @@ function buildTile(id, index) {
 
 function startPlayer(tile) {
   if (tile.hls) tile.hls.destroy();
+  tile.maskedRange = null;
   tile.frags = [];
   tile.ready = false;
   if (tile.exportLink) {
-    tile.exportLink.href = exportUrl(tile.id);
+    tile.exportLink.href = exportUrl(tile);
     tile.exportLink.setAttribute("aria-disabled", exportReady() ? "false" : "true");
   }
   if (!Hls.isSupported()) {
@@ -411,7 +418,8 @@ function startMasked(tile) {
   const q = new URLSearchParams({ start: isoParam(start), end: isoParam(end) });
   if (reasonInput.value.trim()) q.set("reason", reasonInput.value.trim());
   const url = `/api/cameras/${encodeURIComponent(tile.id)}/masked.mp4?${q}`;
-  if (tile.exportLink) tile.exportLink.href = url;
+  tile.maskedRange = { start, end };
+  refreshExportLinks();
   tile.frags = [{ start: 0, duration: (end - first) / 1000, pdt: first }];
   tile.node.dataset.masked = "true";
   setOverlay(tile, "playback.masked");
