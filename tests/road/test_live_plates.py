@@ -156,9 +156,10 @@ def test_a_stolen_plate_alerts_soon_after_capture_once_per_pass(live: System) ->
     of the read it was raised on: a provisional read (sure, not yet decided) where the stage had one,
     else the decided read. One hit per pass: the decided read after a provisional hit confirms it.
 
-    The bound asserted here is looser than a second: on the shared 2-core machine, at load average
-    10-14 a look at a frame takes 0.6-0.9 s of wall time (0.2 s at load 2-4), so a hit on the first read
-    can already be a second late. bench/plates.py --alerts measures the distribution (docs/benchmarks.md)."""
+    Asserted: at least one hit within the second, and none later than 4 s. Every hit within a second
+    holds on this 2-core machine unshared (bench/plates.py --alerts: 31 of 31, p99 0.50 s at load 1-2,
+    docs/benchmarks.md), but at load average 10-14 a look at a frame takes 0.6-0.9 s of wall time
+    (0.2 s at load 2-4), so under a loaded test run a hit on a plate's first read can already be late."""
     arrived: dict[str, float] = {}
 
     def on_alert(_subject: str, e: Any) -> None:
@@ -185,7 +186,7 @@ def test_a_stolen_plate_alerts_soon_after_capture_once_per_pass(live: System) ->
     per_pass = [h.payload["sighting"] for h in hits.values() if h.payload.get("sighting")]
     assert len(per_pass) == len(set(per_pass)), "a vehicle alerted twice for one entry"
     assert live.road_watch.stats()["unconfirmed"] == 0
-    assert lags and max(lags) < 4.0, lags
+    assert lags and min(lags) < 1.0 and max(lags) < 4.0, lags
 
 
 def test_average_speed_fines_the_fast_car_once_and_not_the_slow_one(live: System) -> None:
