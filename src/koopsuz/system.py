@@ -16,6 +16,7 @@ import numpy as np
 from koopsuz.bus import Bus, make_bus
 from koopsuz.config import Settings
 from koopsuz.domain.deployment import parse_deployment
+from koopsuz.domain.events import Event
 from koopsuz.domain.plates import parse_read
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.signing import InstallationKey
@@ -40,6 +41,7 @@ from koopsuz.services.plate_reads import PlateSearchService, project_plate_reads
 from koopsuz.services.playback import PlaybackService
 from koopsuz.services.ptz import PtzService
 from koopsuz.services.recording import RecordingService
+from koopsuz.services.regional_registry import RegionalRegistryFollower, RegionalRegistryPublisher
 from koopsuz.services.registry import RegistryService
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.road_watch import RoadWatch, SectionService
@@ -159,6 +161,11 @@ class System:
         self.plate_search = PlateSearchService(self.db, self.audit, self.legal)
         self.hotlists = HotlistService(self.db, self.audit)
         self.national_hotlists = _national_hotlists(settings, self.db, self.bus, self.hotlists)
+        # regions' sites and cameras to the capital: published by a regional node, followed nationally;
+        # not by leased workers (one per API/serve process is plenty, N workers would each do it again)
+        self.registry_out, self.registry_in = (
+            (None, None) if leased_cameras else _regional_registry(settings, self.db, self.bus, self.registry)
+        )
         self.sections = SectionService(self.db, self.audit)
         self.road_watch = RoadWatch(
             self.bus,
@@ -167,8 +174,9 @@ class System:
             self.sections,
             self.db,
             clip_s=(settings.clip_pre_s, settings.clip_post_s),
-            # a leased worker acts on the reads of the cameras it holds (each read once across workers)
-            owns=(lambda camera: camera in leases.held()) if (leases := self.leases) is not None else None,
+            # a leased worker acts on the reads it made (each read once across workers, whoever holds the
+            # camera's lease by the time the read is handled); a read naming no node: its camera's holder
+            owns=_reads_made_here(self.leases) if self.leases is not None else None,
         )
         self.road_watch.passage_sinks.append(self.violations.count_passage)
         # notifications to other systems (issue 7): signed webhooks per subscription, MQTT topics per kind
@@ -196,7 +204,7 @@ class System:
             self.media,
             rules=self.rules,
             faces=faces,
-            plates=PlateServices(reader=self._reader),
+            plates=PlateServices(reader=self._reader, node=self.leases.worker_id if self.leases else None),
         )
         self._started = False
         self._recording = False
@@ -241,6 +249,9 @@ class System:
             self.road_watch.start()  # before the writer: reads replayed from the outbox are watched too
         if self.national_hotlists is not None:
             self.national_hotlists.start()  # after road watch: the lists it writes make it reload
+        for carrier in (self.registry_out, self.registry_in):
+            if carrier is not None:
+                carrier.start()
         self.audit_sealer.start()
         self.webhook_dispatcher.start()  # before the writer, like road watch: replayed alerts go out too
         if self.mqtt is not None:
@@ -269,6 +280,9 @@ class System:
             self.face_observations.stop()  # after ingest: stopped cameras hand over their last faces
             if self.national_hotlists is not None:
                 self.national_hotlists.stop()
+            for carrier in (self.registry_out, self.registry_in):
+                if carrier is not None:
+                    carrier.stop()
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
             self.webhook_dispatcher.stop()  # after the writer: its last alerts were handed over
@@ -280,6 +294,21 @@ class System:
             self.audit_sealer.stop()
         self.bus.close()
         self.db.dispose()
+
+
+def _reads_made_here(leases: Any) -> Callable[[Event], bool]:
+    """The road watch's ``owns`` for a leased worker: the reads this worker's plate stages made.
+
+    Deciding by the camera's lease at handling time leaves a gap: a read made just before the lease
+    moved is handled by the old holder after it let go and by the new one before it took over, and
+    nobody acts. The read's maker is fixed, so exactly one process acts. A worker killed between
+    making a read and handling it still loses that read's alert (as before): nobody else made it."""
+
+    def owns(read: Event) -> bool:
+        node = read.payload.get("node")
+        return node == leases.worker_id if node else read.camera in leases.held()
+
+    return owns
 
 
 def _national_hotlists(
@@ -298,3 +327,27 @@ def _national_hotlists(
         )
     return NationalHotlistFollower(db, NationalState(bus), settings.national_domain, hotlists.announce_change)
 
+
+def _regional_registry(
+    settings: Settings, db: Database, bus: Bus, registry: RegistryService
+) -> tuple[RegionalRegistryPublisher | None, RegionalRegistryFollower | None]:
+    """A regional node (``KOOPSUZ_NATIONAL_DOMAIN``) publishes its sites and cameras to its leaf; a national
+    node (``KOOPSUZ_REGIONAL_DOMAINS``) copies every region's into its store (services/regional_registry.py)."""
+    if not settings.national_domain and not settings.regional_domains:
+        return None, None
+    from koopsuz.bus.federation import RegistryState, parse_domains
+    from koopsuz.bus.nats import NatsBus
+
+    if not isinstance(bus, NatsBus):
+        raise ValueError(
+            "KOOPSUZ_NATIONAL_DOMAIN and KOOPSUZ_REGIONAL_DOMAINS need the NATS bus of a leaf node or of the"
+            " national hub (KOOPSUZ_BUS_URL=nats://...)"
+        )
+    out: RegionalRegistryPublisher | None = None
+    follow: RegionalRegistryFollower | None = None
+    if settings.national_domain:
+        out = RegionalRegistryPublisher(db, RegistryState(bus))
+        registry.listeners.append(out.wake)
+    if settings.regional_domains:
+        follow = RegionalRegistryFollower(db, RegistryState(bus), parse_domains(settings.regional_domains))
+    return out, follow

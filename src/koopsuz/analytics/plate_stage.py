@@ -141,7 +141,11 @@ class PlateStage:
         clock: CameraClock | None = None,
         sure_single: float = SURE_SINGLE,
         sure_pair: float = SURE_PAIR,
+        node: str | None = None,
     ) -> None:
+        # ``node``: the process that reads this camera (a scale-out worker's id), carried in every read so
+        # the road watch of exactly that process acts on it, even if the camera's lease moves meanwhile
+        self._node = node
         self._read = read
         self._save = save
         self._interval = 1.0 / read_fps
@@ -657,6 +661,7 @@ class PlateStage:
                 "reads": len(v.reads),
                 "timing": "read",  # ts is the read's capture, not a timing-line crossing: never for speed
             },
+            self._node,
         )
         self._save_pictures(camera, v, event)
         emit(event)
@@ -706,14 +711,17 @@ class PlateStage:
                 # calibrated camera's spot speed is measured from (domain/spot_speed.py)
                 "plate_path": self._plate_path(v, ts),
             },
+            self._node,
         )
         self._save_pictures(camera, v, event)
         emit(event)
 
 
-def _plate_event(kind: str, camera: CameraInfo, v: _Vehicle, t: float, p: Plate, extra: dict[str, Any]) -> Event:
+def _plate_event(
+    kind: str, camera: CameraInfo, v: _Vehicle, t: float, p: Plate, extra: dict[str, Any], node: str | None = None
+) -> Event:
     """A provisional or decided read of vehicle ``v``: the plate and the vehicle as both carry them, plus
-    what only one of them says (``extra``: confidence, reads, timing...)."""
+    what only one of them says (``extra``: confidence, reads, timing...), and which process read it."""
     payload: dict[str, Any] = {
         "text": p.text,
         "compact": p.compact,
@@ -727,6 +735,8 @@ def _plate_event(kind: str, camera: CameraInfo, v: _Vehicle, t: float, p: Plate,
         "track": v.uid,
         "sighting": v.sighting,
     }
+    if node:
+        payload["node"] = node
     return Event(
         id=new_id(),
         kind=kind,

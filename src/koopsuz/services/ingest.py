@@ -63,6 +63,7 @@ class PlateServices:
     """What a plate camera's ``PlateStage`` needs: the shared reader, loaded at first need."""
 
     reader: Callable[[], Reader]
+    node: str | None = None  # this process, named in each read (a scale-out worker's id); None: the only one
 
 
 class _Running:
@@ -196,7 +197,8 @@ class IngestService:
             stages.append(face_stage)
         plate_stage = None
         if objects is not None and cam.profile in ("plates", "traffic") and self._plates is not None:
-            plate_stage = PlateStage(self._plates.reader(), self._media.save_snapshot)  # crops, see _masked_writer
+            # crops, see _masked_writer
+            plate_stage = PlateStage(self._plates.reader(), self._media.save_snapshot, node=self._plates.node)
             stages.append(plate_stage)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(

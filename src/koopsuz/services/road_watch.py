@@ -68,14 +68,15 @@ class RoadWatch:
         db: Database,
         *,
         clip_s: tuple[float, float] = (5.0, 15.0),
-        owns: Callable[[str | None], bool] | None = None,
+        owns: Callable[[Event], bool] | None = None,
         reload_s: float = 15.0,
     ) -> None:
-        # ``owns``: is this process the one to act on a camera's reads? Scale-out workers each watch
-        # every read (a section's entry and exit may be held by different workers) but raise alerts and
-        # violations only for the cameras they hold, so a read is acted on once however many run.
+        # ``owns``: is this process the one to act on this read? Scale-out workers each watch every read
+        # (a section's entry and exit may be held by different workers) but raise alerts and violations
+        # only for the reads they made themselves (the read names its ``node``), so a read is acted on
+        # once however many run, also when its camera's lease moved between the read and its handling.
         # ``reload_s``: lists edited through another process reach this one within this time.
-        self._owns = owns or (lambda _camera: True)
+        self._owns = owns or (lambda _read: True)
         self._reload_s = reload_s
         self._bus = bus
         self._submit = submit
@@ -214,7 +215,7 @@ class RoadWatch:
         now = datetime.now(UTC)
         sighting = read.payload.get("sighting")
         early = self._settle_sighting(sighting) if isinstance(sighting, str) else {}
-        mine = self._owns(read.camera)
+        mine = self._owns(read)
         listed = self._listed(read, now) if mine else []
         for hot in listed:
             if hot.entry_id in early:
@@ -366,8 +367,8 @@ class RoadWatch:
         sighting = read.payload.get("sighting")
         if not isinstance(sighting, str) or sighting in self._decided or sighting in self._early:
             return
-        if not self._owns(read.camera):
-            return  # another worker holds this camera and raises its hits
+        if not self._owns(read):
+            return  # another worker read it and raises its hits
         hits: dict[int, tuple[str, HotPlate]] = {}
         for hot in self._listed(read, datetime.now(UTC)):
             alert = self._hit(read, hot)
