@@ -23,12 +23,14 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=6.0, ge=1, le=60, description="camera lease life; a dead worker's move after it")
     regional_domains: str = Field(
         default="",
-        description="national hub: JetStream domains of the regional leaf nodes its stream sources (issyk-kul,chuy)",
+        description="national hub: JetStream domains of the regional leaf nodes its stream sources (issyk-kul,chuy);"
+        " a national api/serve process also copies their sites and cameras into its store",
     )
     national_domain: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="regional node: the national hub's JetStream domain whose national hotlists this node follows",
+        description="regional node: the national hub's JetStream domain whose national hotlists this node follows;"
+        " it also publishes this node's sites and cameras (no stream URLs) for the capital",
     )
     deployment: Path | None = Field(default=None, description="deployment YAML loaded at start")
     host: str = "127.0.0.1"

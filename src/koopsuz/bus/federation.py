@@ -161,9 +161,10 @@ class NationalState:
     regional stream never takes a core publish that crosses the leaf connection: only the source fills it.
     """
 
-    def __init__(self, bus: NatsBus, stream: str = NATIONAL_STREAM) -> None:
+    def __init__(self, bus: NatsBus, stream: str = NATIONAL_STREAM, subjects: str = NATIONAL_SUBJECTS) -> None:
         self._bus = bus
         self.stream = stream
+        self.subjects = subjects  # the first token of every key's subject
 
     def _config(self) -> api.StreamConfig:
         return api.StreamConfig(
@@ -176,7 +177,7 @@ class NationalState:
 
     def ensure_hub(self) -> None:
         cfg = self._config()
-        cfg.subjects = [f"{NATIONAL_SUBJECTS}.>"]
+        cfg.subjects = [f"{self.subjects}.>"]
         self._ensure(cfg)
 
     def ensure_region(self, hub_domain: str) -> None:
@@ -200,7 +201,7 @@ class NationalState:
 
         async def run(_nc: Any, js: Any) -> None:
             await asyncio.gather(
-                *(js.publish(f"{NATIONAL_SUBJECTS}.{k}", v, stream=self.stream, timeout=5) for k, v in values.items())
+                *(js.publish(f"{self.subjects}.{k}", v, stream=self.stream, timeout=5) for k, v in values.items())
             )
 
         if values:
@@ -217,19 +218,32 @@ class NationalState:
     def read(self, prefix: str) -> dict[str, bytes]:
         """Every key under ``prefix`` with its current value (one message per key is all the stream keeps)."""
         _check_key(prefix)
+        return self.read_since(0, prefix)[0]
 
-        async def run(_nc: Any, js: Any) -> dict[str, bytes]:
+    def read_since(self, after_seq: int, prefix: str | None = None) -> tuple[dict[str, bytes], int]:
+        """The keys (under ``prefix``; None: all) whose value arrived after stream sequence ``after_seq``,
+        and the last sequence seen (``after_seq`` when nothing is newer). Last value per key makes this
+        the set of keys changed since then, each with its newest value, whatever happened in between."""
+        subject = f"{self.subjects}.>" if prefix is None else f"{self.subjects}.{prefix}.>"
+
+        async def run(_nc: Any, js: Any) -> tuple[dict[str, bytes], int]:
             cfg = api.ConsumerConfig(  # explicit acks: nats-server 2.9 refuses a pull consumer without
-                deliver_policy=api.DeliverPolicy.ALL, ack_policy=api.AckPolicy.EXPLICIT, inactive_threshold=30.0
+                ack_policy=api.AckPolicy.EXPLICIT, inactive_threshold=30.0
             )
-            psub = await js.pull_subscribe(f"{NATIONAL_SUBJECTS}.{prefix}.>", stream=self.stream, config=cfg)
+            if after_seq > 0:
+                cfg.deliver_policy, cfg.opt_start_seq = api.DeliverPolicy.BY_START_SEQUENCE, after_seq + 1
+            else:
+                cfg.deliver_policy = api.DeliverPolicy.ALL
+            psub = await js.pull_subscribe(subject, stream=self.stream, config=cfg)
             out: dict[str, bytes] = {}
+            last = after_seq
             try:
                 pending = (await psub.consumer_info()).num_pending
                 while pending > 0:
                     msgs = await psub.fetch(batch=min(pending, 1000), timeout=5)
                     for m in msgs:
-                        out[m.subject[len(NATIONAL_SUBJECTS) + 1 :]] = m.data
+                        out[m.subject[len(self.subjects) + 1 :]] = m.data
+                        last = max(last, m.metadata.sequence.stream)
                         await m.ack()
                     pending -= len(msgs)
             finally:
@@ -237,9 +251,57 @@ class NationalState:
                     await psub.unsubscribe()
                 with contextlib.suppress(Exception):
                     await js.delete_consumer(self.stream, psub._consumer)
-            return out
+            return out, last
 
         return self._bus.call(run, timeout=60)
+
+
+# -- each region's registry, carried to the capital -------------------------------------------------
+REGISTRY_STREAM = "KOOPSUZ_REGISTRY"
+REGISTRY_SUBJECTS = "koopsuzreg"  # outside ``koopsuz.>`` (denied on the leaf's remote) and ``koopsuznat.>``
+
+
+class RegistryState(NationalState):
+    """Each region's sites and cameras, last value per key, copied to the capital (services/regional_registry.py).
+
+    ``NationalState`` turned round: a regional leaf's ``KOOPSUZ_REGISTRY`` stream takes the subjects
+    ``koopsuzreg.<its own domain>.>`` (the domain in the subject: two regions' keys never meet in the
+    hub's copy, which keeps one message per subject, and the capital knows which region owns a row
+    from the key alone); the hub's stream of the same name has no subjects and *sources* every
+    region's through ``$JS.<domain>.API``. A cut line delays the copy, JetStream resumes it.
+    """
+
+    def __init__(self, bus: NatsBus) -> None:
+        super().__init__(bus, REGISTRY_STREAM, REGISTRY_SUBJECTS)
+
+    def own_domain(self) -> str:
+        """The JetStream domain of the server this bus talks to (the leaf's ``jetstream { domain }``): a
+        regional node learns it there rather than from a setting that could disagree with it."""
+
+        async def run(_nc: Any, js: Any) -> str | None:
+            return (await js.account_info()).domain
+
+        domain = self._bus.call(run)
+        if not domain:
+            raise RuntimeError("this nats-server has no JetStream domain (a regional leaf: `jetstream { domain: x }`)")
+        return check_domain(domain)
+
+    def ensure_regional_stream(self) -> str:
+        """The regional leaf's stream, on its own domain's subjects; returns that domain."""
+        domain = self.own_domain()
+        cfg = self._config()
+        cfg.subjects = [f"{self.subjects}.{domain}.>"]
+        self._ensure(cfg)
+        return domain
+
+    def ensure_hub_sources(self, domains: Sequence[str]) -> None:
+        """The hub's stream sources exactly these regions' streams (one dropped keeps what was copied)."""
+        wanted = parse_domains(domains)
+        if not wanted:
+            raise ValueError("no regional domain to source the registries of (KOOPSUZ_REGIONAL_DOMAINS)")
+        cfg = self._config()
+        cfg.sources = [regional_source(d, self.stream) for d in wanted]
+        self._ensure(cfg)
 
 
 def _check_key(key: str) -> None:

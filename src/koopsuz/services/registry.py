@@ -2,11 +2,15 @@
 
 A change is stored, audited, then announced on the bus (``camera_config``) so the ingest supervisor
 starts, restarts or stops that camera's worker without a restart of the process.
+
+Rows with an ``owner_domain`` are a regional centre's sites and cameras copied into the national
+store (services/regional_registry.py): read like any other, changed only in their region (409 here),
+and never ingested or recorded by this process (the region's own workers do that).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +38,7 @@ class RegistryService:
         self._db = db
         self._bus = bus
         self._audit = audit
+        self.listeners: list[Callable[[], None]] = []  # told after a change (the regional registry publisher)
 
     # -- deployment file --------------------------------------------------
     def apply_deployment(self, deployment: Deployment, actor: Principal | str, source: str) -> int:
@@ -43,6 +48,10 @@ class RegistryService:
         sites = {s.id: s for s in deployment.sites}
         with self._db.transaction() as s:
             repo = RegistryRepo(s)
+            for site in deployment.sites:
+                _refuse_copy(repo.site(site.id), "site")
+            for cam in deployment.cameras:
+                _refuse_copy(repo.camera(cam.id), "camera")
             for d in deployment.districts:
                 repo.upsert_district(d)
             s.flush()
@@ -72,6 +81,7 @@ class RegistryService:
             before = [[tuple(p) for p in poly] for poly in masks_before[cam.id]]
             self._privacy_changed(actor, cam.id, sites[cam.site].region, before, cam)
             self._announce(cam.id, sites[cam.site].region)
+        self._tell()
         return len(deployment.cameras)
 
     # -- reads --------------------------------------------------------------
@@ -127,10 +137,11 @@ class RegistryService:
             return RegistryRepo(s).sites(who.scope)
 
     def enabled_cameras(self) -> list[tuple[Camera, str]]:
-        """Every enabled camera with its region: what the ingest supervisor should be running."""
+        """Every enabled camera with its region: what the ingest supervisor should be running. A region's
+        camera copied to the capital is not: it carries no stream address, and the region runs it."""
         with self._db.session() as s:
             rows = RegistryRepo(s).cameras(Scope.national(), enabled_only=True)
-            return [(camera_model(r), r.region) for r in rows]
+            return [(camera_model(r), r.region) for r in rows if r.owner_domain is None]
 
     # -- writes -------------------------------------------------------------
     def add_camera(self, who: Principal, data: dict[str, Any]) -> CameraRow:
@@ -143,6 +154,7 @@ class RegistryService:
 
     def update_camera(self, who: Principal, camera_id: str, changes: dict[str, Any]) -> CameraRow:
         existing = self.camera(who, camera_id, Permission.CAMERAS_WRITE)
+        _refuse_copy(existing, "camera")
         if "id" in changes and changes["id"] != camera_id:
             raise Invalid("id: a camera's id cannot change")
         before = camera_model(existing)
@@ -177,11 +189,13 @@ class RegistryService:
                 raise Invalid(f"site: unknown site {cam.site!r}")
             if not who.scope.allows(site.region):
                 raise Forbidden(f"site {cam.site!r} is outside your region scope")
+            _refuse_copy(site, "site")  # a camera on a region's site is that region's to add
             return repo.upsert_camera(cam, site.region)
 
     def _changed(self, who: Principal, action: str, row: CameraRow, detail: dict[str, Any]) -> None:
         self._audit.record(who, action, target_type="camera", target_id=row.id, region=row.region, detail=detail)
         self._announce(row.id, row.region)
+        self._tell()
 
     def save_site(self, who: Principal, data: dict[str, Any], site_id: str | None = None) -> SiteRow:
         """Create (``site_id`` None) or change a site; a site cannot move to a region outside scope."""
@@ -193,6 +207,7 @@ class RegistryService:
                 raise NotFound(f"no site {site_id!r}")
             if not who.scope.allows(existing.region):
                 raise Forbidden(f"site {site_id!r} is outside your region scope")
+            _refuse_copy(existing, "site")
             if "id" in data and data["id"] != site_id:
                 raise Invalid("id: a site's id cannot change")
             base = {c: getattr(existing, c) for c in Site.model_fields if c != "id"} | {"id": site_id}
@@ -226,6 +241,7 @@ class RegistryService:
         with self._db.session() as s:
             row = RegistryRepo(s).site(site.id)
         assert row is not None
+        self._tell()
         return row
 
     def set_enabled(self, who: Principal, camera_id: str, enabled: bool) -> CameraRow:
@@ -234,10 +250,24 @@ class RegistryService:
     def _announce(self, camera_id: str, region: str) -> None:
         self._bus.publish(Event(kind=CONFIG_KIND, region=region, camera=camera_id, ts=datetime.now(UTC)))
 
+    def _tell(self) -> None:
+        for listener in list(self.listeners):
+            listener()
+
 
 def _require(who: Principal, permission: Permission) -> None:
     if not who.can(permission):
         raise Forbidden(f"role {who.role} may not {permission}")
+
+
+def _refuse_copy(row: CameraRow | SiteRow | None, what: str) -> None:
+    """A region's row copied into this store is changed in that region only: an edit here would be
+    overwritten by the next copy, or, worse, make the capital and the region disagree about a camera."""
+    if row is not None and row.owner_domain is not None:
+        raise Conflict(
+            f"{what} {row.id!r} belongs to the regional centre {row.owner_domain!r} and is a read-only copy here;"
+            f" change it in that region's command centre (the change reaches the capital by itself)"
+        )
 
 
 

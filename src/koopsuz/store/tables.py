@@ -42,6 +42,8 @@ class SiteRow(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the regional JetStream domain whose registry this row is a read-only copy of; None: this store's own
+    owner_domain: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 0021
 
 
 class CameraRow(Base):
@@ -65,6 +67,7 @@ class CameraRow(Base):
     motion_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # migration 0012
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner_domain: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 0021, as on sites
 
 
 class EventRow(Base):
