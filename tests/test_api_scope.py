@@ -100,6 +100,7 @@ PLATES = {
     "/api/hotlists/{hotlist_id}/entries/{entry_id}/remove",
     "/api/sections",
     "/api/spot-cameras",  # calibrations for spot speed, by their camera's region (tests/road/test_road_limits.py)
+    "/api/spot-cameras/{camera_id}",  # delete one: another region's is not found (tests/road/test_spot_page_browser.py)
 }
 # Violations: listed and counted within the caller's regions; one violation, its review and its
 # notice scoped by its region (another region's: 403, audited) (tests/road/test_violations.py).

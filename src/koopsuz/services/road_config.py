@@ -5,7 +5,8 @@ the speed limit, limits per vehicle class where the road sets them (trucks and b
 90) and the enforcement tolerance. A **spot-speed camera** (``/api/spot-cameras``) is one plate
 camera with its road calibration (four picture points and their road positions in metres, the
 camera's and a plate's height above the road; see ``domain/spot_speed.py``), a limit, class limits
-and a tolerance. Both are written by ``cameras.write`` holders within their regions, audited, and
+and a tolerance (edited through ``/spot-cameras``, the calibration page). Both are written (a
+calibration also deleted) by ``cameras.write`` holders within their regions, audited, and
 the road watch reloads them on change (``listeners``).
 
 A class limit may not exceed the general limit: the general one applies whenever a vehicle's class
@@ -25,7 +26,7 @@ from koopsuz.domain.road import VEHICLE_CLASSES, Section
 from koopsuz.domain.spot_speed import Calibration, CalibrationError
 from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import Permission, Principal
-from koopsuz.services.errors import Forbidden, Invalid, invalid
+from koopsuz.services.errors import Forbidden, Invalid, NotFound, invalid
 from koopsuz.store.db import Database
 from koopsuz.store.tables import CameraRow, SpeedSectionRow, SpotCameraRow
 
@@ -236,6 +237,23 @@ class SectionService:
         )
         self._changed()
         return spot_json(row)
+
+    def delete_spot(self, who: Principal, camera: str) -> dict[str, Any]:
+        """Take a camera's calibration away: its spot speed stops at once. Another region's camera is not
+        found (as in ``save_spot``); the act is audited with what was deleted, so it can be entered again."""
+        if not who.can(Permission.CAMERAS_WRITE):
+            raise Forbidden(f"role {who.role} may not calibrate cameras")
+        with self._db.transaction() as s:
+            row = s.get(SpotCameraRow, camera)
+            if row is None or not who.scope.allows(row.region):
+                raise NotFound(f"camera {camera!r} has no spot-speed calibration in your scope")
+            gone = spot_json(row)
+            s.delete(row)
+        self._audit.record(
+            who, "spot_camera.delete", target_type="camera", target_id=camera, region=gone["region"], detail=gone
+        )
+        self._changed()
+        return gone
 
     def spot_cameras(self) -> dict[str, SpotCamera]:
         with self._db.session() as s:

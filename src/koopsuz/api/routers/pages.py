@@ -238,6 +238,15 @@ def hotlists_page(request: Request, principal: OptionalPrincipal) -> Response:
     return _render(request, "hotlists.html", principal, page="hotlists", title_key="hotlists.title")
 
 
+@router.get("/spot-speed", name="page_spot_speed")
+def spot_speed_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Spot-speed calibration of plate cameras: four points clicked on a still, their road positions typed."""
+    if principal is None:
+        return _login_redirect(request)
+    _gated(principal, (Permission.CAMERAS_WRITE,), "camera calibrations")
+    return _render(request, "spot_speed.html", principal, page="spot_speed", title_key="spot.title")
+
+
 @router.get("/command", name="page_command")
 def command_page(request: Request, principal: OptionalPrincipal) -> Response:
     """The command centre: alert queue, incidents, dispatch (issue 7)."""

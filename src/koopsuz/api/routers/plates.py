@@ -127,3 +127,9 @@ def save_spot_camera(who: PrincipalDep, system: SystemDep, body: Json) -> dict[s
     """A camera's road calibration: four ``image_points`` (0..1) and their ``road_points`` (metres), the
     camera's and a plate's height above the road, the limit, ``class_limits`` and tolerance. Audited."""
     return system.sections.save_spot(who, body)
+
+
+@router.delete("/api/spot-cameras/{camera_id}")
+def delete_spot_camera(camera_id: str, who: PrincipalDep, system: SystemDep) -> dict[str, Any]:
+    """Remove a camera's spot-speed calibration (its spot speed stops); answers what was removed. Audited."""
+    return system.sections.delete_spot(who, camera_id)
