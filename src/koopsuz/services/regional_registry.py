@@ -92,6 +92,7 @@ class RegionalRegistryPublisher:
     def __init__(self, db: Database, state: RegistryState, *, interval_s: float = 2.0) -> None:
         self._db, self._state, self._interval = db, state, interval_s
         self._sent: dict[str, bytes] | None = None  # key -> value the stream holds; None: not read yet
+        self._seq = 0  # the stream's last sequence after this publisher's last put
         self.domain: str | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -112,6 +113,8 @@ class RegionalRegistryPublisher:
 
     def publish_changes(self) -> int:
         """Put every key whose value differs from what the stream holds; returns how many were put."""
+        if self._sent is not None and self._state.revision() < self._seq:
+            self._sent = None  # the leaf's stream was made again (lost, purged): what it holds is unknown
         if self._sent is None:
             self.domain = self._state.ensure_regional_stream()
             self._sent = self._state.read(self.domain)
@@ -129,6 +132,7 @@ class RegionalRegistryPublisher:
         for batch in batches:
             self._state.put_many({f"{self.domain}.{k}": v for k, v in batch.items()})  # raises: unsent, retried
             self._sent.update(batch)
+        self._seq = self._state.revision() if changed or gone else self._seq
         return len(changed) + len(gone)
 
     def _run(self) -> None:
@@ -138,6 +142,7 @@ class RegionalRegistryPublisher:
                 self.failures = 0
             except Exception as exc:
                 self.failures += 1
+                self._sent = None  # the next pass makes sure of the stream and reads what it holds again
                 if self.failures in (1, 10) or self.failures % 100 == 0:
                     log.warning("regional registry: could not publish to the leaf (%r); retrying", exc)
             self._wake.wait(self._interval)
@@ -278,8 +283,11 @@ class RegionalRegistryFollower:
 
     def sync(self) -> bool:
         """Apply what the hub copied since the last pass (and what was waiting); True if the store changed."""
-        if self._state.revision() == self.revision and not self.pending:
+        rev = self._state.revision()
+        if rev == self.revision and not self.pending:
             return False
+        if rev < self.revision:  # the hub's stream was made again (purged, restored): read it all
+            self.revision = 0
         values, last = self._state.read_since(self.revision)
         n, waiting = apply_registry(self._db, self.pending | values)  # raises: nothing advanced, read again
         self.revision, self.pending = last, waiting
