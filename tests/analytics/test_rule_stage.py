@@ -75,6 +75,20 @@ def test_crossing_is_an_observation_and_one_alert_with_snapshot(tmp_path: Path) 
     assert stage.stats() == {"rules": 2, "alerts": 2, "observations": 3}
 
 
+def test_a_box_carried_past_the_edge_counts_only_its_visible_part() -> None:
+    """A line near the right edge: a car whose carried box runs past the edge has its centre off the
+    picture, but what the camera shows of it never reached the line, so no crossing; boxes stay inside."""
+    edge = MIDDLE.model_copy(update={"id": "edge", "line": ((0.97, 1.0), (0.97, 0.2)), "classes": ("car",)})
+    stage = RuleStage([edge], None, None)
+    # 120 px wide; centres 500..650 on a 640 px frame: the last box is 590..710, visible 590..640
+    cars = [track(1, 2, (x - 60, 260, x + 60, 340), 0) for x in (500, 560, 600, 650)]
+    events = feed(stage, [[tr] for tr in cars])
+    assert [e for e in events if e.kind == "track_crossed"] == []  # visible centre 615 < 0.97 * 640
+    for e in events:
+        x, y, w, h = e.payload["box"]
+        assert 0 <= x and x + w <= 1.0001 and 0 <= y and y + h <= 1.0001
+
+
 def test_info_rules_only_observe_classes_filter_and_ended_tracks_reset() -> None:
     counting = MIDDLE.model_copy(update={"severity": "info", "classes": ("car",)})
     stage = RuleStage([counting], None, None)

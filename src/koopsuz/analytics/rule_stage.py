@@ -104,7 +104,7 @@ class RuleStage:
             "track": uid,
             "track_no": tr.id,
             "class": hit.class_name,
-            "box": _norm(tr.box, size),
+            "box": _norm(_visible(tr.box, size), size),
             "point": [round(hit.point[0], 4), round(hit.point[1], 4)],
         }
         if hit.direction is not None:
@@ -138,17 +138,31 @@ class RuleStage:
         event.payload["first_seen_s"] = round(ctx.ts.timestamp() - tr.first_t, 2)
         if self._save is not None:
             try:
-                jpeg = _annotated(ctx.bgr, tr.box, f"{hit.rule.name}: {hit.class_name}", hit.rule, size)
+                jpeg = _annotated(ctx.bgr, _visible(tr.box, size), f"{hit.rule.name}: {hit.class_name}", hit.rule, size)
                 event.media["snapshot"] = self._save(ctx.camera.id, event.id, ctx.ts, jpeg)
             except OSError as exc:  # a full disk costs the picture, never the alert
                 event.payload["snapshot_error"] = str(exc)
         return event
 
 
+def _visible(box: Any, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The part of a track's box inside the picture.
+
+    The tracker keeps a leaving object's box moving past the edge (its velocity must stay honest until
+    the box has left), but the rules, the event and the snapshot only know what the camera shows: an
+    unclipped foot point off the picture could cross a line drawn near the edge that the object never
+    reached in view, and an event's box would leave 0..1."""
+    w, h = size
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = min(max(x0, 0.0), w), min(max(x1, 0.0), w)
+    y0, y1 = min(max(y0, 0.0), h), min(max(y1, 0.0), h)
+    return x0, y0, x1, y1
+
+
 def _observation(tr: Track, size: tuple[int, int]) -> Observation:
     w, h = size
-    x0, y0, x1, y1 = (float(v) for v in tr.box)
-    return Observation(str(tr.id), tr.class_name, ((x0 + x1) / 2 / w, min(y1, h) / h), (y1 - y0) / h)
+    x0, y0, x1, y1 = _visible(tr.box, size)
+    return Observation(str(tr.id), tr.class_name, ((x0 + x1) / 2 / w, y1 / h), (y1 - y0) / h)
 
 
 def _annotated(bgr: np.ndarray, box: Any, label: str, rule: Rule, size: tuple[int, int]) -> bytes:
