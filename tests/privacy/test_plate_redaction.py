@@ -6,6 +6,10 @@ into a clip, scanned and redacted the way an export does it (video/redact.py + t
 re-encode) with "01 234 BSZ" named as involved. The plate reader then reads the redacted copy on
 frames the scan did NOT read (it reads every third): the other plate must be gone there too.
 Whole-frame plate reads cost about a second each here, so the clip is short.
+
+The second test does the same through the export service on a *street* camera (profile
+``motion``, no plate profile): two cars coming towards it and one passing side-on, which the
+object detector finds. Its plates are searched in vehicle boxes and moving areas, not whole frames.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import av
 import numpy as np
 
 from koopsuz.domain.plates import parse_read
+from koopsuz.services.export_redaction import ExportRedaction, Redaction
 from koopsuz.sim.render import render_scenario
 from koopsuz.sim.scenario import Scenario
 from koopsuz.video.redact import PLATE_EVERY, Painter, redaction_plan, scan
@@ -47,9 +53,25 @@ def scenario() -> Scenario:
     )
 
 
-def clip(tmp: Path) -> Path:
-    """Frames FIRST..LAST of the rendered main stream as an ordinary MP4 (as an export's original is)."""
-    rendered = render_scenario(scenario(), tmp / "cache", tmp / "no-faces", workers=1, progress=False)["rd-2"]
+def street() -> Scenario:
+    """Two cars coming towards a street camera, one involved, and a third passing side-on (no plate in view)."""
+
+    def car(plate: str, path: list[list[float]], at: float, duration: float = 5.0) -> dict[str, Any]:
+        return {"id": plate.replace(" ", "").lower(), "at": at, "kind": "car", "path": path, "duration": duration,
+                "plate": plate, "scale": 1.3}
+
+    schedule = [car("01 234 BSZ", [[0.40, 0.50], [0.25, 1.2]], 0.5),
+                car("09 508 KGD", [[0.62, 0.50], [0.78, 1.2]], 1.0),
+                car("01 777 AAA", [[-0.1, 0.62], [1.1, 0.62]], 0.2, 6.0)]
+    return Scenario.model_validate({"seed": 6109, "fps": 15, "loop_seconds": 8, "gop_seconds": 1.0,
+                                    "cameras": [{"id": "st-1", "scene": "street", "schedule": schedule}]})
+
+
+def clip(tmp: Path, world: Scenario | None = None, first: int = FIRST, last: int = LAST) -> Path:
+    """Frames first..last of the rendered main stream as an ordinary MP4 (as an export's original is)."""
+    world = world or scenario()
+    cam = world.cameras[0].id
+    rendered = render_scenario(world, tmp / "cache", tmp / "no-faces", workers=1, progress=False)[cam]
     dest = tmp / "original.mp4"
     codec = av.CodecContext.create("h264", "r")
     with av.open(str(dest), "w", format="mp4") as out:
@@ -57,12 +79,12 @@ def clip(tmp: Path) -> Path:
         st.width, st.height, st.pix_fmt = rendered.main.width, rendered.main.height, "yuv420p"
         st.options = {"crf": "16", "preset": "veryfast"}
         n = 0
-        for unit in rendered.main.units[: LAST + 4]:  # the decoder holds a frame back
+        for unit in rendered.main.units[: last + 4]:  # the decoder holds a frame back
             for pkt in codec.parse(unit):
                 for frame in codec.decode(pkt):
-                    if FIRST <= n <= LAST:
+                    if first <= n <= last:
                         new = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
-                        new.pts, new.time_base = n - FIRST, Fraction(1, 15)
+                        new.pts, new.time_base = n - first, Fraction(1, 15)
                         for p in st.encode(new):
                             out.mux(p)
                     n += 1
@@ -103,3 +125,35 @@ def test_only_the_involved_plate_stays_readable(tmp_path: Path) -> None:
         assert "09508KGD" not in after, (absolute, after)  # ...and not in the viewing copy
         kept += "01234BSZ" in after
     assert kept >= 1  # the involved car's plate is still read
+
+
+S_FIRST, S_LAST = 36, 66  # the street loop's frames where the reader reads both oncoming plates
+S_CHECK = (41, 44, 53, 58, 64)  # not read by the scan (clip index 5, 8, 17, 22, 28)
+
+
+def test_a_street_camera_export_blurs_uninvolved_plates_found_on_vehicles(tmp_path: Path) -> None:
+    """No plate profile, no whole-frame search after the first look: plates are read where vehicles
+    are and where the picture moved, the uninvolved one is gone from the viewing copy, the involved
+    one stays, and the side-on car the detector found has the lower part of its box blurred."""
+    original = clip(tmp_path, street(), S_FIRST, S_LAST)
+    reader = PlateReader(parse_read, threads=1, det_side=640)  # as System builds it
+    service = ExportRedaction(None, None, FaceEngine, lambda: reader, None, None)  # type: ignore[arg-type]
+    camera = SimpleNamespace(id="st-1", profile="motion")
+    applied = service.apply(original, Redaction(involved=("01234BSZ",)), camera)  # type: ignore[arg-type]
+    got = applied.summary
+    assert got["plates_checked"] is True and got["plate_search"] == "vehicles", got
+    assert got["plate_whole_frames"] == 1 and got["plate_crops"] >= got["plate_looks"] - 1, got
+    assert got["plates_kept"] >= 1 and got["plates_blurred"] >= 1, got
+    assert got["vehicles_seen"] >= 1 and got["vehicles_kept"] == 0 and got["vehicle_bands"] >= 5, got
+    viewing = tmp_path / "viewing.mp4"
+    stamp = Stamp(case="UD-9/2026", operator="test", exported_at=datetime.now(UTC), camera="st-1")
+    burn_watermark(original, viewing, stamp, piecewise_clock([(0.0, datetime.now(UTC))]), before=applied.painter)
+    kept = readable = 0
+    for absolute in S_CHECK:
+        i = absolute - S_FIRST
+        assert i % PLATE_EVERY != 0  # a frame the scan did not read
+        before, after = texts(reader, frame_at(original, i)), texts(reader, frame_at(viewing, i))
+        readable += "09508KGD" in before  # readable in the original...
+        assert after <= {"01234BSZ"}, (absolute, after)  # ...and nothing but the involved plate in the copy
+        kept += "01234BSZ" in after
+    assert readable >= 4 and kept >= 3  # the check has teeth, and the involved car's plate is still read

@@ -55,6 +55,13 @@ class Policy:
     link_buffer: float = 0.6  # boxes widened by this much (of their size) when linking frames
 
 
+BAND = 0.5  # the lower half of a vehicle's box is blurred where its plate was not located
+
+# Vehicles: boxes from a look every third frame, carried past a track's ends a little (a car leaves
+# or enters the picture between looks), padded less than a face (the box is the whole vehicle).
+VEHICLE_POLICY = Policy(carry=6, max_gap=15, pad=0.05, grow=0.06, link_buffer=0.3)
+
+
 @dataclass(slots=True)
 class Track:
     sightings: list[Sighting] = field(default_factory=list)
@@ -80,6 +87,9 @@ class Plan:
     plates_kept: int
     face_sightings: int
     plate_sightings: int
+    vehicles_seen: int = 0  # vehicle tracks (object detector)
+    vehicles_kept: int = 0  # of those, carrying an involved plate: nothing of them blurred
+    vehicle_bands: int = 0  # frames on which a vehicle's lower part was blurred (no plate located there)
 
     def at(self, frame: int) -> list[Box]:
         return self.regions.get(frame, [])
@@ -92,6 +102,9 @@ class Plan:
             "plates_kept": self.plates_kept,
             "face_sightings": self.face_sightings,
             "plate_sightings": self.plate_sightings,
+            "vehicles_seen": self.vehicles_seen,
+            "vehicles_kept": self.vehicles_kept,
+            "vehicle_bands": self.vehicle_bands,
             "frames_redacted": sum(1 for v in self.regions.values() if v),
         }
 
@@ -235,13 +248,18 @@ def plan(
     involved: Iterable[str] = (),
     policy: Policy = Policy(),
     plate_policy: Policy | None = None,
+    vehicles: Sequence[Sequence[Sighting]] = (),
+    vehicle_policy: Policy | None = None,
+    band: float = BAND,
 ) -> Plan:
     """What to blur on each of ``frames`` frames.
 
-    ``faces`` (and ``plates``) hold, per frame that was looked at, its sightings (frames with none
-    may be left out). Without a ``subject`` every face is blurred; with one, face tracks that match
-    it are kept, except single sightings in them that fall below the threshold. Plates are read
-    on fewer frames than faces are looked for, so they get their own ``plate_policy`` (longer carry).
+    ``faces`` (and ``plates``, ``vehicles``) hold, per frame that was looked at, its sightings
+    (frames with none may be left out). Without a ``subject`` every face is blurred; with one, face
+    tracks that match it are kept, except single sightings in them that fall below the threshold.
+    Plates are read on fewer frames than faces are looked for, so they get their own
+    ``plate_policy`` (longer carry). Vehicles (the object detector's boxes) are linked into tracks
+    too; see :func:`vehicle_bands` for what of them is blurred.
     """
     regions: dict[int, list[Box]] = {}
 
@@ -265,13 +283,27 @@ def plan(
     pp = plate_policy or policy
     plate_tracks = link(plates, pp)
     p_kept = p_blurred = 0
+    plate_regions: dict[int, list[Box]] = {}
     for t in plate_tracks:
         t.keep = is_involved(t, wanted)
         if t.keep:
             p_kept += 1
         else:
             p_blurred += 1
-            add(_track_boxes(t, pp, frames))
+            for f, b in _track_boxes(t, pp, frames):
+                plate_regions.setdefault(f, []).append(b)
+    for f, boxes in plate_regions.items():
+        regions.setdefault(f, []).extend(boxes)
+    vehicle_tracks = link(vehicles, vehicle_policy or VEHICLE_POLICY)
+    v_kept = bands = 0
+    for t in vehicle_tracks:
+        if is_involved(_plates_on(t, plates), wanted):
+            t.keep = True
+            v_kept += 1
+            continue
+        for f, b in vehicle_bands(t, vehicle_policy or VEHICLE_POLICY, frames, plate_regions, band):
+            regions.setdefault(f, []).append(b)
+            bands += 1
     return Plan(
         regions=regions,
         faces_blurred=blurred,
@@ -280,7 +312,54 @@ def plan(
         plates_kept=p_kept,
         face_sightings=sum(len(f) for f in faces),
         plate_sightings=sum(len(f) for f in plates),
+        vehicles_seen=len(vehicle_tracks),
+        vehicles_kept=v_kept,
+        vehicle_bands=bands,
     )
+
+
+# --------------------------------------------------------------------------- vehicles
+
+
+def _inside(point: tuple[float, float], b: Box) -> bool:
+    return b[0] <= point[0] <= b[0] + b[2] and b[1] <= point[1] <= b[1] + b[3]
+
+
+def _centre(b: Box) -> tuple[float, float]:
+    return (b[0] + b[2] / 2, b[1] + b[3] / 2)
+
+
+def _plates_on(track: Track, plates: Sequence[Sequence[Sighting]]) -> Track:
+    """The plate sightings that lie on this vehicle (centre inside its box on the same frame)."""
+    by_frame: dict[int, list[Sighting]] = {}
+    for frame in plates:
+        for s in frame:
+            by_frame.setdefault(s.frame, []).append(s)
+    return Track([p for v in track.sightings for p in by_frame.get(v.frame, []) if _inside(_centre(p.box), v.box)])
+
+
+def vehicle_bands(
+    track: Track, policy: Policy, frames: int, plate_regions: dict[int, list[Box]], band: float = BAND
+) -> Iterable[tuple[int, Box]]:
+    """The lower ``band`` of an uninvolved vehicle's box on every frame of its life where no blurred
+    plate lies on it.
+
+    Why blur a band, and not nothing, when the reader has not located the plate there: the reader
+    misses plates it could not read (too small for it, tilted, blurred by motion, two-row) that a
+    person pausing the video, or a better tool, might still read; a plate it cannot *read* is not
+    returned at all, so "not found" is no proof of "not readable". A plate sits on the front or the
+    rear of a vehicle below its middle (bumper or boot lid), so the box's lower half holds it from
+    the front, the rear and three-quarter views; from the side no plate shows and the band only
+    costs picture (measured in bench/redaction.py --plates: the band's area against the plates').
+    Where a blurred plate track lies on the vehicle on that frame, the exact plate box is enough.
+    An involved vehicle (its plates read as an involved plate) gets no band, so its plate stays
+    readable on the frames the reader missed it too.
+    """
+    for f, b in _track_boxes(track, policy, frames):
+        x, y, w, h = b
+        if any(_inside(_centre(p), b) for p in plate_regions.get(f, ())):
+            continue
+        yield f, (x, y + (1.0 - band) * h, w, band * h)
 
 
 # --------------------------------------------------------------------------- looking less
@@ -314,6 +393,31 @@ class ChangeGate:
             return True
         self._since += 1
         return False
+
+
+def moved_boxes(
+    before: np.ndarray, after: np.ndarray, *, block: int = 8, threshold: float = 12.0, pad: int = 1
+) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1 in the images' pixels) around what changed between two grey images.
+
+    Both are averaged into ``block`` x ``block`` cells; cells that moved by more than ``threshold``
+    grey levels, grown by ``pad`` cells, are joined into connected areas, one box each. Cheap (a
+    resize and a labelling on ~1/64 of the pixels): it tells the plate search where a vehicle may
+    have moved, the detector's blind spot being vehicles it does not recognise as such.
+    """
+    h, w = after.shape[:2]
+    size = (max(1, w // block), max(1, h // block))
+    a = cv2.resize(before, size, interpolation=cv2.INTER_AREA)
+    b = cv2.resize(after, size, interpolation=cv2.INTER_AREA)
+    mask = (cv2.absdiff(a, b) > threshold).astype(np.uint8)
+    if pad > 0:
+        mask = cv2.dilate(mask, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    kx, ky = w / size[0], h / size[1]
+    out = []
+    for x, y, bw, bh, _area in stats[1:n]:
+        out.append((int(x * kx), int(y * ky), min(w, int(np.ceil((x + bw) * kx))), min(h, int(np.ceil((y + bh) * ky)))))
+    return out
 
 
 # --------------------------------------------------------------------------- the blur
