@@ -215,9 +215,18 @@ def test_applying_a_registry_is_idempotent_ordered_and_never_overwrites_the_capi
     assert apply_registry(national_db, {"issyk-kul.site.yk-pier": tomb, "issyk-kul.camera.yk-a": tomb}) == (2, {})
     # another region cannot claim a row it does not own; malformed values are dropped
     forged = {"chuy.site.yk-beach": values["issyk-kul.site.yk-beach"], "x.y": b"{}", "issyk-kul.camera.zz": b"no"}
-    assert apply_registry(national_db, forged) == (0, {})
+    refused: dict[str, bytes] = {}
+    assert apply_registry(national_db, forged | {"issyk-kul.camera.nat-1": values["issyk-kul.camera.nat-1"]},
+                          refused) == (0, {})  # fmt: skip
+    assert set(refused) == {"chuy.site.yk-beach", "issyk-kul.camera.nat-1"}  # kept to try again, not applied
     with national_db.session() as s:
         assert s.get(SiteRow, "yk-beach").owner_domain == "issyk-kul"  # type: ignore[union-attr]
         assert s.get(SiteRow, "yk-pier") is None
+    # the capital deletes its own nat-1 (an upgrade from a national deployment file): the region's comes
+    with national_db.transaction() as s:
+        s.delete(s.get(CameraRow, "nat-1"))
+    assert apply_registry(national_db, dict(refused), refused) == (1, {})
+    assert set(refused) == {"chuy.site.yk-beach"}
+    assert _national_cameras(national_db)["nat-1"].owner_domain == "issyk-kul"
     region_db.dispose()
     national_db.dispose()

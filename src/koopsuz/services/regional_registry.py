@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,7 @@ CAMERA_FIELDS = (
 )  # fmt: skip
 LEFT_OUT = ("main_url", "sub_url", "onvif_url")  # credentials live there: never leave the region
 TOMBSTONE = {"deleted": True}
+RETRY_REFUSED_S = 30.0  # a refused value is tried again this often (the row it names may have been deleted)
 
 
 def placeholder_url(domain: str, camera_id: str) -> str:
@@ -149,12 +151,31 @@ class RegionalRegistryPublisher:
             self._wake.clear()
 
 
-def apply_registry(db: Database, values: dict[str, bytes]) -> tuple[int, dict[str, bytes]]:
+def apply_registry(
+    db: Database, values: dict[str, bytes], refused: dict[str, bytes] | None = None
+) -> tuple[int, dict[str, bytes]]:
     """Write regions' sites and cameras (keys ``<domain>.site|camera.<id>``) into the national store.
 
     Returns how many rows changed and the values that must wait (a camera whose site is not here yet, a
-    site that still has cameras); values that can never apply (malformed, naming a row the capital or
-    another region owns) are logged and dropped."""
+    site that still has cameras). Malformed values are logged and dropped. A value naming a row the
+    capital or another region owns is refused and kept in ``refused`` (logged once per key there): the
+    follower tries those again now and then, so once that row is deleted here the region's copy comes."""
+
+    def owned(row: SiteRow | CameraRow | None, domain: str, what: str, row_id: str, raw: bytes) -> bool:
+        key = f"{domain}.{what}.{row_id}"
+        if row is None or row.owner_domain == domain:
+            if refused is not None:
+                refused.pop(key, None)
+            return True
+        if refused is None or key not in refused:
+            owner = "the capital" if row.owner_domain is None else f"region {row.owner_domain!r}"
+            log.error(
+                "regional registry: %s %s of region %r is %s's here; not overwritten", what, row_id, domain, owner
+            )
+        if refused is not None:
+            refused[key] = raw
+        return False
+
     parsed: dict[str, list[tuple[str, str, dict[str, Any] | None, bytes]]] = {"site": [], "camera": []}
     for key, raw in values.items():
         parts = key.split(".")
@@ -175,8 +196,8 @@ def apply_registry(db: Database, values: dict[str, bytes]) -> tuple[int, dict[st
     with db.transaction() as s:
         known_cities = set(s.execute(select(CityRow.id)).scalars())
         known_districts = set(s.execute(select(DistrictRow.id)).scalars())
-        for domain, sid, body, _raw in parsed["site"]:
-            if body is not None and _owned(s.get(SiteRow, sid), domain, "site"):
+        for domain, sid, body, raw in parsed["site"]:
+            if body is not None and owned(s.get(SiteRow, sid), domain, "site", sid, raw):
                 fields = {k: body.get(k) for k in SITE_FIELDS}
                 fields["city"] = fields["city"] if fields["city"] in known_cities else None
                 fields["district"] = fields["district"] if fields["district"] in known_districts else None
@@ -185,11 +206,11 @@ def apply_registry(db: Database, values: dict[str, bytes]) -> tuple[int, dict[st
         for domain, cid, body, raw in parsed["camera"]:
             row = s.get(CameraRow, cid)
             if body is None:
-                if row is not None and _owned(row, domain, "camera"):
+                if owned(row, domain, "camera", cid, raw) and row is not None:
                     s.delete(row)
                     changed += 1
                 continue
-            if not _owned(row, domain, "camera"):
+            if not owned(row, domain, "camera", cid, raw):
                 continue
             site = s.get(SiteRow, body.get("site"))
             if site is None or site.owner_domain != domain:
@@ -201,8 +222,10 @@ def apply_registry(db: Database, values: dict[str, bytes]) -> tuple[int, dict[st
             changed += _upsert(s, CameraRow, cid, domain, fields, stamp=True)
         s.flush()  # deleted cameras are gone before their sites go
         for domain, sid, body, raw in parsed["site"]:
+            if body is not None:
+                continue
             row = s.get(SiteRow, sid)
-            if body is not None or row is None or not _owned(row, domain, "site"):
+            if not owned(row, domain, "site", sid, raw) or row is None:
                 continue
             if s.execute(select(CameraRow.id).where(CameraRow.site == sid).limit(1)).first() is not None:
                 waiting[f"{domain}.site.{sid}"] = raw  # a camera on it is still here (its deletion comes)
@@ -210,15 +233,6 @@ def apply_registry(db: Database, values: dict[str, bytes]) -> tuple[int, dict[st
             s.delete(row)
             changed += 1
     return changed, waiting
-
-
-def _owned(row: SiteRow | CameraRow | None, domain: str, what: str) -> bool:
-    """May ``domain``'s value write this row? Only a new row or that region's own copy."""
-    if row is None or row.owner_domain == domain:
-        return True
-    owner = "the capital" if row.owner_domain is None else f"region {row.owner_domain!r}"
-    log.error("regional registry: %s %s of region %r is %s's here; not overwritten", what, row.id, domain, owner)
-    return False
 
 
 def _upsert(
@@ -272,6 +286,8 @@ class RegionalRegistryFollower:
         self._thread = threading.Thread(target=self._run, name="regional-registry-in", daemon=True)
         self.revision = 0  # the hub stream's sequence up to which values were applied
         self.pending: dict[str, bytes] = {}  # read but not applicable yet (see apply_registry)
+        self.refused: dict[str, bytes] = {}  # naming rows owned here or by another region; retried now and then
+        self._retry_at = 0.0
         self.applied = 0
 
     def start(self) -> None:
@@ -284,13 +300,18 @@ class RegionalRegistryFollower:
     def sync(self) -> bool:
         """Apply what the hub copied since the last pass (and what was waiting); True if the store changed."""
         rev = self._state.revision()
-        if rev == self.revision and not self.pending:
+        retry = bool(self.refused) and time.monotonic() >= self._retry_at
+        if rev == self.revision and not self.pending and not retry:
             return False
         if rev < self.revision:  # the hub's stream was made again (purged, restored): read it all
             self.revision = 0
         values, last = self._state.read_since(self.revision)
-        n, waiting = apply_registry(self._db, self.pending | values)  # raises: nothing advanced, read again
-        self.revision, self.pending = last, waiting
+        if retry:
+            self._retry_at = time.monotonic() + RETRY_REFUSED_S
+        todo = (dict(self.refused) if retry else {}) | self.pending | values  # newest value of a key wins
+        refused = dict(self.refused)
+        n, waiting = apply_registry(self._db, todo, refused)  # raises: nothing advanced, read again
+        self.revision, self.pending, self.refused = last, waiting, refused
         self.applied += n
         if n:
             self._on_change()
