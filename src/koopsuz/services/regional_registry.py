@@ -34,8 +34,14 @@ there; the capital's geography is loaded from its own deployment file).
 
 Order per object is kept by the stream (one subject per object, in publish order); between objects
 the publisher puts sites before cameras and deletes cameras before sites, and the follower applies
-sites, then cameras, then camera deletions, then site deletions in one transaction; a camera whose site
-has not arrived, or a site that still has cameras, waits in ``pending`` for a later pass.
+sites, then cameras (changed or deleted), then deleted sites, in one transaction; a camera whose site
+has not arrived, or a site that still has cameras, waits in ``pending`` for a later pass. A value naming
+a row the capital or another region owns is refused (the capital never takes over a row it did not get
+from that region), logged once and tried again every 30 s: once that row is deleted here, the copy comes.
+
+Which processes: ``System`` runs the publisher or the follower in api/serve processes, not in leased
+workers (N workers would each do the same work). Two API processes doing it is harmless: the values
+are the same and applying them is idempotent (a lost insert race is retried on the next pass).
 """
 
 from __future__ import annotations
