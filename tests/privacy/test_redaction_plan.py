@@ -11,7 +11,18 @@ import numpy as np
 import pytest
 
 from koopsuz.vision.faces import FaceEngine, read_image
-from koopsuz.vision.redaction import ChangeGate, Policy, Sighting, compact_plate, link, pixelate_yuv, plan
+from koopsuz.vision.redaction import (
+    BAND,
+    VEHICLE_POLICY,
+    ChangeGate,
+    Policy,
+    Sighting,
+    compact_plate,
+    link,
+    moved_boxes,
+    pixelate_yuv,
+    plan,
+)
 from tests.faces.photos import portraits
 
 
@@ -98,6 +109,58 @@ def test_plates_of_involved_vehicles_stay_and_unread_plates_are_blurred() -> Non
         assert covers(p.at(f), (x, 100.0, 40.0, 50.0)) and covers(p.at(f), (400.0, 100.0, 40.0, 50.0))
         assert not covers(p.at(f), (100.0 + 3.0 * f, 100.0, 40.0, 50.0))
     assert compact_plate("01 234 bsz") == "01234BSZ"
+
+
+def car(frames: range, x0: float, dx: float) -> list[Sighting]:
+    """A vehicle box (200 x 150) every third frame, moving ``dx`` a frame; its plate would sit at y 250-270."""
+    return [Sighting(f, (x0 + dx * (f - frames.start), 150.0, 200.0, 150.0)) for f in frames if f % 3 == 0]
+
+
+def plate_on(vehicle: list[Sighting], text: str, frames: set[int] | None = None) -> list[Sighting]:
+    """The vehicle's plate (60 x 15, centred low on its box) on ``frames`` of its sightings (all by default)."""
+    return [Sighting(v.frame, (v.box[0] + 70.0, 250.0, 60.0, 15.0), None, text) for v in vehicle
+            if frames is None or v.frame in frames]
+
+
+def test_an_uninvolved_vehicle_has_its_lower_half_blurred_where_no_plate_was_located() -> None:
+    """Seen by the detector, its plate read on a few looks only: on those frames (and the plate track's
+    carry) the plate box suffices; on every other frame of the vehicle's life its lower half is blurred,
+    frames between looks included, the upper half never."""
+    v = car(range(0, 45), 100.0, 4.0)
+    read = plate_on(v, "09 508 KGD", {18, 21})
+    p = plan([[]] * 60, 60, subject=False, plates=per_frame(read), vehicles=per_frame(v))
+    assert (p.vehicles_seen, p.vehicles_kept, p.plates_blurred) == (1, 0, 1)
+    assert p.vehicle_bands > 30
+    for f in range(0, 43):
+        x = 100.0 + 4.0 * f
+        assert covers(p.at(f), (x + 70.0, 250.0, 60.0, 15.0)), f  # the plate, read there or not
+        assert not covers(p.at(f), (x + 20.0, 160.0, 160.0, 40.0)), f  # windscreen and roof stay
+    banded = [f for f in range(60) if any(b[3] > 60 for b in p.at(f))]  # a band is far taller than a plate box
+    assert 18 not in banded and 21 not in banded and 0 in banded and 40 in banded
+    assert BAND == 0.5 and VEHICLE_POLICY.carry >= 2  # frames between looks are covered
+
+
+def test_a_vehicle_carrying_an_involved_plate_keeps_its_plate_readable_where_unread() -> None:
+    mine, other = car(range(0, 30), 100.0, 4.0), car(range(0, 30), 700.0, -4.0)
+    plates = per_frame(plate_on(mine, "01 234 BSZ", {9, 12, 15}), plate_on(other, "09 508 KGD", {9}))
+    p = plan([[]] * 60, 60, subject=False, plates=plates, vehicles=per_frame(mine, other), involved=["01234BSZ"])
+    assert (p.vehicles_seen, p.vehicles_kept, p.plates_kept, p.plates_blurred) == (2, 1, 1, 1)
+    for f in range(0, 28):
+        assert not covers(p.at(f), (100.0 + 4.0 * f + 70.0, 250.0, 60.0, 15.0)), f  # involved: never blurred
+        assert covers(p.at(f), (700.0 - 4.0 * f + 70.0, 250.0, 60.0, 15.0)), f  # the other car's, always
+    # without the involved plate named, both vehicles are uninvolved
+    assert plan([[]] * 60, 60, subject=False, plates=plates, vehicles=per_frame(mine, other)).vehicles_kept == 0
+
+
+def test_moved_boxes_find_what_moved_and_nothing_else() -> None:
+    rng = np.random.default_rng(5)
+    before = rng.integers(60, 180, (540, 960), dtype=np.uint8)
+    after = np.clip(before.astype(int) + rng.integers(-3, 4, before.shape), 0, 255).astype(np.uint8)
+    assert moved_boxes(before, after) == []  # noise is not motion
+    after[300:380, 500:640] = 240  # a car-sized bright thing arrives
+    (x0, y0, x1, y1), *rest = moved_boxes(before, after)
+    assert rest == [] and x0 <= 500 and y0 <= 300 and x1 >= 640 and y1 >= 380
+    assert x1 - x0 < 140 + 4 * 8 and y1 - y0 < 80 + 4 * 8  # padded by a cell or so, not the frame
 
 
 def test_linking_keeps_two_people_apart() -> None:
