@@ -126,9 +126,11 @@ def test_zone_entry_of_a_car_on_simulator_clips_matches_truth(clips: dict, ssd: 
 
 def test_stopped_vehicle_on_a_simulator_clip_matches_truth(vehicle_clips: dict, clips: dict, ssd: Any) -> None:
     """sv-1: a car drives in and stands still for 9 s, two loops: one alert per stop, no earlier
-    than the truth's (5 s of stillness after the car stopped) and at most 3 s after it. Measured
-    (SSD, gated, 8 fps): 1.6 s and 2.4 s after (not analysed further; likely the tracked box still
-    shifting for a moment after the car stops). d-1's car drives through without stopping: nothing."""
+    than the truth's (5 s of stillness after the car stopped) and at most 1 s after it. Measured
+    (SSD, gated, 8 fps): 0.27 s and 0.40 s after. It was 1.6 s and 2.4 s while stillness was judged on
+    the tracker's filtered box, which ran on 3% of the frame past a car braking from 0.45 frame widths a
+    second and came back over a second and a half; now on the detections themselves (rule_stage
+    ``_observation``). d-1's car drives through without stopping: nothing."""
     from .test_rule_stage import run_clip, truth_hits
 
     rule = Rule(id="nostop", name="No stopping", kind="stopped_vehicle", zone=ROAD, seconds=5, classes=VEHICLES)
@@ -142,6 +144,6 @@ def test_stopped_vehicle_on_a_simulator_clip_matches_truth(vehicle_clips: dict, 
     alerts = [((e.ts - t0).total_seconds(), e.payload["class"]) for e in events if e.kind == "alert"]
     assert [c for _, c in alerts] == ["car", "car"], alerts
     for (t, _), want in zip(alerts, due, strict=True):
-        assert -0.2 <= t - want <= 3.0, (alerts, due)
+        assert -0.2 <= t - want <= 1.0, (alerts, due)
     assert truth_hits(clips["d-1"], rule) == []
     assert [e for e in run_clip(clips["d-1"], ssd, [rule]) if e.kind == "alert"] == []

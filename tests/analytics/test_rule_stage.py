@@ -86,7 +86,7 @@ def test_a_box_carried_past_the_edge_counts_only_its_visible_part() -> None:
     assert [e for e in events if e.kind == "track_crossed"] == []  # visible centre 615 < 0.97 * 640
     for e in events:
         x, y, w, h = e.payload["box"]
-        assert 0 <= x and x + w <= 1.0001 and 0 <= y and y + h <= 1.0001
+        assert x >= 0 and x + w <= 1.0001 and y >= 0 and y + h <= 1.0001
 
 
 def test_info_rules_only_observe_classes_filter_and_ended_tracks_reset() -> None:

@@ -73,7 +73,7 @@ class RuleStage:
         frame = ctx.decoded.frame
         size = (frame.width, frame.height)
         by_id = {str(tr.id): tr for tr in tracks}
-        present = [_observation(tr, size) for tr in tracks]
+        present = [_observation(tr, size, t) for tr in tracks]
         seen = [o for o, tr in zip(present, tracks, strict=True) if tr.seen_at(t) or tr.carried_at(t)]
         uids: dict[int, str] = ctx.results.get("track_uids") or {}
         hits: list[RuleHit] = []
@@ -159,10 +159,15 @@ def _visible(box: Any, size: tuple[int, int]) -> tuple[float, float, float, floa
     return x0, y0, x1, y1
 
 
-def _observation(tr: Track, size: tuple[int, int]) -> Observation:
+def _observation(tr: Track, size: tuple[int, int], t: float) -> Observation:
+    """Where the object stands for the rules: where the detector saw it on a frame it was seen on (the
+    tracker's filtered box overshoots a car that brakes hard: a stop then counted from 1-1.5 s after the
+    car stood still on the simulator), else where the tracker carries it."""
     w, h = size
-    x0, y0, x1, y1 = _visible(tr.box, size)
-    return Observation(str(tr.id), tr.class_name, ((x0 + x1) / 2 / w, y1 / h), (y1 - y0) / h)
+    measured = tr.seen_at(t) and tr.measured is not None
+    x0, y0, x1, y1 = _visible(tr.measured if measured else tr.box, size)
+    foot = ((x0 + x1) / 2 / w, y1 / h)
+    return Observation(str(tr.id), tr.class_name, foot, (y1 - y0) / h, estimated=not measured)
 
 
 def _annotated(bgr: np.ndarray, box: Any, label: str, rule: Rule, size: tuple[int, int]) -> bytes:

@@ -133,6 +133,9 @@ class Observation:
     class_name: str
     foot: Point
     height: float
+    # where the tracker carries it on a frame without a detection (its velocity extrapolated): good
+    # enough for entries and crossings, not for judging that a vehicle stands still
+    estimated: bool = False
 
 
 @dataclass(slots=True)
@@ -245,6 +248,8 @@ class RuleEngine:
         if rule.kind == RuleKind.LOITERING:
             fired = loitering(ds, inside, t, rule.seconds or 0.0)
         elif rule.kind == RuleKind.STOPPED_VEHICLE:
+            if o.estimated:
+                return None  # a braking car's extrapolated box runs on past where it stopped
             fired = stopped(ds, inside, o.foot, t, rule.seconds or 0.0, rule.still)
         else:
             hours = rule.hours if rule.hours is not None else self.hours

@@ -85,6 +85,9 @@ class Track:
     confirmed: bool = False
     path: list[tuple[float, float, float]] = field(default_factory=list)  # (t, foot x, foot y)
     best: BestShot | None = None
+    # the last matched detection's box, as the detector saw it at ``last_t``: what rules judge a seen
+    # object by (the filtered box overshoots a car that brakes hard, and lags one that turns)
+    measured: np.ndarray | None = None
     _votes: dict[int, float] = field(default_factory=lambda: defaultdict(float))
     _predicted_t: float = 0.0
     _moved_t: float = -1e18  # last time a moving area of its own carried it between looks
@@ -358,6 +361,7 @@ class Tracker:
 
     def _observe(self, tr: Track, z: np.ndarray, t: float, frame: int, frame_size: tuple[int, int] | None) -> None:
         """Record the path (foot points of the detections) and keep the best view."""
+        tr.measured = z
         foot = ((z[0] + z[2]) / 2, z[3])
         if not tr.path or math.dist(tr.path[-1][1:], foot) >= self.config.path_min_step_px:
             tr.path.append((t, float(foot[0]), float(foot[1])))
