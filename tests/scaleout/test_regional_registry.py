@@ -160,6 +160,8 @@ def test_a_regions_registry_reaches_the_capital_across_a_cut_line(
             assert (got["name"], got["site_name"], got["site_type"], got["region"]) == (
                 "Beach north", "Cholpon-Ata pier", "tourist_area", "KG-Y"
             )  # fmt: skip
+            assert got["owner_domain"] == "issyk-kul"  # the pages can say where to edit it
+            assert c.get("/api/sites").json()[0]["owner_domain"] == "issyk-kul"
             assert SECRET not in c.get("/api/cameras").text
             r = c.patch("/api/cameras/yk-b", json={"name": "renamed in the capital"})
             assert r.status_code == 409 and "issyk-kul" in r.json()["detail"], r.text

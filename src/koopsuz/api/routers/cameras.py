@@ -27,6 +27,8 @@ def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Princ
         "health": system.ingest.health(row.id),
         "analytics": system.ingest.analytics(row.id),
         "recording": system.recording.health(row.id),
+        # a copy of a region's camera in the capital (regional_registry.py): read-only here, edited there
+        "owner_domain": row.owner_domain,
     }
     if who.can(Permission.CAMERAS_WRITE):
         out["main_url"] = redact_url(row.main_url)

@@ -28,6 +28,7 @@ def site_json(r: SiteRow) -> dict[str, Any]:
         "lat": r.lat,
         "lon": r.lon,
         "opening_hours": r.opening_hours,
+        "owner_domain": r.owner_domain,  # a region's site copied to the capital: edited in the region
     }
 
 
