@@ -49,10 +49,12 @@ def test_subscriber_of_hits_receives_the_withdrawal_of_a_hit(notif_system: Any, 
                                  "rule_kinds": ["zone"], "min_severity": "info"})
     now = datetime.now(UTC)
     plate_event(system, "plate_provisional", LISTED, "retract-1", now)
-    hit = json.loads(receiver.wait(1)[0][1])
+    first = receiver.wait(1, timeout=30)  # returns at once when it comes; generous for a loaded machine
+    assert first, "the hit never reached the receiver"
+    hit = json.loads(first[0][1])
     assert hit["kind"] == "hotlist_hit" and hit["event"]["payload"]["provisional"] is True
     plate_event(system, "plate_read", DECIDED, "retract-1", now)
-    got = receiver.wait(2)
+    got = receiver.wait(2, timeout=30)
     time.sleep(0.5)  # nothing more may come
     bodies = [(p, json.loads(b)) for _h, b, p in receiver.requests]
     assert [p for p, _b in bodies] == ["/hits", "/hits"], bodies  # the zones subscription hears of neither
@@ -76,3 +78,23 @@ def test_a_withdrawal_is_filtered_and_published_under_the_kind_it_takes_back() -
     # without ``retracts`` it takes nothing back: an alert of its own kind, not a hit's
     lone = back.model_copy(update={"payload": {"rule_kind": "hotlist_unconfirmed"}})
     assert topic_kind(lone) == "hotlist_unconfirmed" and not hits.wants(lone)
+
+
+def test_the_queue_folds_a_withdrawal_into_its_hit_and_keeps_one_whose_hit_has_left() -> None:
+    from koopsuz.services.alert_queue import _fold_withdrawals
+
+    now = datetime.now(UTC)
+    hit = Event(kind="alert", region="KG-Y", severity=Severity.CRITICAL, ts=now,
+                payload={"rule_kind": "hotlist_hit", "plate": LISTED})  # fmt: skip
+    back = Event(kind="alert", region="KG-Y", severity=Severity.CRITICAL, ts=now + timedelta(seconds=1),
+                 payload={"rule_kind": "hotlist_unconfirmed", "retracts": hit.id, "plate": DECIDED,
+                          "listed_plate": LISTED, "rule_name": "Stolen: not confirmed"})  # fmt: skip
+    zone = Event(kind="alert", region="KG-Y", severity=Severity.HIGH, ts=now, payload={"rule_kind": "zone"})
+    folded = _fold_withdrawals([(hit, {"alert": hit.id}), (zone, {"alert": zone.id}), (back, {"alert": back.id})])
+    assert [e.id for e, _st in folded] == [hit.id, zone.id]  # the withdrawal is shown on its hit
+    withdrawn = folded[0][1]["withdrawn"]
+    assert withdrawn["by"] == back.id and withdrawn["plate"] == DECIDED and withdrawn["listed_plate"] == LISTED
+    assert "withdrawn" not in folded[1][1]
+    # the hit already in an incident (out of the queue): the withdrawal stays, naming what it takes back
+    (alone,) = _fold_withdrawals([(back, {"alert": back.id})])
+    assert alone[1]["retracts"] == hit.id

@@ -56,7 +56,7 @@ class AlertQueueService:
             rows = IncidentRepo(s).queue(
                 who.scope, now - timedelta(hours=hours), escalated_only=escalated_only, limit=limit
             )
-        return [(to_event(e), self._state_json(e.id, st, now)) for e, st in rows]
+        return _fold_withdrawals([(to_event(e), self._state_json(e.id, st, now)) for e, st in rows])
 
     def state(self, who: Principal, event_id: str) -> dict[str, Any]:
         require(who, Permission.INCIDENTS_READ)
@@ -185,3 +185,37 @@ class AlertQueueService:
             "escalated_at": iso(st.escalated_at) if st else None,
             "incident": st.incident_id if st else None,
         }
+
+
+def _fold_withdrawals(items: list[tuple[Event, dict[str, Any]]]) -> list[tuple[Event, dict[str, Any]]]:
+    """A hit taken back (``hotlist_unconfirmed``, ``retracts: <hit id>``) is shown on the hit, not as one more
+    alert: the hit's state gets ``withdrawn`` (by which alert, when, the decided plate and why) and the
+    withdrawal leaves the queue, so nobody is called to a car the decided read says was another. A
+    withdrawal whose hit is not in the queue any more (in an incident, dismissed) stays, with ``retracts``
+    in its state, so whoever acted on the hit still learns of it."""
+    listed = {e.id for e, _st in items}
+    withdrawals = {
+        str(e.payload["retracts"]): e
+        for e, _st in items
+        if e.payload.get("rule_kind") == "hotlist_unconfirmed" and e.payload.get("retracts")
+    }
+    out = []
+    for e, st in items:
+        back = withdrawals.get(e.id)
+        if back is not None:
+            st = st | {
+                "withdrawn": {
+                    "by": back.id,
+                    "at": back.ts.isoformat(),
+                    "plate": back.payload.get("plate"),
+                    "listed_plate": back.payload.get("listed_plate"),
+                    "reason": back.payload.get("rule_name"),
+                }
+            }
+        retracts = e.payload.get("retracts") if e.payload.get("rule_kind") == "hotlist_unconfirmed" else None
+        if retracts:
+            if retracts in listed:
+                continue
+            st = st | {"retracts": retracts}
+        out.append((e, st))
+    return out

@@ -4,6 +4,7 @@
 // POST /api/events/{id}/feedback. The verdict is shown at once and comes back with the alert on
 // a reload (GET /api/events carries it), so it is what the precision figures count.
 // Used by the camera page (one camera's alerts) and the event feed (alerts among the events).
+// A hotlist hit taken back by a later "hotlist_unconfirmed" alert is marked "not confirmed" (below).
 
 import { api, can, cameraUrl, formatDateTime, formatNumber1, formatTime, h, kindLabel, regionLabel, severityLabel, t, toast } from "./core.js";
 
@@ -157,11 +158,82 @@ function hotlistSummary(ev) {
   );
 }
 
+// A hit raised on a provisional read is taken back when the vehicle's decided read is another plate:
+// the road watch then sends an alert with rule_kind "hotlist_unconfirmed" and `retracts: <hit id>`.
+// It is not a new alarm: the hit it names is marked "not confirmed" (struck and greyed, with the decided
+// plate and why) wherever it is shown, and the withdrawal itself is a small muted line. Withdrawals are
+// remembered by hit id, so a hit rendered after its withdrawal (a page of events loads newest first)
+// is marked as it is drawn.
+const withdrawals = new Map(); // hit id -> the hotlist_unconfirmed alert
+
+/** The id of the hit this alert takes back, or null. */
+export function retractsId(ev) {
+  const p = (ev && ev.payload) || {};
+  return ev && ev.kind === "alert" && p.rule_kind === "hotlist_unconfirmed" && p.retracts ? String(p.retracts) : null;
+}
+
+/** What the operator reads on a withdrawn hit: the decided plate, the listed one, and why. */
+export function withdrawnNote(info) {
+  return h(
+    "div",
+    { class: "alert-withdrawn-note", "data-testid": "alert-withdrawn", role: "status" },
+    h("strong", null, t("alerts.withdrawn.title")),
+    " ",
+    h("span", { "data-testid": "alert-withdrawn-plate" }, t("alerts.withdrawn.decided", { plate: info.plate || "—", listed: info.listed_plate || "—" })),
+    h("div", { class: "muted small" }, t("alerts.withdrawn.reason")),
+  );
+}
+
+function markWithdrawn(item, back) {
+  if (item.dataset.withdrawn === "true") return;
+  const p = back.payload || {};
+  item.dataset.withdrawn = "true";
+  item.dataset.withdrawnBy = back.id;
+  item.classList.add("withdrawn");
+  item.classList.remove("fresh");
+  const body = item.querySelector(".event-body") || item;
+  body.append(withdrawnNote({ plate: p.plate, listed_plate: p.listed_plate }));
+}
+
+/** Note a withdrawal and mark its hit wherever the page shows it; true when the hit was on the page. */
+export function applyWithdrawal(back) {
+  const hit = retractsId(back);
+  if (!hit) return false;
+  withdrawals.set(hit, back);
+  const items = document.querySelectorAll(`[data-alert-id="${CSS.escape(hit)}"]`);
+  for (const item of items) markWithdrawn(item, back);
+  return items.length > 0;
+}
+
+function renderWithdrawal(ev) {
+  const p = ev.payload || {};
+  return h(
+    "li",
+    { class: "event alert alert-withdrawal muted", "data-testid": "alert-withdrawal", dataset: { eventId: ev.id, retracts: p.retracts, kind: ev.kind } },
+    h(
+      "div",
+      { class: "event-body" },
+      h(
+        "div",
+        { class: "event-head" },
+        h("span", { class: "event-kind" }, t("alerts.withdrawn.line", { listed: p.listed_plate || "—", plate: p.plate || "—" })),
+        h("span", { class: "spacer" }),
+        h("time", { datetime: ev.ts, title: formatDateTime(ev.ts), "data-testid": "event-time" }, formatTime(ev.ts)),
+      ),
+    ),
+  );
+}
+
 /**
  * Render one alert. `cameras` maps camera id -> camera (for its name); `showCamera` false on
- * the camera page, where every alert is that camera's.
+ * the camera page, where every alert is that camera's. A withdrawal (see above) is drawn as a muted
+ * line, and marks the hit it takes back.
  */
 export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh = false } = {}) {
+  if (retractsId(ev)) {
+    applyWithdrawal(ev);
+    return renderWithdrawal(ev);
+  }
   const p = ev.payload || {};
   const sev = ev.severity || "medium";
   const cam = cameras.get(ev.camera);
@@ -220,6 +292,8 @@ export function renderAlert(ev, { cameras = new Map(), showCamera = true, fresh 
     item.dataset.verdict = ev.feedback.verdict;
     for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.verdict === ev.feedback.verdict));
   }
+  const back = withdrawals.get(ev.id);
+  if (back) markWithdrawn(item, back);
   return item;
 }
 
@@ -246,6 +320,7 @@ export class AlertList {
   add(ev) {
     if (!this.accepts(ev) || this.seen.has(ev.id)) return;
     this.seen.add(ev.id);
+    if (retractsId(ev) && applyWithdrawal(ev)) return; // shown on the hit it takes back: no new item
     this.list.prepend(renderAlert(ev, { cameras: this.cameras, showCamera: this.showCamera, fresh: true }));
     while (this.list.children.length > this.max) {
       this.seen.delete(this.list.lastElementChild.dataset.eventId);
@@ -259,9 +334,15 @@ export class AlertList {
     if (this.camera) q.set("camera", this.camera);
     const events = await api(`/api/events?${q}`);
     const frag = document.createDocumentFragment();
+    const listed = new Set(events.map((ev) => ev.id));
     for (const ev of events) {
       if (this.seen.has(ev.id)) continue;
       this.seen.add(ev.id);
+      const hit = retractsId(ev);
+      if (hit && (listed.has(hit) || this.list.querySelector(`[data-alert-id="${CSS.escape(hit)}"]`))) {
+        applyWithdrawal(ev); // its hit is (or will be) listed: marked there, not listed again
+        continue;
+      }
       frag.append(renderAlert(ev, { cameras: this.cameras, showCamera: this.showCamera }));
     }
     this.list.append(frag);

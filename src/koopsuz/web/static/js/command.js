@@ -6,6 +6,7 @@
 
 import { startApp } from "./app.js";
 import { api, boot, cameraUrl, can, formatAgo, formatTime, h, regionLabel, severityLabel, t, toast } from "./core.js";
+import { withdrawnNote } from "./alerts.js";
 import { AlertNotifier } from "./notify.js";
 
 const L = window.L;
@@ -134,11 +135,20 @@ function queueItem(a) {
     );
   }
   const snap = a.media && a.media.snapshot ? h("img", { src: a.media.snapshot, alt: "", loading: "lazy" }) : null;
+  // a hotlist hit the decided read took back (services/alert_queue.py folds the withdrawal into it), or a
+  // withdrawal whose hit has left the queue: greyed, with the decided plate, never a new alarm
+  const withdrawn = q.withdrawn || (q.retracts ? { plate: p.plate, listed_plate: p.listed_plate } : null);
+  const title = q.retracts ? t("alerts.withdrawn.line", { listed: p.listed_plate || "—", plate: p.plate || "—" }) : p.rule_name || p.rule || a.kind;
   return h(
     "li",
-    { class: `cmd-item sev-${a.severity}`, "data-testid": "queue-item", dataset: { alertId: a.id, claimedBy: q.claimed_by || "" } },
+    {
+      class: `cmd-item sev-${a.severity}${withdrawn ? " withdrawn" : ""}`,
+      "data-testid": "queue-item",
+      dataset: { alertId: a.id, claimedBy: q.claimed_by || "", withdrawn: String(!!q.withdrawn), retracts: q.retracts || "" },
+    },
     snap,
-    h("div", { class: "row" }, h("span", { class: "title" }, p.rule_name || p.rule || a.kind), h("span", { class: `badge sev sev-${a.severity}` }, severityLabel(a.severity))),
+    h("div", { class: "row" }, h("span", { class: "title" }, title), h("span", { class: `badge sev sev-${a.severity}` }, severityLabel(a.severity))),
+    withdrawn ? withdrawnNote(withdrawn) : null,
     h("div", { class: "row muted" }, a.camera ? h("a", { href: cameraUrl(a.camera), "data-testid": "queue-live" }, a.camera) : null, ` · ${regionLabel(a.region)} · ${formatAgo(a.ts)}`),
     a.clip ? h("a", { href: a.clip.page, "data-testid": "queue-clip" }, t("events.footage")) : null,
     q.claimed_by ? h("div", { class: "row", "data-testid": "queue-holder" }, t("command.held_by", { who: q.claimed_by })) : null,

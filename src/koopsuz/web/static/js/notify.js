@@ -5,6 +5,7 @@
 // tone; the flashing stays, so a muted centre still sees what waits.
 // Alerts that arrive together (the live feed sends a busy moment's alerts as one frame) sound one
 // tone, for the most severe of them, not one tone each on top of each other.
+// A hotlist hit's withdrawal ("hotlist_unconfirmed") never sounds, and the hit it takes back stops flashing.
 // window.koopsuzAlertSound counts the tones started (and the last severity): the browser test reads it.
 
 import { t } from "./core.js";
@@ -29,6 +30,13 @@ function store(key, value) {
   }
 }
 
+/** A hotlist hit's withdrawal (rule_kind "hotlist_unconfirmed"), or a hit the queue says was withdrawn:
+ * neither sounds nor flashes (see alerts.js). */
+function withdrawal(alert) {
+  const q = alert.queue || {};
+  return (alert.payload || {}).rule_kind === "hotlist_unconfirmed" || !!q.withdrawn || !!q.retracts;
+}
+
 export class AlertNotifier {
   constructor() {
     this.pending = new Map(); // alert id -> severity, until acknowledged
@@ -49,7 +57,8 @@ export class AlertNotifier {
     return stored(MUTE_KEY, "false") === "true";
   }
   wants(alert) {
-    return !!alert && alert.kind === "alert" && (RANK[alert.severity] ?? 0) >= RANK[this.level()];
+    if (!alert || alert.kind !== "alert" || withdrawal(alert)) return false;
+    return (RANK[alert.severity] ?? 0) >= RANK[this.level()];
   }
 
   /** The mute button and level choice, added to the queue's header. */
@@ -106,7 +115,8 @@ export class AlertNotifier {
 
   /** After each queue render: claimed or gone alerts stop flashing; rows still waiting flash. */
   sync(items, rows, first = false) {
-    const waiting = new Map(items.filter((a) => !(a.queue || {}).claimed_by).map((a) => [a.id, a]));
+    // a withdrawn hit stops flashing: nobody is to act on it any more
+    const waiting = new Map(items.filter((a) => !(a.queue || {}).claimed_by && !withdrawal(a)).map((a) => [a.id, a]));
     if (first) for (const a of waiting.values()) if (this.wants(a)) this.pending.set(a.id, a.severity);
     for (const id of [...this.pending.keys()]) if (!waiting.has(id)) this.pending.delete(id);
     for (const row of rows) {
