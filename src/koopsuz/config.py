@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=6.0, ge=1, le=60, description="camera lease life; a dead worker's move after it")
     regional_domains: str = Field(
         default="",
-        description="national hub: JetStream domains of the regional leaf nodes its stream sources (issyk-kul,chuy);"
+        description="national hub: JetStream domains of the regional leaf nodes its stream sources, each pinned to"
+        " the one region it may send (issyk-kul=KG-Y,chuy=KG-C);"
         " a national api/serve process also copies their sites and cameras into its store",
     )
     national_domain: str | None = Field(

@@ -261,11 +261,14 @@ class System:
             self.face_matcher.start()
             self.face_observations.start()
             self.ingest.start()
-        if self.settings.record if record is None else record:
+        recording = self.settings.record if record is None else record
+        if recording:
             self.recording.start()
             self._recording = True
             if self.settings.retention:
                 self.retention.start()
+        if self.leases is None and (ingest or not recording):  # an API process (serve, api), not a worker/recorder
+            self.ptz.start_tour_watch()  # resume patrol tours whose API process died (issue 7)
         self._started = True
 
     def stop(self) -> None:
@@ -335,7 +338,7 @@ def _regional_registry(
     node (``KOOPSUZ_REGIONAL_DOMAINS``) copies every region's into its store (services/regional_registry.py)."""
     if not settings.national_domain and not settings.regional_domains:
         return None, None
-    from koopsuz.bus.federation import RegistryState, parse_domains
+    from koopsuz.bus.federation import RegistryState, parse_pins
     from koopsuz.bus.nats import NatsBus
 
     if not isinstance(bus, NatsBus):
@@ -349,5 +352,5 @@ def _regional_registry(
         out = RegionalRegistryPublisher(db, RegistryState(bus))
         registry.listeners.append(out.wake)
     if settings.regional_domains:
-        follow = RegionalRegistryFollower(db, RegistryState(bus), parse_domains(settings.regional_domains))
+        follow = RegionalRegistryFollower(db, RegistryState(bus), parse_pins(settings.regional_domains))
     return out, follow

@@ -84,7 +84,8 @@ def _writer(hub_url: str, db_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "KOOPSUZ_BUS_URL": f"{hub_url}?ack_wait_s=3",  # what a killed writer held comes back after 3 s, not 30
         "KOOPSUZ_DATABASE_URL": db_url,
-        "KOOPSUZ_REGIONAL_DOMAINS": "issyk-kul,chuy",  # the national writer links the regions at start
+        # the national writer links the regions at start, each pinned to its own region's events
+        "KOOPSUZ_REGIONAL_DOMAINS": "issyk-kul=KG-Y,chuy=KG-C",
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [sys.executable, "-m", "koopsuz", "writer", "--durable", "national", "--data-dir", str(log.parent)]
@@ -126,9 +127,11 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         raise_alerts(20, "linked")
         chuy_sent = _alerts(20, "linked", "KG-C", "ch-cam-1")
         chuy_bus.publish_many(chuy_sent)
+        # Chuy's centre filing an alert under Issyk-Kul (misconfigured, or forged): the pin keeps it in Chuy
+        chuy_bus.publish(_alerts(1, "forged", "KG-Y", "yk-cam-1")[0])
         assert wait_for(lambda: len(_stored(national)) == 20, 30), f"{len(_stored(national))} of 20 before the cut"
         assert wait_for(lambda: len(_stored(national, "KG-C")) == 20, 10)
-        assert [s.domain for s in Federation(hub_bus).status()] == ["chuy", "issyk-kul"]
+        assert [(s.domain, s.region) for s in Federation(hub_bus).status()] == [("chuy", "KG-C"), ("issyk-kul", "KG-Y")]
         national_only = Event(kind="alert", region="KG-GB", camera="gb-cam-1", ts=datetime.now(UTC))
         hub_bus.publish(national_only)  # published in the capital: never crosses to the region's stream
         live: list[str] = []  # the national centre's live feed on Issyk-Kul (an ephemeral consumer on the hub)
@@ -188,7 +191,7 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         assert _messages(hub_bus, "koopsuz.alert.KG-C.>") == 70
         assert _messages(region.bus, "koopsuz.alert.KG-GB.>") == 0  # the capital's events stay out of the region
         assert _messages(region.bus, "koopsuz.alert.KG-C.>") == 0  # and so do the other regions'
-        assert _messages(chuy_bus, "koopsuz.alert.KG-Y.>") == 0
+        assert _messages(chuy_bus, "koopsuz.alert.KG-Y.>") == 1  # the forged one: in Chuy's stream, not the hub's
         states = Federation(hub_bus).status()
         assert [(st.domain, st.linked, st.lag) for st in states] == [("chuy", True, 0), ("issyk-kul", True, 0)]
         print(
@@ -212,14 +215,20 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
 
 def test_federation_cli_links_regions_and_the_hub_keeps_them(nats_server: NatsServer) -> None:
     runner = CliRunner()
-    r = runner.invoke(app, ["federation", "link", "issyk-kul", "chuy", "--bus-url", nats_server.url])
+    r = runner.invoke(app, ["federation", "link", "issyk-kul=KG-Y", "chuy", "--bus-url", nats_server.url])
     assert r.exit_code == 0, r.output
     assert "sources: issyk-kul, chuy" in r.output
+    assert "chuy is not pinned to a region" in r.output
     again = make_bus(nats_server.url)  # a national process (re)starting brings the stream to its limits
     again.close()
     r = runner.invoke(app, ["federation", "status", "--json", "--bus-url", nats_server.url])
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(x["domain"], x["linked"]) for x in rows] == [("chuy", False), ("issyk-kul", False)]  # no leaf yet
+    assert [(x["domain"], x["region"], x["linked"]) for x in rows] == [
+        ("chuy", None, False),
+        ("issyk-kul", "KG-Y", False),  # no leaf yet
+    ]
+    r = runner.invoke(app, ["federation", "link", "issyk-kul=KG-Z", "--bus-url", nats_server.url])
+    assert r.exit_code == 1 and "'KG-Z' is not a region code" in r.output
     r = runner.invoke(app, ["federation", "link", "issyk.kul", "--bus-url", nats_server.url])
     assert r.exit_code == 1 and "letters, digits" in r.output
     r = runner.invoke(app, ["federation", "status", "--bus-url", "memory://"])

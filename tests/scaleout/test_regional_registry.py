@@ -98,7 +98,7 @@ def test_a_regions_registry_reaches_the_capital_across_a_cut_line(
             secret_key="capital",
             database_url=_url(national_db),
             bus_url=hub.url,
-            regional_domains="issyk-kul",
+            regional_domains="issyk-kul=KG-Y",  # pinned: this centre may only send Issyk-Kul's rows
         )
     )
     assert region.registry_out is not None and capital.registry_in is not None
@@ -204,9 +204,12 @@ def test_applying_a_registry_is_idempotent_ordered_and_never_overwrites_the_capi
     values = {f"issyk-kul.{k}": v for k, v in regional_state(region_db).items()}
     assert not any(SECRET.encode() in v for v in values.values())
     cameras_only = {k: v for k, v in values.items() if ".camera." in k}
+    # a domain pinned to another region sends nothing of Issyk-Kul's (its sites and cameras are dropped)
+    assert apply_registry(national_db, values, pins={"issyk-kul": "KG-C"}) == (0, {})
+    assert _national_cameras(national_db).keys() == {"nat-1"}
     changed, waiting = apply_registry(national_db, cameras_only)  # their sites have not arrived
     assert (changed, set(waiting)) == (0, {"issyk-kul.camera.yk-a"})  # nat-1 is the capital's: refused, not kept
-    changed, waiting = apply_registry(national_db, waiting | values)
+    changed, waiting = apply_registry(national_db, waiting | values, pins={"issyk-kul": "KG-Y"})
     assert (changed, waiting) == (3, {})  # two sites and yk-a
     assert apply_registry(national_db, values) == (0, {})  # the same values again: nothing to do
     rows = _national_cameras(national_db)

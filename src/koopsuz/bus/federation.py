@@ -36,6 +36,7 @@ from koopsuz.bus.nats import NatsBus
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREFIX = re.compile(r"^\$JS\.([A-Za-z0-9_-]{1,64})\.API$")
+_REGION_FILTER = re.compile(r"^koopsuz\.\*\.([A-Z]{2}-[A-Z]{1,3})\.>$")
 LINKED_WITHIN_S = 5.0  # silence longer than this: the line to the region is down
 
 
@@ -51,12 +52,35 @@ def check_domain(domain: str) -> str:
 
 
 def parse_domains(text: str | Sequence[str]) -> list[str]:
-    """``"issyk-kul, chuy"`` (KOOPSUZ_REGIONAL_DOMAINS) or a list: checked, order kept, repeats dropped."""
+    """``"issyk-kul, chuy"`` (KOOPSUZ_REGIONAL_DOMAINS) or a list: checked, order kept, repeats dropped.
+
+    An item may pin its region, ``issyk-kul=KG-Y`` (see :func:`parse_pins`); only the domain is returned."""
+    return list(parse_pins(text))
+
+
+def parse_pins(text: str | Sequence[str]) -> dict[str, str | None]:
+    """Each regional domain and the one region whose data it may send the capital (None: not pinned).
+
+    Why pin: the capital trusts what a region's leaf sends. Unpinned, a misconfigured or compromised
+    regional centre could file events, sites and cameras under another region, and so into that region's
+    officers' scope. Pinned (``issyk-kul=KG-Y``), the hub copies only the region's own subjects from its
+    stream (``koopsuz.*.KG-Y.>``) and the registry follower refuses rows of another region."""
+    from koopsuz.domain.regions import REGIONS
+
+    known = {r.code for r in REGIONS}
     items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[str] = []
+    out: dict[str, str | None] = {}
     for item in items:
-        if item.strip() and (d := check_domain(item)) not in out:
-            out.append(d)
+        if not item.strip():
+            continue
+        name, _, region = item.partition("=")
+        d = check_domain(name)
+        pin = region.strip() or None
+        if pin is not None and pin not in known:
+            raise ValueError(f"{item.strip()!r}: {pin!r} is not a region code (one of {', '.join(sorted(known))})")
+        if d in out and out[d] != pin:
+            raise ValueError(f"domain {d!r} is given twice with different regions")
+        out.setdefault(d, pin)
     return out
 
 
@@ -64,8 +88,14 @@ def api_prefix(domain: str) -> str:
     return f"$JS.{check_domain(domain)}.API"
 
 
-def regional_source(domain: str, stream: str) -> api.StreamSource:
-    return api.StreamSource(name=stream, external=api.ExternalStream(api=api_prefix(domain)))
+def regional_source(domain: str, stream: str, region: str | None = None) -> api.StreamSource:
+    """The hub's source for one region's stream; with ``region``, only that region's own events
+    (subjects ``koopsuz.<kind>.<region>.<camera>``): anything else the leaf holds stays there."""
+    return api.StreamSource(
+        name=stream,
+        external=api.ExternalStream(api=api_prefix(domain)),
+        filter_subject=f"koopsuz.*.{region}.>" if region else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +103,7 @@ class SourceState:
     """How far the national stream is behind one region (from the hub's stream info)."""
 
     domain: str
+    region: str | None  # the one region whose events the hub copies from it; None: not pinned
     lag: int  # messages the region holds that the hub has not copied yet (as last seen by the hub)
     active_s: float | None  # seconds since the hub last heard from the region's stream; None: never
     error: str | None
@@ -90,18 +121,19 @@ class Federation:
         self._bus = bus
         self.stream = bus.options.stream
 
-    def link(self, domains: Sequence[str]) -> list[str]:
+    def link(self, domains: str | Sequence[str]) -> list[str]:
         """Make the national stream source exactly these regional domains (a domain missing from the
         list is unlinked; its events already copied stay). Returns the domains sourced now.
 
-        A region that is unreachable at this moment is linked all the same: the hub starts copying
-        when its leaf node connects."""
-        wanted = parse_domains(domains)
+        ``issyk-kul=KG-Y`` pins a domain to its region: only that region's events are copied from it
+        (:func:`parse_pins`). A region that is unreachable at this moment is linked all the same: the hub
+        starts copying when its leaf node connects."""
+        wanted = parse_pins(domains)
 
         async def run(_nc: Any, js: Any) -> list[str]:
             cfg = (await js.stream_info(self.stream)).config
             others = [s for s in cfg.sources or [] if _domain_of(s) is None]  # sources not made here stay
-            cfg.sources = others + [regional_source(d, self.stream) for d in wanted] or None
+            cfg.sources = others + [regional_source(d, self.stream, r) for d, r in wanted.items()] or None
             await js.update_stream(cfg)
             present = {_domain_of(s) for s in (await js.stream_info(self.stream)).config.sources or []}
             return [d for d in wanted if d in present]
@@ -117,6 +149,13 @@ class Federation:
         info = self._bus.call(run)
         if "error" in info:
             raise RuntimeError(f"stream {self.stream}: {info['error'].get('description', info['error'])}")
+        # the pin is in the stream's config (nats-server 2.9 does not repeat a source's filter in its state)
+        pins: dict[str, str] = {}
+        for conf in (info.get("config") or {}).get("sources") or []:
+            m = _PREFIX.match((conf.get("external") or {}).get("api", ""))
+            pinned = _REGION_FILTER.match(conf.get("filter_subject") or "")
+            if m is not None and pinned is not None:
+                pins[m.group(1)] = pinned.group(1)
         states = []
         for src in info.get("sources") or []:
             m = _PREFIX.match((src.get("external") or {}).get("api", ""))
@@ -127,6 +166,7 @@ class Federation:
             states.append(
                 SourceState(
                     domain=m.group(1),
+                    region=pins.get(m.group(1)),
                     lag=int(src.get("lag") or 0),
                     active_s=active / 1e9 if isinstance(active, int) and active >= 0 else None,
                     error=(err.get("description") or str(err)) if err else None,

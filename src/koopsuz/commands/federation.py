@@ -49,16 +49,23 @@ def _hub(bus_url: str | None):  # type: ignore[no-untyped-def]
 def link(
     domains: Annotated[
         list[str] | None,
-        typer.Argument(help="regional JetStream domains, e.g. issyk-kul chuy [default: KOOPSUZ_REGIONAL_DOMAINS]"),
+        typer.Argument(
+            help="regional JetStream domains, each pinned to its region: issyk-kul=KG-Y chuy=KG-C (a domain"
+            " without =REGION may send any region's events) [default: KOOPSUZ_REGIONAL_DOMAINS]"
+        ),
     ] = None,
     bus_url: BusUrl = None,
 ) -> None:
     """Make the national stream source exactly these regions (one left out is unlinked; what it sent stays)."""
-    from koopsuz.bus.federation import parse_domains
+    from koopsuz.bus.federation import parse_pins
     from koopsuz.config import Settings
 
     try:
-        wanted = parse_domains(domains if domains else Settings().regional_domains)
+        given = domains if domains else Settings().regional_domains
+        pins = parse_pins(given)
+        wanted = [f"{d}={r}" if r else d for d, r in pins.items()]
+        for d in [d for d, r in pins.items() if r is None]:
+            err.print(f"[yellow]warning:[/yellow] {d} is not pinned to a region: it may send any region's events")
     except ValueError as exc:
         _fail(str(exc))
         return
@@ -89,16 +96,24 @@ def status(
         bus.close()
     if as_json:
         for s in states:
-            row = {"domain": s.domain, "linked": s.linked, "lag": s.lag, "active_s": s.active_s, "error": s.error}
+            row = {
+                "domain": s.domain,
+                "region": s.region,
+                "linked": s.linked,
+                "lag": s.lag,
+                "active_s": s.active_s,
+                "error": s.error,
+            }
             typer.echo(json.dumps(row))  # not rich: a long line must not wrap
         return
     if not states:
-        console.print(f"stream {fed.stream} sources no region (koopsuz federation link issyk-kul ...)")
+        console.print(f"stream {fed.stream} sources no region (koopsuz federation link issyk-kul=KG-Y ...)")
         return
-    table = Table("region domain", "linked", "last heard", "to copy", "error")
+    table = Table("region domain", "pinned to", "linked", "last heard", "to copy", "error")
     for s in states:
         heard = "never" if s.active_s is None else f"{s.active_s:.1f} s ago"
-        table.add_row(s.domain, "yes" if s.linked else "no", heard, str(s.lag), escape(s.error or ""))
+        pinned = s.region or "[yellow]any region[/yellow]"
+        table.add_row(s.domain, pinned, "yes" if s.linked else "no", heard, str(s.lag), escape(s.error or ""))
     console.print(table)
 
 

@@ -201,11 +201,11 @@ def writer(
     )
     w.start()
     if settings.regional_domains:  # the national writer on the hub: its stream sources these regions
-        from koopsuz.bus.federation import Federation, parse_domains
+        from koopsuz.bus.federation import Federation
 
         try:  # linked once the durable consumer exists: a region's backlog copied now is not skipped
-            domains = parse_domains(settings.regional_domains)
-            console.print(f"national stream sources the regions: {', '.join(Federation(bus).link(domains))}")
+            linked = Federation(bus).link(settings.regional_domains)
+            console.print(f"national stream sources the regions: {', '.join(linked)}")
         except ValueError as exc:
             w.stop()
             bus.close()

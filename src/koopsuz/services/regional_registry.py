@@ -50,7 +50,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,14 +158,21 @@ class RegionalRegistryPublisher:
 
 
 def apply_registry(
-    db: Database, values: dict[str, bytes], refused: dict[str, bytes] | None = None
+    db: Database,
+    values: dict[str, bytes],
+    refused: dict[str, bytes] | None = None,
+    pins: Mapping[str, str | None] | None = None,
 ) -> tuple[int, dict[str, bytes]]:
     """Write regions' sites and cameras (keys ``<domain>.site|camera.<id>``) into the national store.
 
     Returns how many rows changed and the values that must wait (a camera whose site is not here yet, a
     site that still has cameras). Malformed values are logged and dropped. A value naming a row the
     capital or another region owns is refused and kept in ``refused`` (logged once per key there): the
-    follower tries those again now and then, so once that row is deleted here the region's copy comes."""
+    follower tries those again now and then, so once that row is deleted here the region's copy comes.
+
+    ``pins``: a domain pinned to its region (``issyk-kul=KG-Y``, bus/federation.py ``parse_pins``) may
+    only send rows of that region; one naming another region is dropped and logged (a misconfigured or
+    compromised regional centre must not file cameras into another region's officers' scope)."""
 
     def owned(row: SiteRow | CameraRow | None, domain: str, what: str, row_id: str, raw: bytes) -> bool:
         key = f"{domain}.{what}.{row_id}"
@@ -195,6 +202,14 @@ def apply_registry(
                 raise ValueError("the value names another id than its key")
         except (ValueError, AttributeError) as exc:
             log.warning("regional registry: key %s: %s; skipped", key, exc)
+            continue
+        pin = (pins or {}).get(domain)
+        if pin is not None and body.get("deleted") is not True and body.get("region") != pin:
+            log.error(
+                "regional registry: %s %s from domain %r names region %r, but that domain is pinned to %s;"
+                " dropped (fix the region in that centre, or the pin in KOOPSUZ_REGIONAL_DOMAINS)",
+                parts[1], parts[2], domain, body.get("region"), pin,
+            )  # fmt: skip
             continue
         parsed[parts[1]].append((domain, parts[2], None if body.get("deleted") is True else body, raw))
     waiting: dict[str, bytes] = {}
@@ -281,12 +296,14 @@ class RegionalRegistryFollower:
         self,
         db: Database,
         state: RegistryState,
-        domains: Sequence[str],
+        domains: Sequence[str] | Mapping[str, str | None],
         on_change: Callable[[], None] = lambda: None,
         *,
         interval_s: float = 1.0,
     ) -> None:
-        self._db, self._state, self._domains = db, state, list(domains)
+        # a mapping pins each domain to its region (parse_pins); a plain list pins none
+        self._pins: dict[str, str | None] = dict(domains) if isinstance(domains, Mapping) else dict.fromkeys(domains)
+        self._db, self._state, self._domains = db, state, list(self._pins)
         self._on_change, self._interval = on_change, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="regional-registry-in", daemon=True)
@@ -316,7 +333,7 @@ class RegionalRegistryFollower:
             self._retry_at = time.monotonic() + RETRY_REFUSED_S
         todo = (dict(self.refused) if retry else {}) | self.pending | values  # newest value of a key wins
         refused = dict(self.refused)
-        n, waiting = apply_registry(self._db, todo, refused)  # raises: nothing advanced, read again
+        n, waiting = apply_registry(self._db, todo, refused, self._pins)  # raises: nothing advanced, read again
         self.revision, self.pending, self.refused = last, waiting, refused
         self.applied += n
         if n:
