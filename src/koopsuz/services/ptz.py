@@ -13,6 +13,19 @@ Leases live in the store (``store/ptz_leases.py``), so they hold across several 
 processes behind a load balancer: two operators served by different processes get the same 409. A
 running tour is a task of the process that started it, but the lease row names it: a manual move, a
 stop or a take-over in any process clears or changes that name, and the tour stops at its next step.
+
+A tour outlives the process that ran it. The lease row also names the runner (this process), the step
+it is on and when it next acts, and the runner renews the lease before each step for dwell + ``lease_s``;
+so a row that names a tour and has run out means its runner is gone (a crash, a deploy, a drained
+process). Every API process watches for such rows (``start_tour_watch``, every few seconds) and adopts
+one with a conditional UPDATE (exactly one process wins), then runs the tour on from the step after the
+last one done, still in the name of the operator who started it, audited ``ptz.tour.resume`` with the
+adopting process and how long the camera was unattended. A tour ended on purpose (stop, manual move,
+preset recall, take-over, release) no longer names itself on the row and is never resumed; nor is one
+whose camera is gone, disabled, no longer PTZ, or whose tour was deleted (ended, audited
+``ptz.tour.end``). A camera that stops answering hands its tour back with a back-off that doubles with
+each failure in a row (5 s to 5 min; logged once, when it starts failing), and after ``GIVE_UP_FAILS``
+the tour is ended: it does not loop fast between processes.
 """
 
 from __future__ import annotations
@@ -21,6 +34,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -32,16 +47,23 @@ from sqlalchemy import select
 from ulid import ULID
 
 from koopsuz.security.audit import AuditLog
-from koopsuz.security.principal import Permission, Principal, Role
+from koopsuz.security.principal import SYSTEM, Permission, Principal, Role
 from koopsuz.services.errors import Conflict, Invalid, NotFound, ServiceError, invalid
 from koopsuz.services.registry import RegistryService
 from koopsuz.store.db import Database
-from koopsuz.store.ptz_leases import KEEP_TOUR, Holder, PtzLeaseRepo
+from koopsuz.store.ptz_leases import KEEP_TOUR, Holder, Orphan, PtzLeaseRepo
 from koopsuz.store.tables import CameraRow, PtzTourRow
 
 log = logging.getLogger(__name__)
 SUPERVISORS = frozenset({Role.ADMIN, Role.REGIONAL_HEAD})
 CALL_TIMEOUT_S = 5.0
+WATCH_S = 3.0  # how often an API process looks for tours whose runner is gone
+GIVE_UP_FAILS = 12  # failures in a row (~35 min of back-off) before a tour on a dead camera is ended
+
+
+def backoff_s(fails: int) -> float:
+    """How long a tour whose camera failed ``fails`` times in a row waits before it is tried again."""
+    return min(5.0 * 2 ** max(fails - 1, 0), 300.0)
 
 
 class CameraUnreachable(ServiceError):
@@ -141,6 +163,9 @@ class PtzService:
         self._tours: dict[str, tuple[str, asyncio.Task[None]]] = {}  # camera -> (tour id, task)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        self._watch: concurrent.futures.Future[None] | None = None
+        # who runs a tour, on the lease row: this process (host:pid) and this service (two in one test)
+        self.process = f"{socket.gethostname()[:40]}:{os.getpid()}/{str(ULID())[-6:].lower()}"
 
     # ------------------------------------------------- the ONVIF event loop
     def _run(self, coro: Any) -> Any:
@@ -150,16 +175,24 @@ class PtzService:
         that outlive a request; one loop owned here keeps both independent of whichever server,
         test client or CLI calls the service.
         """
-        with self._loop_lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="ptz-onvif", daemon=True).start()
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
         try:
             return future.result(timeout=CALL_TIMEOUT_S * 4)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise CameraUnreachable(f"the camera took over {CALL_TIMEOUT_S * 4:g} s to answer; try again") from None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="ptz-onvif", daemon=True).start()
+            return self._loop
+
+    def start_tour_watch(self, interval_s: float = WATCH_S) -> None:
+        """Resume tours whose runner is gone, every ``interval_s`` (an API process; System.start)."""
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.run_coroutine_threadsafe(self._watch_tours(interval_s), self._ensure_loop())
 
     def move(self, *args: Any, **kwargs: Any) -> Any:
         return self._run(self._move(*args, **kwargs))
@@ -195,6 +228,9 @@ class PtzService:
         """Stop tours, close connections and the loop (System.stop)."""
         if self._loop is None:
             return
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         try:
             self._run(self._close())
         finally:
@@ -221,7 +257,9 @@ class PtzService:
         now = self._clock()
         until = now + self.lease_s
         with self._db.transaction() as s:
-            held = PtzLeaseRepo(s).take(row.id, row.region, who.username, who.full_name, until, now, tour=tour)
+            held = PtzLeaseRepo(s).take(
+                row.id, row.region, who.username, who.full_name, until, now, tour=tour, runner=self.process
+            )
         if held is not None:
             if not take_over or who.role not in SUPERVISORS:
                 held_until = datetime.fromtimestamp(held.until, UTC).strftime("%H:%M:%S")
@@ -233,7 +271,10 @@ class PtzService:
                 holder = f"{held.full_name} ({held.username})" if held.full_name else held.username
                 raise Conflict(f"camera {row.id} is being moved by {holder} until {held_until} UTC{hint}")
             with self._db.transaction() as s:
-                PtzLeaseRepo(s).take(row.id, row.region, who.username, who.full_name, until, now, tour=tour, force=True)
+                PtzLeaseRepo(s).take(
+                    row.id, row.region, who.username, who.full_name, until, now, tour=tour, force=True,
+                    runner=self.process,
+                )  # fmt: skip
             self._audit.record(
                 who, "ptz.takeover", target_type="camera", target_id=row.id, region=row.region,
                 detail={"from": held.username}, ip=ip,
@@ -445,38 +486,144 @@ class PtzService:
         self._take(who, row, take_over, ip, tour=tour.id)
         await self._cancel_tour(row.id)
         await self._conn(row)
-        task = asyncio.create_task(self._run_tour(row, tour.id, tour.steps, who), name=f"ptz-tour-{row.id}")
-        self._tours[row.id] = (tour.id, task)
+        self._spawn(row, tour.id, tour.steps, who.username)
         self._audit.record(
             who, "ptz.tour.start", target_type="camera", target_id=row.id, region=row.region,
             detail={"tour": tour.id, "name": tour.name}, ip=ip,
         )  # fmt: skip
         return self._held(row.id)
 
-    async def _run_tour(self, row: CameraRow, tour_id: str, steps: list[dict[str, Any]], who: Principal) -> None:
-        """Visit each preset, hold it for its dwell, round and round; keeps the lease while it runs.
+    def _spawn(
+        self, row: CameraRow, tour_id: str, steps: list[dict[str, Any]], username: str, first: int = 0, fails: int = 0
+    ) -> None:
+        task = asyncio.create_task(
+            self._run_tour(row, tour_id, steps, username, first, fails), name=f"ptz-tour-{row.id}"
+        )
+        self._tours[row.id] = (tour_id, task)
 
-        Before each step the lease must still name this tour: a move, a stop or a take-over served by
-        another API process ends the tour here too, before it moves the camera again.
+    async def _run_tour(
+        self, row: CameraRow, tour_id: str, steps: list[dict[str, Any]], username: str, first: int = 0, fails: int = 0
+    ) -> None:
+        """Visit each preset from step ``first``, hold it for its dwell, round and round; keeps the lease.
+
+        Before each step the lease must still name this tour and this process as its runner: a move, a
+        stop or a take-over served by another API process ends the tour here too, before it moves the
+        camera again, and so does another process having adopted it (this one looked dead). Cancelled
+        (the process stops), it leaves the lease as it is, for another process to resume. ``fails``:
+        the camera's failures in a row before this runner (an adopted tour), reset once it answers.
         """
+        i = first % len(steps)
         try:
             while True:
-                for step in steps:
-                    with self._db.transaction() as s:
-                        until = self._clock() + float(step["dwell_s"]) + self.lease_s
-                        still = PtzLeaseRepo(s).keep_tour(row.id, who.username, tour_id, until)
-                    if not still:
-                        log.info("PTZ tour %s on %s ended: the camera's lease no longer runs it", tour_id, row.id)
-                        return
-                    await self._call(row, "GotoPreset", {"PresetToken": step["preset"]})
-                    await self._arrive(row)
-                    await asyncio.sleep(float(step["dwell_s"]))
+                dwell = float(steps[i]["dwell_s"])
+                if not self._keep(row.id, username, tour_id, step=i, dwell=dwell):
+                    log.info("PTZ tour %s on %s ended: the camera's lease no longer runs it here", tour_id, row.id)
+                    return
+                await self._call(row, "GotoPreset", {"PresetToken": steps[i]["preset"]})
+                await self._arrive(row)
+                if not self._keep(row.id, username, tour_id, step=i, dwell=dwell, ok=True):
+                    log.info("PTZ tour %s on %s ended: the camera's lease no longer runs it here", tour_id, row.id)
+                    return
+                if fails:
+                    log.info("PTZ tour %s on %s runs again: the camera answers", tour_id, row.id)
+                    fails = 0
+                await asyncio.sleep(dwell)
+                i = (i + 1) % len(steps)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except CameraUnreachable as exc:  # the camera may come back: hand the tour back for later
+            self._tour_failed(row, tour_id, username, str(exc))
+        except Exception as exc:  # the camera refused (a preset gone) or worse: the tour ends
             log.warning("PTZ tour on %s stopped: %s", row.id, exc)
             with contextlib.suppress(Exception), self._db.transaction() as s:
-                PtzLeaseRepo(s).end_tour(row.id, who.username)
+                PtzLeaseRepo(s).end_tour(row.id, username)
+
+    def _keep(self, camera: str, username: str, tour_id: str, *, step: int, dwell: float, ok: bool = False) -> bool:
+        now = self._clock()
+        with self._db.transaction() as s:
+            return PtzLeaseRepo(s).keep_tour(
+                camera, username, tour_id, now + dwell + self.lease_s,
+                runner=self.process, step=step, due=now + dwell, ok=ok,
+            )  # fmt: skip
+
+    def _tour_failed(self, row: CameraRow, tour_id: str, username: str, why: str) -> None:
+        """Back off (logged once, when the camera starts failing), or end the tour after GIVE_UP_FAILS."""
+        now = self._clock()
+        with self._db.transaction() as s:
+            fails = PtzLeaseRepo(s).fail_tour(row.id, tour_id, self.process, now, backoff_s)
+        if fails == 1:
+            log.warning(
+                "PTZ tour %s on %s paused: %s; retried after %g s, then less and less often", tour_id, row.id, why,
+                backoff_s(1),
+            )  # fmt: skip
+        elif fails >= GIVE_UP_FAILS:
+            with self._db.transaction() as s:
+                PtzLeaseRepo(s).end_tour(row.id, username, until=now)
+            log.warning("PTZ tour %s on %s ended after %d failures in a row: %s", tour_id, row.id, fails, why)
+            self._audit.record(
+                SYSTEM, "ptz.tour.end", target_type="camera", target_id=row.id, region=row.region, outcome="error",
+                detail={"tour": tour_id, "operator": username, "reason": f"camera failing: {why}", "fails": fails},
+            )  # fmt: skip
+        else:
+            log.debug("PTZ tour %s on %s failed again (%d in a row): %s", tour_id, row.id, fails, why)
+
+    # ------------------------------------------------- resuming orphaned tours
+    async def _watch_tours(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self._adopt_orphans()
+            except Exception:  # the database away for a moment: try again next round
+                log.exception("PTZ tour watch failed; trying again in %g s", interval_s)
+
+    async def _adopt_orphans(self) -> list[str]:
+        """Adopt and resume every tour whose runner is gone; the cameras resumed here."""
+        now = self._clock()
+        with self._db.session() as s:
+            orphans = PtzLeaseRepo(s).orphans(now)
+        resumed = []
+        for orphan in orphans:
+            mine = self._tours.get(orphan.camera)
+            if mine and not mine[1].done() and mine[0] == orphan.tour and orphan.runner == self.process:
+                continue  # running here, only late (a long move): it renews at its next step
+            if await self._resume(orphan, now):
+                resumed.append(orphan.camera)
+        return resumed
+
+    async def _resume(self, orphan: Orphan, now: float) -> bool:
+        with self._db.session() as s:
+            row = s.get(CameraRow, orphan.camera)
+            tour = s.get(PtzTourRow, orphan.tour)
+        why = _not_resumable(row, tour, orphan)
+        if why:
+            with self._db.transaction() as s:
+                ended = PtzLeaseRepo(s).drop_orphan(orphan, now)
+            if ended:  # one process ends it, and says so once
+                log.warning("PTZ tour %s on %s not resumed: %s", orphan.tour, orphan.camera, why)
+                self._audit.record(
+                    SYSTEM, "ptz.tour.end", target_type="camera", target_id=orphan.camera, region=orphan.region,
+                    outcome="denied", detail={"tour": orphan.tour, "operator": orphan.username, "reason": why},
+                )  # fmt: skip
+            return False
+        assert row is not None and tour is not None
+        with self._db.transaction() as s:
+            if not PtzLeaseRepo(s).adopt(orphan, self.process, now + self.lease_s, now):
+                return False  # another process won it, or it was stopped meanwhile
+        await self._cancel_tour(row.id)  # a runner of this process thought dead: the new one replaces it
+        first = (orphan.step + 1) % len(tour.steps) if orphan.step is not None else 0
+        self._spawn(row, tour.id, tour.steps, orphan.username, first, orphan.fails)
+        unattended = round(max(0.0, now - orphan.due), 1) if orphan.due is not None else None
+        if not orphan.fails:
+            log.info("PTZ tour %s on %s resumed here (%s) after %s s unattended", tour.id, row.id, self.process,
+                     unattended)  # fmt: skip
+        self._audit.record(
+            SYSTEM, "ptz.tour.resume", target_type="camera", target_id=row.id, region=row.region,
+            detail={
+                "tour": tour.id, "name": tour.name, "operator": orphan.username, "process": self.process,
+                "previous_process": orphan.runner, "step": first, "unattended_s": unattended, "fails": orphan.fails,
+            },
+        )  # fmt: skip
+        return True
 
     async def _arrive(self, row: CameraRow, limit_s: float = 30.0) -> None:
         """Wait until the head stops (GotoPreset answers at once; the dwell counts from arrival)."""
@@ -499,8 +646,9 @@ class PtzService:
 
     async def _stop_tour(self, who: Principal, camera_id: str, ip: str | None = None) -> dict[str, Any]:
         row = self.camera(who, camera_id)
+        before = self.lease(row.id)  # a tour running in another process (or waiting to be resumed) stops too
         self._take(who, row, False, ip)
-        stopped = await self._cancel_tour(row.id)
+        stopped = await self._cancel_tour(row.id) or bool(before and before.tour)
         if stopped:
             self._audit.record(who, "ptz.tour.stop", target_type="camera", target_id=row.id, region=row.region, ip=ip)
         return self._held(row.id)
@@ -511,6 +659,23 @@ class PtzService:
         for conn in list(self._conns.values()):
             await conn.close()
         self._conns.clear()
+
+
+def _not_resumable(row: CameraRow | None, tour: PtzTourRow | None, orphan: Orphan) -> str | None:
+    """Why an orphaned tour must end rather than resume (None: resume it)."""
+    if row is None:
+        return "the camera was deleted"
+    if not row.enabled:
+        return "the camera is disabled"
+    if not row.ptz:
+        return "the camera is no longer a PTZ camera"
+    if not row.onvif_url:
+        return "the camera has no onvif_url"
+    if tour is None or tour.camera != row.id or not tour.steps:
+        return "the tour was deleted"
+    if orphan.fails >= GIVE_UP_FAILS:
+        return f"the camera failed {orphan.fails} times in a row"
+    return None
 
 
 def _tour_json(t: PtzTourRow, running: str | None) -> dict[str, Any]:
