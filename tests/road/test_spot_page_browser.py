@@ -75,10 +75,16 @@ def test_calibration_clicked_saved_listed_edited_and_deleted(system: Any, target
     assert "yk-cam-2" not in [s["camera"] for s in system.sections.list_spots(admin)]
 
     fill_road(page, ROAD)
+    page.locator('[name="camera_height_m"]').fill("0.2")  # below the API's floor: refused, the field named
+    page.get_by_test_id("spot-save").click()
+    wait_for(lambda: error.inner_text().startswith("Высота камеры над дорогой, м: "), 10, "the field's refusal")
+    tab.errors.clear()
+    page.locator('[name="camera_height_m"]').fill("6.5")
     page.get_by_test_id("spot-save").click()
     row = page.locator('[data-testid="spot-row"][data-camera="yk-cam-2"]')
     row.wait_for()
     assert row.get_by_test_id("spot-row-limit").inner_text() == "60 км/ч + 3"
+    assert row.get_by_test_id("spot-row-class").inner_text() == "Грузовик: 50"
     assert error.is_hidden()
     tab.shot("spot-calibration")
     (saved,) = [s for s in system.sections.list_spots(admin) if s["camera"] == "yk-cam-2"]

@@ -14,8 +14,8 @@ import { plainError } from "./lawful.js";
 const CLASS_KEYS = { car: "rules.class.car", bus: "rules.class.bus", truck: "rules.class.truck", motorcycle: "rules.class.motorcycle" };
 const FIELDS = {
   camera: "spot.camera",
-  image_points: "spot.click_hint",
-  road_points: "spot.x",
+  image_points: "spot.image_points",
+  road_points: "spot.road_points",
   camera_height_m: "spot.camera_height",
   plate_height_m: "spot.plate_height",
   limit_kmh: "spot.limit",
@@ -245,8 +245,13 @@ function renderSpots() {
         "tr",
         { dataset: { testid: "spot-row", camera: s.camera, enabled: String(s.enabled) } },
         h("td", null, cameraName(s.camera)),
-        h("td", { "data-testid": "spot-row-limit" }, t("spot.limit_value", { limit: s.limit_kmh, tolerance: s.tolerance_kmh })),
-        h("td", null, `${s.camera_height_m} / ${s.plate_height_m} m`),
+        h(
+          "td",
+          null,
+          h("span", { "data-testid": "spot-row-limit" }, t("spot.limit_value", { limit: s.limit_kmh, tolerance: s.tolerance_kmh })),
+          ...Object.entries(s.class_limits || {}).map(([cls, lim]) => h("div", { class: "muted small", "data-testid": "spot-row-class" }, `${CLASS_KEYS[cls] ? t(CLASS_KEYS[cls]) : cls}: ${lim}`)),
+        ),
+        h("td", null, t("spot.heights_value", { camera: s.camera_height_m, plate: s.plate_height_m })),
         h("td", null, h("span", { class: `badge ${s.enabled ? "state-online" : "state-disabled"}` }, t(s.enabled ? "spot.on" : "spot.off"))),
         h(
           "td",
