@@ -7,6 +7,7 @@ separate connections, one winner each round, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -222,3 +223,22 @@ def test_racing_adopters_on_separate_connections_one_wins(backend: str, tmp_path
         assert PtzLeaseRepo(s).current("dome", 1000.0 + (rounds - 1) * 100) is None  # the last round: stopped
     for db in dbs:
         db.dispose()
+
+
+def test_what_is_never_resumed() -> None:
+    from koopsuz.services.ptz import GIVE_UP_FAILS, _not_resumable
+    from koopsuz.store.ptz_leases import Orphan
+
+    orphan = Orphan("dome", "KG-Y", "op", "T" * 26, 0.0, "gone:1", 0, 0.0, 0)
+    cam = {"id": "dome", "enabled": True, "ptz": True, "onvif_url": "http://a:b@h/onvif/device_service"}
+    tour = PtzTourRow(id="T" * 26, camera="dome", steps=[{"preset": "1", "dwell_s": 5}])
+    assert _not_resumable(CameraRow(**cam), tour, orphan) is None
+    assert _not_resumable(None, tour, orphan) == "the camera was deleted"
+    assert _not_resumable(CameraRow(**cam | {"enabled": False}), tour, orphan) == "the camera is disabled"
+    assert "no longer a PTZ" in (_not_resumable(CameraRow(**cam | {"ptz": False}), tour, orphan) or "")
+    assert "onvif_url" in (_not_resumable(CameraRow(**cam | {"onvif_url": None}), tour, orphan) or "")
+    assert _not_resumable(CameraRow(**cam), None, orphan) == "the tour was deleted"
+    other = PtzTourRow(id="T" * 26, camera="elsewhere", steps=[{"preset": "1", "dwell_s": 5}])
+    assert _not_resumable(CameraRow(**cam), other, orphan) == "the tour was deleted"
+    failing = dataclasses.replace(orphan, fails=GIVE_UP_FAILS)
+    assert "failed" in (_not_resumable(CameraRow(**cam), tour, failing) or "")
