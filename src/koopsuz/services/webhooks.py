@@ -326,6 +326,8 @@ class WebhookDispatcher:
         self._targets: list[Target] = []
         self._kinds: frozenset[str] = frozenset()
         self._stale = threading.Event()
+        self._reload_lock = threading.Lock()
+        self._reloading = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sub: Any = None
@@ -374,7 +376,9 @@ class WebhookDispatcher:
 
     # -- bus side: cheap --------------------------------------------------------------------------
     def _on_event(self, _subject: str, event: Event) -> None:
-        if event.kind not in self._kinds and not self._stale.is_set():
+        # while a reload runs, the kinds may be the old ones (say none, before the first subscription):
+        # let the event through, the matcher decides on the new targets
+        if event.kind not in self._kinds and not self._stale.is_set() and not self._reloading:
             return
         try:
             self._in.put_nowait(event)
@@ -382,10 +386,17 @@ class WebhookDispatcher:
             self.dropped += 1
 
     def _reload(self) -> None:
-        self._stale.clear()
-        self._loaded_at = time.monotonic()
-        self._targets = self._service.targets()
-        self._kinds = frozenset(k for t in self._targets for k in t.kinds)
+        # the stale flag is cleared before the read, so a change committed meanwhile makes another reload;
+        # between the two the bus handler must not drop events by the old kinds (``_reloading``)
+        with self._reload_lock:
+            self._reloading = True
+            try:
+                self._stale.clear()
+                self._loaded_at = time.monotonic()
+                self._targets = self._service.targets()
+                self._kinds = frozenset(k for t in self._targets for k in t.kinds)
+            finally:
+                self._reloading = False
 
     # -- matching: one thread writes the pending deliveries and schedules their first attempt -----
     def _match_loop(self) -> None:
