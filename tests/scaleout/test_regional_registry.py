@@ -166,6 +166,15 @@ def test_a_regions_registry_reaches_the_capital_across_a_cut_line(
             r = c.patch("/api/cameras/yk-b", json={"name": "renamed in the capital"})
             assert r.status_code == 409 and "issyk-kul" in r.json()["detail"], r.text
             assert c.post("/api/cameras/yk-b/enable").status_code == 409
+            # nor steer, watch or play it back: the region keeps its stream, recordings and ONVIF address
+            for method, path in (
+                ("put", "/api/cameras/yk-b/rules"),
+                ("get", "/api/cameras/yk-b/frame.jpg"),
+                ("get", "/api/cameras/yk-b/timeline"),
+                ("post", "/api/cameras/yk-a/ptz/stop"),
+            ):
+                r = c.request(method.upper(), path, json={"rules": []} if method == "put" else None)
+                assert r.status_code == 409 and "regional centre 'issyk-kul'" in r.json()["detail"], (path, r.text)
             r = c.patch("/api/sites/yk-pier", json={"name": "x"})
             assert r.status_code == 409 and "change it in that region" in r.json()["detail"], r.text
         with pytest.raises(Conflict, match="issyk-kul"):  # nor a national camera on the region's site

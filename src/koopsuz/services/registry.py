@@ -125,6 +125,8 @@ class RegistryService:
                 detail={"permission": str(permission)},
             )
             raise Forbidden(f"camera {camera_id!r} is outside your region scope")
+        if row.owner_domain is not None and permission in _AT_THE_REGION:
+            _refuse_copy(row, "camera", _AT_THE_REGION[permission])
         return row
 
     def site(self, site_id: str) -> SiteRow | None:
@@ -260,10 +262,26 @@ def _require(who: Principal, permission: Permission) -> None:
         raise Forbidden(f"role {who.role} may not {permission}")
 
 
-def _refuse_copy(row: CameraRow | SiteRow | None, what: str) -> None:
+# What a capital cannot do with its copy of a region's camera (regional_registry.py), and why: the
+# region's workers pull its streams, record it and hold its ONVIF address; the copy has none of these.
+_AT_THE_REGION: dict[Permission, str] = {
+    Permission.CAMERAS_WRITE: "",
+    Permission.PTZ_CONTROL: "it is steered from that region's command centre (its ONVIF address stays there)",
+    Permission.LIVE_VIEW: "its live view is served by that region's command centre (its stream stays there)",
+    Permission.PLAYBACK: "its recordings are kept and played back by that region's command centre",
+    Permission.EXPORT: "its recordings are kept and exported by that region's command centre",
+    Permission.EVIDENCE_EXPORT: "its recordings are kept and exported by that region's command centre",
+    Permission.PRIVACY_UNMASK: "its footage, and so its masks, are that region's command centre's",
+}
+
+
+def _refuse_copy(row: CameraRow | SiteRow | None, what: str, why: str = "") -> None:
     """A region's row copied into this store is changed in that region only: an edit here would be
-    overwritten by the next copy, or, worse, make the capital and the region disagree about a camera."""
+    overwritten by the next copy, or, worse, make the capital and the region disagree about a camera.
+    ``why``: for an act other than an edit, what the region keeps that the capital does not have."""
     if row is not None and row.owner_domain is not None:
+        if why:
+            raise Conflict(f"{what} {row.id!r} belongs to the regional centre {row.owner_domain!r}: {why}")
         raise Conflict(
             f"{what} {row.id!r} belongs to the regional centre {row.owner_domain!r} and is a read-only copy here;"
             f" change it in that region's command centre (the change reaches the capital by itself)"

@@ -187,7 +187,7 @@ function recordingLabel(rec) {
 }
 
 function onHealth(cameraId, health) {
-  if (!camera || cameraId !== camera.id) return;
+  if (!camera || cameraId !== camera.id || camera.owner_domain) return;
   const before = (camera.health || {}).state;
   camera.health = { ...(camera.health || {}), ...health };
   renderHealth(camera);
@@ -241,6 +241,30 @@ async function loadEvents() {
 
 // ---------------------------------------------------------------------------------------------
 
+// A camera of this node: its health, rules editor and live view.
+function startLocal(feed) {
+  renderHealth(camera);
+  pollHealthWithoutFeed(feed, onHealth, base);
+  const rulesCard = document.querySelector('[data-testid="rules-card"]');
+  const still = camera.enabled !== false && camera.health.state !== "disabled";
+  new RulesEditor(rulesCard, id, { liveView: img, still }).start().catch((err) => {
+    rulesCard.dataset.error = String(err.status || "error");
+    toast(t("common.error", { detail: err.message }), { error: true });
+  });
+  if (camera.enabled === false || camera.health.state === "disabled") {
+    // Nothing to pull; a health message saying "online" starts the view (see onHealth).
+    live.running = false;
+    showOverlay("camera.live.disabled", "offline");
+  } else if (can("live.view")) startStream();
+  else {
+    live.wanted = false;
+    toggleBtn.hidden = true;
+    frameLink.hidden = true;
+    fullBtn.hidden = true;
+    showOverlay("camera.live.forbidden", "error");
+  }
+}
+
 async function main() {
   const feed = startApp();
   const pending = [];
@@ -276,26 +300,21 @@ async function main() {
   nameNode.textContent = camera.name || camera.id;
   siteNode.textContent = [camera.site_name || camera.site, regionLabel(camera.region)].filter(Boolean).join(" · ");
   renderFacts(camera);
-  renderHealth(camera);
-  pollHealthWithoutFeed(feed, onHealth, base);
-  const rulesCard = document.querySelector('[data-testid="rules-card"]');
-  const still = camera.enabled !== false && camera.health.state !== "disabled";
-  new RulesEditor(rulesCard, id, { liveView: img, still }).start().catch((err) => {
-    rulesCard.dataset.error = String(err.status || "error");
-    toast(t("common.error", { detail: err.message }), { error: true });
-  });
-  if (camera.enabled === false || camera.health.state === "disabled") {
-    // Nothing to pull; a health message saying "online" starts the view (see onHealth).
-    live.running = false;
-    showOverlay("camera.live.disabled", "offline");
-  } else if (can("live.view")) startStream();
-  else {
+  if (camera.owner_domain) {
+    // A regional centre's camera copied to the capital: its stream, recordings, rules and ONVIF address
+    // stay in the region (the API answers 409); say where to go instead of showing a dead picture.
     live.wanted = false;
-    toggleBtn.hidden = true;
-    frameLink.hidden = true;
-    fullBtn.hidden = true;
-    showOverlay("camera.live.forbidden", "error");
-  }
+    live.running = false;
+    for (const node of [toggleBtn, frameLink, fullBtn, document.getElementById("playback-link")]) {
+      if (node) node.hidden = true;
+    }
+    showOverlay("camera.regional_copy", "offline");
+    overlay.textContent = t("camera.regional_copy", { domain: camera.owner_domain });
+    document.querySelector('[data-testid="camera-page"]').dataset.regionalCopy = camera.owner_domain;
+    document.querySelector('[data-testid="rules-card"]').hidden = true;
+    camera.health = { state: "unknown" }; // kept by the region, not by this node
+    renderHealth(camera);
+  } else startLocal(feed);
   if (!can("events.read")) {
     document.querySelector(".camera-events").hidden = true;
     return;

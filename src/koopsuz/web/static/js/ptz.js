@@ -182,7 +182,7 @@ async function init() {
   } catch {
     return;
   }
-  if (!cam.ptz) return;
+  if (!cam.ptz || cam.owner_domain) return; // a region's camera copied to the capital is steered there
   card.hidden = false;
   for (const btn of card.querySelectorAll("[data-ptz-dir]")) {
     const dir = btn.dataset.ptzDir;

@@ -1,0 +1,76 @@
+"""The capital's camera page for a region's camera (a copy carried by services/regional_registry.py).
+
+The copy has no stream, recordings, rules or ONVIF address in the capital (the API answers 409 for
+them), so the page must say where they are instead of a dead picture, and ask for none of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from koopsuz.api.app import create_app
+from koopsuz.services.regional_registry import placeholder_url
+from koopsuz.store.tables import CameraRow, SiteRow
+from koopsuz.web import catalogue
+from tests.conftest import PASSWORD, free_port, wait_port
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+
+@pytest.fixture
+def base_url(system: Any) -> Iterator[str]:
+    with system.db.transaction() as s:  # as the follower writes them: owned by the region's domain
+        s.add(SiteRow(id="yk-pier", name="Cholpon-Ata pier", type="tourist_area", region="KG-Y", lat=42.65,
+                      lon=77.08, owner_domain="issyk-kul"))  # fmt: skip
+    with system.db.transaction() as s:
+        url = placeholder_url("issyk-kul", "yk-copy")
+        s.add(CameraRow(id="yk-copy", name="Pier north", site="yk-pier", region="KG-Y", main_url=url, sub_url=url,
+                        lat=42.65, lon=77.08, ptz=True, owner_domain="issyk-kul",
+                        updated_at=datetime.now(UTC)))  # fmt: skip
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(system), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_port(port, 20)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_regional_copy_says_where_its_video_is(base_url: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB").new_page()
+        pg.set_default_timeout(20000)
+        errors: list[str] = []
+        refused: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("response", lambda r: refused.append(r.url) if r.status == 409 else None)
+        pg.goto(f"{base_url}/login")
+        pg.get_by_test_id("login-username").fill("admin")
+        pg.get_by_test_id("login-password").fill(PASSWORD)
+        pg.get_by_test_id("login-submit").click()
+        pg.wait_for_url(f"{base_url}/")
+        pg.goto(f"{base_url}/cameras/yk-copy")
+        pg.locator('[data-testid="camera-page"][data-regional-copy="issyk-kul"]').wait_for()
+        overlay = pg.get_by_test_id("live-overlay")
+        want = catalogue("ru")["camera.regional_copy"].replace("{domain}", "issyk-kul")  # the user's language
+        assert overlay.is_visible() and overlay.inner_text() == want
+        assert pg.get_by_test_id("camera-name").inner_text() == "Pier north"
+        assert not pg.get_by_test_id("rules-card").is_visible()
+        assert not pg.get_by_test_id("ptz-card").is_visible()  # a PTZ camera, steered in its region
+        assert not pg.get_by_test_id("playback-link").is_visible()
+        pg.wait_for_timeout(500)  # the page asked for no stream, rules or PTZ status it would be refused
+        assert refused == [] and (pg.get_by_test_id("live-view").get_attribute("src") or "") == ""
+        assert pg.get_by_test_id("alert-list").count() == 1  # its events are the capital's too: the list is there
+        browser.close()
+    assert not errors, errors
