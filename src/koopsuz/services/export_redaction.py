@@ -32,7 +32,15 @@ from koopsuz.security.principal import Permission, Principal
 from koopsuz.services.errors import Forbidden, Invalid, ServiceError
 from koopsuz.store.db import Database
 from koopsuz.store.tables import CameraRow, WatchlistPhotoRow
-from koopsuz.video.redact import Painter, PlateFinder, RedactionError, VehicleFinder, redaction_plan, scan
+from koopsuz.video.redact import (
+    SEARCH_EVERY,
+    Painter,
+    PlateFinder,
+    RedactionError,
+    VehicleFinder,
+    redaction_plan,
+    scan,
+)
 from koopsuz.vision.faces import FaceEngine, ImageError, ModelError, Refusal, decode_image
 from koopsuz.vision.redaction import compact_plate
 
@@ -238,6 +246,8 @@ class ExportRedaction:
                 req.reference,
                 plates=reader,
                 vehicles=vehicles,
+                read_vehicles=bool(req.involved),
+                plate_every=SEARCH_EVERY,
                 progress=progress,
                 cancelled=cancelled,
             )

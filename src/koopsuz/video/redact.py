@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +54,9 @@ from koopsuz.vision.redaction import (
 
 SCAN_SCORE = 0.5
 PLATE_EVERY = 3  # a whole-frame plate read costs ~1 s of CPU at 720p (text detection), a face look ~30 ms
+# With a vehicle detector, every second face look: ~2.5 crops a look at ~0.1-0.2 s each on a busy street
+# (bench/redaction.py --plates); the plan carries plate boxes 9 frames and interpolates between reads.
+SEARCH_EVERY = 6
 MIN_EMBED_PX = 20.0  # faces smaller than this are not compared: their vectors say nothing
 STRIDE = 3  # faces are looked for on every third frame; the plan interpolates and carries between looks
 DETECT_SIDE = 960  # ... on a copy this wide (a 720p frame's faces of 28 px are 21 px there, YuNet finds ~10 px)
@@ -89,6 +92,7 @@ class Scan:
     looked: int = 0  # frames looked at (every ``stride``-th)
     looked_still: int = 0  # of those, the ones whose picture had not changed since the last look
     plate_search: str = "none"  # "none", "whole_frame" (every plate look) or "vehicles" (see scan)
+    plate_every: int = PLATE_EVERY  # plates looked for every this many frames
     plate_looks: int = 0  # frames searched for plates
     plate_crops: int = 0  # vehicle or moving-area crops handed to the plate reader
     whole_reads: int = 0  # whole-frame plate reads
@@ -103,6 +107,7 @@ def scan(
     *,
     plates: PlateFinder | None = None,
     vehicles: VehicleFinder | None = None,
+    read_vehicles: bool = True,
     plate_every: int = PLATE_EVERY,
     embed_every: int = 2,
     stride: int = STRIDE,
@@ -115,20 +120,20 @@ def scan(
 
     Plates: without ``vehicles``, the reader searches the whole frame on every plate look (~1 s of
     CPU at 720p). With ``vehicles`` (the object detector) it reads crops only, see
-    :class:`_PlateSearch`: the whole frame once, on the first look, then where vehicles are and
-    where the picture moved."""
+    :class:`_PlateSearch`: the whole frame once, on the first look, then where the picture moved
+    and (``read_vehicles``: when involved plates are named) on the vehicles found."""
     t0 = time.monotonic()
     assert engine.models is not None
     if stride < 1 or plate_every % stride:
         raise ValueError("stride must be >= 1 and divide plate_every")
     detector = FaceDetector(engine.models.detector, score_threshold=SCAN_SCORE, max_side=1 << 16)  # owned here
     refs = None if reference is None else np.atleast_2d(np.asarray(reference, np.float32))
-    out = Scan(stride=stride)
+    out = Scan(stride=stride, plate_every=plate_every)
     gate = ChangeGate(every=max(1, 15 // stride))  # counted in looks: still at least once a second at 15 fps
     last_faces: list[Sighting] = []
     last_plates: list[Sighting] = []
     last_vehicles: list[Sighting] = []
-    search = None if plates is None or vehicles is None else _PlateSearch(plates, vehicles, out)
+    search = None if plates is None or vehicles is None else _PlateSearch(plates, vehicles, out, read_vehicles)
     out.plate_search = "none" if plates is None else "whole_frame" if search is None else "vehicles"
     looks = 0  # looks that found faces: every ``embed_every``-th of them is embedded
     try:
@@ -221,38 +226,47 @@ class _PlateSearch:
     On each plate look: the object detector looks at the scan's downscaled copy (one inference, its
     boxes are the vehicle sightings the plan blurs the lower part of where no plate was read); the
     reader then reads (``read(image, vehicle=box)``, ~60-100 ms a crop against ~1 s a 720p frame)
-    every vehicle box that overlaps what moved since the previous plate look, and every moving area
-    the detector did not call a vehicle (SSD-MobileNet misses vehicles seen head-on that a plate
-    reader reads fine; the plate stage reads where things move for the same reason). Moving areas
-    wider than the reader's ``det_side`` are read in overlapping pieces, so a plate is not shrunk
-    below what the reader can see. A plate read earlier, where nothing has moved since, is carried
-    to this look (a parked car's plate stays blurred); the first look reads the whole frame once,
-    as there is no earlier picture to compare with.
+    every moving area the detector did not explain (SSD-MobileNet misses vehicles seen head-on that
+    a plate reader reads fine; the plate stage reads where things move for the same reason) and,
+    when ``read_vehicles`` (involved plates are named: only a read tells an involved vehicle from
+    the others), every vehicle box that moved. Without involved plates a detected vehicle is not
+    read at all: whatever its plate says it is blurred, and its band covers it.
+
+    Moving areas are where the picture differs from both earlier plate looks (three-frame
+    differencing: where a thing is now, not the trail it left), less the vehicle boxes; wider than
+    the reader's ``det_side`` they are read in overlapping pieces, so a plate is not shrunk below
+    what the reader can see. A plate read earlier, where nothing has moved since the previous look,
+    is carried to this one (a parked car's plate stays blurred); the first look reads the whole
+    frame once, as there is no earlier picture to compare with.
     """
 
-    def __init__(self, reader: PlateFinder, vehicles: VehicleFinder, out: Scan) -> None:
+    def __init__(self, reader: PlateFinder, vehicles: VehicleFinder, out: Scan, read_vehicles: bool = True) -> None:
         self.reader, self.vehicles, self.out = reader, vehicles, out
+        self.read_vehicles = read_vehicles
         self.side = int(getattr(reader, "det_side", 640))
         self._prev: np.ndarray | None = None
+        self._earlier: np.ndarray | None = None
 
     def look(
         self, i: int, img: np.ndarray, small: np.ndarray, grey: np.ndarray, k: float, last: list[Sighting]
     ) -> tuple[list[Sighting], list[Sighting]]:
-        prev, self._prev = self._prev, grey
+        earlier, prev = self._earlier, self._prev
+        self._earlier, self._prev = prev, grey
         if prev is None:
             self.out.whole_reads += 1
             return [_plate_sighting(i, r) for r in self.reader.read(img)], self._vehicles(i, small, k)
         moved = [(x0 * k, y0 * k, x1 * k, y1 * k) for x0, y0, x1, y1 in moved_boxes(prev, grey)]
         cars = self._vehicles(i, small, k)
         boxes = [(s.box[0], s.box[1], s.box[0] + s.box[2], s.box[1] + s.box[3]) for s in cars]
-        crops = [b for b in boxes if any(_overlap(b, m) > 0 for m in moved)]
-        crops += [piece for m in moved if not any(_overlap(m, b) > 0.8 for b in boxes) for piece in self._pieces(m)]
-        reads: list[Sighting] = []
+        fresh = moved_boxes(prev, grey, earlier=earlier, exclude=[tuple(v / k for v in b) for b in boxes])
+        crops = [b for b in boxes if any(_overlap(b, m) > 0 for m in moved)] if self.read_vehicles else []
+        crops += [piece for x0, y0, x1, y1 in fresh for piece in self._pieces((x0 * k, y0 * k, x1 * k, y1 * k))]
+        found: list[tuple[float, Sighting]] = []
         for c in crops:
-            for r in self.reader.read(img, vehicle=c):
-                s = _plate_sighting(i, r)
-                if not any(s.text == o.text and _iou_xywh(s.box, o.box) > 0.5 for o in reads):
-                    reads.append(s)
+            found += [
+                (float(getattr(r, "confidence", 0.0)), _plate_sighting(i, r)) for r in self.reader.read(img, vehicle=c)
+            ]
+        reads = _merged(found)
         self.out.plate_crops += len(crops)
         for s in last:  # read before, and nothing moved there since: still there
             x, y, bw, bh = s.box
@@ -278,6 +292,30 @@ class _PlateSearch:
             for ay0, ay1 in _spans(y0, y1, self.side):
                 out.append((ax0, ay0, ax1, ay1))
         return out
+
+
+def _merged(found: list[tuple[float, Sighting]]) -> list[Sighting]:
+    """One sighting per plate: crops overlap (a vehicle and a moving area, two pieces), so one plate
+    may be read twice, once badly. Reads whose boxes mostly overlap are one plate: the most
+    confident text, over the union of the boxes (a misread of an involved plate, left as a plate
+    of its own, would blur it)."""
+    out: list[tuple[float, Sighting]] = []
+    for conf, s in sorted(found, key=lambda cs: -cs[0]):
+        for j, (kc, k) in enumerate(out):
+            if _over_smaller(s.box, k.box) > 0.5:
+                x0, y0 = min(s.box[0], k.box[0]), min(s.box[1], k.box[1])
+                x1, y1 = max(s.box[0] + s.box[2], k.box[0] + k.box[2]), max(s.box[1] + s.box[3], k.box[1] + k.box[3])
+                out[j] = (kc, Sighting(k.frame, (x0, y0, x1 - x0, y1 - y0), None, k.text))
+                break
+        else:
+            out.append((conf, s))
+    return [s for _, s in out]
+
+
+def _over_smaller(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / max(1e-6, min(a[2] * a[3], b[2] * b[3]))
 
 
 def _spans(lo: float, hi: float, side: int) -> list[tuple[float, float]]:
@@ -312,9 +350,21 @@ def face_policy(stride: int = STRIDE) -> Policy:
     return Policy(carry=base.carry + stride - 1, max_gap=max(base.max_gap, 4 * stride))
 
 
-def redaction_plan(found: Scan, *, subject: bool, involved: Sequence[str] = (), plate_every: int = PLATE_EVERY) -> Plan:
+def plate_policy(plate_every: int = PLATE_EVERY) -> Policy:
+    """Plates are read every ``plate_every`` frames: carried that far past a track's ends (and 3 more),
+    linked across four missed reads, boxes grown 15 % a frame away from a read."""
+    return Policy(carry=plate_every + 3, max_gap=plate_every * 5, grow=0.15)
+
+
+def vehicle_policy(plate_every: int) -> Policy:
+    """``vision.redaction.VEHICLE_POLICY`` for vehicles looked for every ``plate_every`` frames."""
+    return replace(VEHICLE_POLICY, carry=plate_every + 3, max_gap=plate_every * 5)
+
+
+def redaction_plan(found: Scan, *, subject: bool, involved: Sequence[str] = ()) -> Plan:
     """``vision.redaction.plan`` over a scan; plates carried over the frames that were not read."""
-    plates = Policy(carry=plate_every + 3, max_gap=plate_every * 5, grow=0.15)
+    plates = plate_policy(found.plate_every)
+    vehicles = VEHICLE_POLICY if found.plate_every == PLATE_EVERY else vehicle_policy(found.plate_every)
     n = len(found.pts)
     return plan(
         found.faces,
@@ -325,7 +375,7 @@ def redaction_plan(found: Scan, *, subject: bool, involved: Sequence[str] = (), 
         policy=face_policy(found.stride),
         plate_policy=plates,
         vehicles=found.vehicles,
-        vehicle_policy=VEHICLE_POLICY,
+        vehicle_policy=vehicles,
     )
 
 

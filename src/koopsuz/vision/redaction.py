@@ -396,7 +396,14 @@ class ChangeGate:
 
 
 def moved_boxes(
-    before: np.ndarray, after: np.ndarray, *, block: int = 8, threshold: float = 12.0, pad: int = 1
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    earlier: np.ndarray | None = None,
+    exclude: Sequence[tuple[float, float, float, float]] = (),
+    block: int = 8,
+    threshold: float = 12.0,
+    pad: int = 1,
 ) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1 in the images' pixels) around what changed between two grey images.
 
@@ -404,16 +411,26 @@ def moved_boxes(
     grey levels, grown by ``pad`` cells, are joined into connected areas, one box each. Cheap (a
     resize and a labelling on ~1/64 of the pixels): it tells the plate search where a vehicle may
     have moved, the detector's blind spot being vehicles it does not recognise as such.
+
+    With ``earlier`` (the image before ``before``) a cell must differ from both: where a thing *is*
+    now, not the trail where it was (three-frame differencing), which halves a moving car's area.
+    Cells inside ``exclude`` (boxes in pixels: what the caller already looks at) are left out.
     """
     h, w = after.shape[:2]
     size = (max(1, w // block), max(1, h // block))
-    a = cv2.resize(before, size, interpolation=cv2.INTER_AREA)
     b = cv2.resize(after, size, interpolation=cv2.INTER_AREA)
-    mask = (cv2.absdiff(a, b) > threshold).astype(np.uint8)
+    mask = cv2.absdiff(cv2.resize(before, size, interpolation=cv2.INTER_AREA), b) > threshold
+    if earlier is not None:
+        mask &= cv2.absdiff(cv2.resize(earlier, size, interpolation=cv2.INTER_AREA), b) > threshold
+    mask = mask.astype(np.uint8)
     if pad > 0:
         mask = cv2.dilate(mask, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     kx, ky = w / size[0], h / size[1]
+    m = pad + 1  # and the ring the dilation put around them
+    for x0, y0, x1, y1 in exclude:
+        cx0, cy0 = max(0, int(x0 / kx) - m), max(0, int(y0 / ky) - m)
+        mask[cy0 : max(cy0, int(np.ceil(y1 / ky)) + m), cx0 : max(cx0, int(np.ceil(x1 / kx)) + m)] = 0
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     out = []
     for x, y, bw, bh, _area in stats[1:n]:
         out.append((int(x * kx), int(y * ky), min(w, int(np.ceil((x + bw) * kx))), min(h, int(np.ceil((y + bh) * ky)))))
