@@ -255,9 +255,8 @@ function renderSpots() {
         h("td", null, h("span", { class: `badge ${s.enabled ? "state-online" : "state-disabled"}` }, t(s.enabled ? "spot.on" : "spot.off"))),
         h(
           "td",
-          null,
+          { class: "spot-actions" },
           h("button", { type: "button", class: "btn btn-small", "data-testid": "spot-edit", onclick: () => selectCamera(s.camera) }, t("spot.edit")),
-          " ",
           h("button", { type: "button", class: "btn btn-small btn-ghost", "data-testid": "spot-delete", onclick: () => remove(s) }, t("spot.delete")),
         ),
       ),
