@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from ulid import ULID
 
-from koopsuz.security.principal import Scope
+from koopsuz.security.principal import SYSTEM, Scope
 from koopsuz.services.ptz import PtzService, backoff_s
 from koopsuz.sim.rtsp import SimServer
 from koopsuz.store.db import Database
@@ -169,6 +169,16 @@ def test_a_failing_camera_backs_off_and_an_unfit_one_ends_the_tour(ptz_system, c
         assert sorted(e.detail["fails"] for e in resumed) == [0, 1]  # each try audited, with the failures before it
         now[0] += 1000
         assert adopt() == []  # nothing left to adopt
+
+        # a tour runs in its operator's name: one whose account was disabled since is not resumed
+        with db.transaction() as s:
+            s.get(CameraRow, "ch-dome").ptz = True  # type: ignore[union-attr]
+            PtzLeaseRepo(s).take("ch-dome", "KG-C", "ch.operator", "", now[0] - 40, now[0] - 70, tour=tour_id,
+                                 runner="x:2", force=True)  # fmt: skip
+        ptz_system.users.update(SYSTEM, "ch.operator", active=False)
+        assert adopt() == [] and lease_row(db, "ch-dome").tour is None
+        ended = ptz_system.audit.search(Scope.national(), action="ptz.tour.end")
+        assert "'ch.operator' was disabled" in ended[0].detail["reason"], [e.detail for e in ended]
     finally:
         svc.close()
 

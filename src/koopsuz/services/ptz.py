@@ -22,8 +22,9 @@ one with a conditional UPDATE (exactly one process wins), then runs the tour on 
 last one done, still in the name of the operator who started it, audited ``ptz.tour.resume`` with the
 adopting process and how long the camera was unattended. A tour ended on purpose (stop, manual move,
 preset recall, take-over, release) no longer names itself on the row and is never resumed; nor is one
-whose camera is gone, disabled, no longer PTZ, or whose tour was deleted (ended, audited
-``ptz.tour.end``). A camera that stops answering hands its tour back with a back-off that doubles with
+whose camera is gone, disabled, no longer PTZ, or whose tour was deleted, nor one whose operator could
+not start it now (account deleted or disabled, role without PTZ, region no longer theirs) (ended,
+audited ``ptz.tour.end``). A camera that stops answering hands its tour back with a back-off that doubles with
 each failure in a row (5 s to 5 min; logged once, when it starts failing), and after ``GIVE_UP_FAILS``
 the tour is ended: it does not loop fast between processes.
 """
@@ -50,9 +51,10 @@ from koopsuz.security.audit import AuditLog
 from koopsuz.security.principal import SYSTEM, Permission, Principal, Role
 from koopsuz.services.errors import Conflict, Invalid, NotFound, ServiceError, invalid
 from koopsuz.services.registry import RegistryService
+from koopsuz.services.users import principal_of
 from koopsuz.store.db import Database
 from koopsuz.store.ptz_leases import KEEP_TOUR, Holder, Orphan, PtzLeaseRepo
-from koopsuz.store.tables import CameraRow, PtzTourRow
+from koopsuz.store.tables import CameraRow, PtzTourRow, UserRow
 
 log = logging.getLogger(__name__)
 SUPERVISORS = frozenset({Role.ADMIN, Role.REGIONAL_HEAD})
@@ -594,7 +596,8 @@ class PtzService:
         with self._db.session() as s:
             row = s.get(CameraRow, orphan.camera)
             tour = s.get(PtzTourRow, orphan.tour)
-        why = _not_resumable(row, tour, orphan)
+            operator = s.execute(select(UserRow).where(UserRow.username == orphan.username)).scalar_one_or_none()
+        why = _not_resumable(row, tour, orphan) or _operator_may_not(operator, orphan.region)
         if why:
             with self._db.transaction() as s:
                 ended = PtzLeaseRepo(s).drop_orphan(orphan, now)
@@ -659,6 +662,21 @@ class PtzService:
         for conn in list(self._conns.values()):
             await conn.close()
         self._conns.clear()
+
+
+def _operator_may_not(operator: UserRow | None, region: str) -> str | None:
+    """A resumed tour runs in its operator's name: only while that account could still start it now
+    (an officer disabled, moved to another region or given a role without PTZ is not patrolling)."""
+    if operator is None:
+        return "its operator's account was deleted"
+    if not operator.active:
+        return f"its operator {operator.username!r} was disabled"
+    who = principal_of(operator)
+    if not who.can(Permission.PTZ_CONTROL):
+        return f"its operator {operator.username!r} may no longer control PTZ cameras"
+    if not who.scope.allows(region):
+        return f"its operator {operator.username!r} no longer covers {region}"
+    return None
 
 
 def _not_resumable(row: CameraRow | None, tour: PtzTourRow | None, orphan: Orphan) -> str | None:
