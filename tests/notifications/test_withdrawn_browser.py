@@ -21,8 +21,8 @@ import pytest
 from koopsuz.api.app import create_app
 from koopsuz.config import Settings
 from koopsuz.domain.events import Event
-from tests.conftest import DATA, PASSWORD, free_port, wait_port
-from tests.e2e.test_browser import Page, Target, browser  # noqa: F401  (browser is a fixture)
+from tests.conftest import DATA, PASSWORD, csrf_header, free_port, wait_port
+from tests.e2e.test_browser import Page, Target, browser, wait_for  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser]
 LISTED, DECIDED = "01 888 WNT", "01 888 WMT"
@@ -116,6 +116,31 @@ def test_withdrawn_hit_is_marked_not_confirmed_without_a_new_alarm(browser: Any,
         marked.wait_for()
         assert DECIDED in marked.get_by_test_id("alert-withdrawn-plate").inner_text()
         feed.shot("withdrawn-events")
+
+        # a second pass: the operator opens an incident on the hit before the decided read takes it back;
+        # the incident then says so above everything else, and on the alert in its evidence
+        plate_event(system, "plate_provisional", LISTED, "w-2")
+        second = cmd.page.locator('[data-testid="queue-item"][data-flashing="true"]')
+        second.wait_for()
+        second_id = second.get_attribute("data-alert-id")
+        r = cmd.page.request.post(
+            cmd.url("/api/incidents"), headers=csrf_header(cmd.page),
+            data={"source": "alert", "category": "theft", "alerts": [second_id]},
+        )  # fmt: skip
+        assert r.ok, r.text()
+        incident = r.json()["id"]
+        cmd.page.locator(f'[data-testid="incident-item"][data-incident-id="{incident}"]').click()
+        cmd.page.locator('[data-testid="incident-state"]').wait_for()
+        assert cmd.page.get_by_test_id("incident-withdrawn").count() == 0  # not taken back yet
+        plate_event(system, "plate_read", DECIDED, "w-2")
+        assert wait_for(lambda: cmd.api(f"/api/incidents/{incident}")["evidence"][0].get("withdrawn"), 10,
+                        "the incident to know its hit was withdrawn")  # fmt: skip
+        cmd.page.locator(f'[data-testid="incident-item"][data-incident-id="{incident}"]').click()
+        banner = cmd.page.get_by_test_id("incident-withdrawn")
+        banner.wait_for()
+        assert DECIDED in banner.inner_text() and LISTED in banner.inner_text()
+        item = cmd.page.locator(f'[data-testid="evidence-item"][data-ref="{second_id}"][data-withdrawn="true"]')
+        assert item.count() == 1
         assert cmd.errors == [] and feed.errors == []
     finally:
         cmd.close()

@@ -641,6 +641,10 @@ class IncidentService:
             r = found(repo.incident(incident_id), "incident", incident_id)
             evidence = repo.evidence(incident_id)
             alert_ids = [e.ref for e in evidence if e.kind == "alert"]
+            # a hotlist hit this incident was opened on that the decided read took back: the crew may be
+            # on its way to a car that is not the listed one, so the incident says so (alert_queue shows
+            # the same on the queue)
+            taken_back = repo.withdrawals(alert_ids) if alert_ids else {}
             hist = [*repo.history("incident", [incident_id]), *repo.history("alert", alert_ids)]
             hist.sort(key=lambda h: (aware(h.ts), h.id))
             out = self._summary(r)
@@ -654,6 +658,7 @@ class IncidentService:
                 ],
                 "evidence": [
                     {"kind": e.kind, "ref": e.ref, "detail": e.detail, "by": e.added_by, "at": iso(e.added_at)}
+                    | ({"withdrawn": _withdrawn(taken_back[e.ref])} if e.ref in taken_back else {})
                     for e in evidence
                 ],
                 "notes": [{"text": n.text, "by": n.author, "at": iso(n.ts)} for n in repo.notes(incident_id)],
@@ -673,3 +678,15 @@ class IncidentService:
                 "history": history_json(hist),
             }
         return out
+
+
+def _withdrawn(back: Any) -> dict[str, Any]:
+    """A hit's withdrawal as the queue shows it (alert_queue._fold_withdrawals): by which alert, when, why."""
+    p = back.payload or {}
+    return {
+        "by": back.id,
+        "at": iso(back.ts),
+        "plate": p.get("plate"),
+        "listed_plate": p.get("listed_plate"),
+        "reason": p.get("rule_name"),
+    }

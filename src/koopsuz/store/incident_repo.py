@@ -8,11 +8,12 @@ they are served by; the loser sees a row count of 0 and is told who got there fi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
+from ulid import ULID
 
 from koopsuz.security.principal import Scope
 from koopsuz.store.tables import (
@@ -157,6 +158,29 @@ class IncidentRepo:
     def evidence(self, incident_id: str) -> Sequence[IncidentEvidenceRow]:
         q = select(IncidentEvidenceRow).where(IncidentEvidenceRow.incident_id == incident_id)
         return self.s.execute(q.order_by(IncidentEvidenceRow.id)).scalars().all()
+
+    def withdrawals(self, alert_ids: Sequence[str], within_s: float = 600.0) -> dict[str, EventRow]:
+        """The ``hotlist_unconfirmed`` alert taking back each of these hotlist hits, where there is one.
+
+        A withdrawal names its hit (``payload.retracts``) and comes from the same camera seconds after it
+        (the decided read follows the provisional one within a few seconds): so only that camera's alerts
+        newer than the hit and within ``within_s`` are read, by id range (ids are time-ordered ULIDs)."""
+        hits = [
+            e for e in self.s.execute(select(EventRow).where(EventRow.id.in_(list(alert_ids)))).scalars()
+            if (e.payload or {}).get("rule_kind") == "hotlist_hit"
+        ]  # fmt: skip
+        out: dict[str, EventRow] = {}
+        for hit in hits:
+            until = str(ULID.from_datetime(aware(hit.ts) + timedelta(seconds=within_s)))  # type: ignore[operator]
+            q = select(EventRow).where(
+                EventRow.kind == "alert", EventRow.camera == hit.camera, EventRow.id > hit.id, EventRow.id < until
+            )
+            for e in self.s.execute(q).scalars():
+                p = e.payload or {}
+                if p.get("rule_kind") == "hotlist_unconfirmed" and p.get("retracts") == hit.id:
+                    out[hit.id] = e
+                    break
+        return out
 
     def notes(self, incident_id: str) -> Sequence[IncidentNoteRow]:
         q = select(IncidentNoteRow).where(IncidentNoteRow.incident_id == incident_id)

@@ -378,7 +378,12 @@ async function showDetail(inc) {
       if (e.kind === "clip" && d.camera) link = `/cameras/${encodeURIComponent(d.camera)}/playback?${new URLSearchParams({ start: d.start, end: d.end })}`;
       else if (d.camera && d.ts) link = `/cameras/${encodeURIComponent(d.camera)}/playback?${new URLSearchParams({ t: d.ts })}`;
       const text = `${label(EVIDENCE_KEYS, e.kind)} · ${d.camera || ""} · ${formatTime(d.ts || d.start)}`;
-      return h("li", { "data-testid": "evidence-item", dataset: { kind: e.kind, ref: e.ref } }, link && can("playback.view") ? h("a", { href: link }, text) : text);
+      return h(
+        "li",
+        { "data-testid": "evidence-item", class: e.withdrawn ? "withdrawn" : "", dataset: { kind: e.kind, ref: e.ref, withdrawn: String(!!e.withdrawn) } },
+        link && can("playback.view") ? h("a", { href: link }, text) : text,
+        e.withdrawn ? withdrawnNote(e.withdrawn) : null,
+      );
     }),
   );
   const officerInput = h("input", { class: "input", "data-testid": "officer-input", placeholder: t("incident.officer.placeholder"), maxlength: "64", value: inc.officer || "" });
@@ -400,6 +405,8 @@ async function showDetail(inc) {
       inc.escalated_at ? h("span", { class: "muted" }, t("incident.escalated")) : null,
       inc.escalated_at ? h("span", null, `${inc.escalated_by} · ${formatTime(inc.escalated_at)}`) : null,
     ),
+    // opened on a hotlist hit that the decided read took back: said before anything else is done
+    ...inc.evidence.filter((e) => e.withdrawn).map((e) => h("div", { class: "incident-withdrawn", "data-testid": "incident-withdrawn" }, withdrawnNote(e.withdrawn))),
     inc.description ? h("p", null, inc.description) : null,
     officer,
     h("div", { class: "actions row" }, stateButtons),
