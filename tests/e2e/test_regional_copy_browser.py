@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from koopsuz.services.regional_registry import placeholder_url
 from koopsuz.store.tables import CameraRow, SiteRow
 from koopsuz.web import catalogue
 from tests.conftest import PASSWORD, free_port, wait_port
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_browser import Page, Target, browser  # noqa: F401  (browser is a fixture)
 
 
 @pytest.fixture
@@ -43,24 +42,14 @@ def base_url(system: Any) -> Iterator[str]:
     thread.join(10)
 
 
-def test_a_regional_copy_says_where_its_video_is(base_url: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB").new_page()
-        pg.set_default_timeout(20000)
-        errors: list[str] = []
-        refused: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("response", lambda r: refused.append(r.url) if r.status == 409 else None)
-        pg.goto(f"{base_url}/login")
-        pg.get_by_test_id("login-username").fill("admin")
-        pg.get_by_test_id("login-password").fill(PASSWORD)
-        pg.get_by_test_id("login-submit").click()
-        pg.wait_for_url(f"{base_url}/")
-        pg.goto(f"{base_url}/cameras/yk-copy")
+def test_a_regional_copy_says_where_its_video_is(browser: Any, base_url: str) -> None:  # noqa: F811
+    tab = Page(browser, Target(base_url, {"admin": ("admin", PASSWORD)}, None, {}), "regional-copy")
+    refused: list[str] = []
+    tab.page.on("response", lambda r: refused.append(r.url) if r.status == 409 else None)
+    try:
+        tab.sign_in("admin")
+        pg = tab.page
+        pg.goto(tab.url("/cameras/yk-copy"))
         pg.locator('[data-testid="camera-page"][data-regional-copy="issyk-kul"]').wait_for()
         overlay = pg.get_by_test_id("live-overlay")
         want = catalogue("ru")["camera.regional_copy"].replace("{domain}", "issyk-kul")  # the user's language
@@ -72,5 +61,6 @@ def test_a_regional_copy_says_where_its_video_is(base_url: str) -> None:
         pg.wait_for_timeout(500)  # the page asked for no stream, rules or PTZ status it would be refused
         assert refused == [] and (pg.get_by_test_id("live-view").get_attribute("src") or "") == ""
         assert pg.get_by_test_id("alert-list").count() == 1  # its events are the capital's too: the list is there
-        browser.close()
-    assert not errors, errors
+        assert tab.errors == []
+    finally:
+        tab.close()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -53,6 +54,19 @@ def base_url(masked: Masked) -> Iterator[str]:
     thread.join(10)
 
 
+def _signed_in(browser: Any, base_url: str, username: str, errors: list[str]) -> Any:
+    """A new tab signed in as ``username``; its script errors go into ``errors``."""
+    pg = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB").new_page()
+    pg.set_default_timeout(20000)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"{base_url}/login")
+    pg.get_by_test_id("login-username").fill(username)
+    pg.get_by_test_id("login-password").fill(PASSWORD)
+    pg.get_by_test_id("login-submit").click()
+    pg.wait_for_url(f"{base_url}/")
+    return pg
+
+
 def test_playback_page_plays_the_masked_copy(masked: Masked, base_url: str) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
@@ -61,15 +75,8 @@ def test_playback_page_plays_the_masked_copy(masked: Masked, base_url: str) -> N
     start = end - timedelta(minutes=2)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB").new_page()
-        pg.set_default_timeout(20000)
         errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(f"{base_url}/login")
-        pg.get_by_test_id("login-username").fill("yk.operator")
-        pg.get_by_test_id("login-password").fill(PASSWORD)
-        pg.get_by_test_id("login-submit").click()
-        pg.wait_for_url(f"{base_url}/")
+        pg = _signed_in(browser, base_url, "yk.operator", errors)
         pg.goto(f"{base_url}/cameras/pm-1/playback?start={quote(start.isoformat())}&end={quote(end.isoformat())}")
         tile = pg.locator('[data-testid="playback-tile"][data-masked="true"][data-ready="true"]')
         tile.wait_for()
@@ -82,14 +89,7 @@ def test_playback_page_plays_the_masked_copy(masked: Masked, base_url: str) -> N
         assert top_max <= 24 and top_mean < 6, (top_max, top_mean)
         assert rest_std > 5  # the rest is the picture
         # an investigator's download of the masked copy is an export: it asks for the basis like any clip
-        inv = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB").new_page()
-        inv.set_default_timeout(20000)
-        inv.on("pageerror", lambda e: errors.append(str(e)))
-        inv.goto(f"{base_url}/login")
-        inv.get_by_test_id("login-username").fill("yk.investigator")
-        inv.get_by_test_id("login-password").fill(PASSWORD)
-        inv.get_by_test_id("login-submit").click()
-        inv.wait_for_url(f"{base_url}/")
+        inv = _signed_in(browser, base_url, "yk.investigator", errors)
         inv.goto(f"{base_url}/cameras/pm-1/playback?start={quote(start.isoformat())}&end={quote(end.isoformat())}")
         inv.locator('[data-testid="playback-tile"][data-masked="true"]').wait_for()
         link = inv.get_by_test_id("export-link").first
