@@ -43,6 +43,7 @@ from koopsuz.services.ptz import PtzService
 from koopsuz.services.recording import RecordingService
 from koopsuz.services.regional_registry import RegionalRegistryFollower, RegionalRegistryPublisher
 from koopsuz.services.registry import RegistryService
+from koopsuz.services.remote_health import RemoteHealth
 from koopsuz.services.retention import RetentionService
 from koopsuz.services.road_watch import RoadWatch, SectionService
 from koopsuz.services.rules import RuleService
@@ -166,6 +167,8 @@ class System:
         self.registry_out, self.registry_in = (
             (None, None) if leased_cameras else _regional_registry(settings, self.db, self.bus, self.registry)
         )
+        # what the capital last heard of each region's copied camera (camera_offline/online events)
+        self.remote_health = RemoteHealth(self.db, self.bus, _link_status(settings, self.bus))
         self.sections = SectionService(self.db, self.audit)
         self.road_watch = RoadWatch(
             self.bus,
@@ -208,6 +211,7 @@ class System:
         )
         self._started = False
         self._recording = False
+        self._remote_health = False
 
     def load_deployment(self, path: Path, actor: str = "system") -> int:
         deployment = parse_deployment(path.read_text(encoding="utf-8"), str(path))
@@ -269,6 +273,8 @@ class System:
                 self.retention.start()
         if self.leases is None and (ingest or not recording):  # an API process (serve, api), not a worker/recorder
             self.ptz.start_tour_watch()  # resume patrol tours whose API process died (issue 7)
+            self.remote_health.start()  # the health the API reports for a region's cameras
+            self._remote_health = True
         self._started = True
 
     def stop(self) -> None:
@@ -286,6 +292,8 @@ class System:
             for carrier in (self.registry_out, self.registry_in):
                 if carrier is not None:
                     carrier.stop()
+            if self._remote_health:
+                self.remote_health.stop()
             self.road_watch.stop()  # after ingest, before the writer: its last alerts are stored
             self.writer.stop()
             self.webhook_dispatcher.stop()  # after the writer: its last alerts were handed over
@@ -329,6 +337,21 @@ def _national_hotlists(
             "KOOPSUZ_NATIONAL_DOMAIN needs the NATS bus of a regional leaf node (KOOPSUZ_BUS_URL=nats://...)"
         )
     return NationalHotlistFollower(db, NationalState(bus), settings.national_domain, hotlists.announce_change)
+
+
+def _link_status(settings: Settings, bus: Bus) -> Callable[[], dict[str, bool]] | None:
+    """Which regions the capital hears now (the hub's sources), for ``RemoteHealth``'s staleness: only a
+    national node (``KOOPSUZ_REGIONAL_DOMAINS``) on the NATS bus has a hub to ask."""
+    if not settings.regional_domains:
+        return None
+    from koopsuz.bus.federation import Federation
+    from koopsuz.bus.nats import NatsBus
+
+    if not isinstance(bus, NatsBus):
+        return None
+
+    federation = Federation(bus)
+    return lambda: {st.domain: st.linked for st in federation.status()}
 
 
 def _regional_registry(

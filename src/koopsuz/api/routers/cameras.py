@@ -24,7 +24,10 @@ def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Princ
         "site_name": site.name if site else None,
         "site_type": site.type if site else None,
         "region": row.region,
-        "health": system.ingest.health(row.id),
+        # a region's copy is never ingested here: its health is what the capital last heard from the region
+        "health": (
+            system.remote_health.health(row.id, row.owner_domain) if row.owner_domain else system.ingest.health(row.id)
+        ),
         "analytics": system.ingest.analytics(row.id),
         "recording": system.recording.health(row.id),
         # a copy of a region's camera in the capital (regional_registry.py): read-only here, edited there

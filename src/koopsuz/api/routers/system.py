@@ -258,6 +258,22 @@ def render_metrics(system: System) -> str:
             "koopsuz_recording_upload_failures_total", "counter", "Failed upload attempts.", [({}, u["failures"])]
         )
 
+    remote = getattr(system, "remote_health", None)
+    copies = remote.copies() if remote is not None else {}
+    if copies:  # the capital: regions' cameras, never counted above as this process's (no sample when unknown)
+        up = {"online": 1, "offline": 0}
+        samples = []
+        for cid, copy in sorted(copies.items()):
+            state = remote.health(cid, copy.domain)["state"]  # type: ignore[union-attr]
+            samples.append(({"camera": cid, "region": copy.region, "domain": copy.domain}, up.get(state)))
+        out.family(
+            "koopsuz_regional_camera_up",
+            "gauge",
+            "A region's camera as the capital last heard it: 1 online, 0 offline (none: unknown, or online"
+            " before the line to its region went down).",
+            samples,
+        )
+
     leases = getattr(system, "leases", None)
     if leases is not None:  # a koopsuz worker: its share of the cameras
         who = {"worker": leases.worker_id}
