@@ -30,6 +30,7 @@ wall by mistake costs nothing.
 from __future__ import annotations
 
 import bisect
+import difflib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,7 @@ MIN_EMBED_PX = 20.0  # faces smaller than this are not compared: their vectors s
 STRIDE = 3  # faces are looked for on every third frame; the plan interpolates and carries between looks
 DETECT_SIDE = 960  # ... on a copy this wide (a 720p frame's faces of 28 px are 21 px there, YuNet finds ~10 px)
 VEHICLE_CLASSES = frozenset({"car", "bus", "truck", "motorcycle"})
+MIN_CROP_PX = 72  # follow-up windows at least this wide (the reader skips crops under 64 px)
 
 
 class RedactionError(RuntimeError):
@@ -97,6 +99,7 @@ class Scan:
     plate_crops: int = 0  # vehicle or moving-area crops handed to the plate reader
     whole_reads: int = 0  # whole-frame plate reads
     plates_held: int = 0  # plate sightings carried to a later look because nothing moved where they were
+    plates_followed: int = 0  # reads around a plate of the last look that no crop read again
     plate_s: float = 0.0  # seconds spent finding vehicles and plates
 
 
@@ -260,14 +263,20 @@ class _PlateSearch:
         boxes = [(s.box[0], s.box[1], s.box[0] + s.box[2], s.box[1] + s.box[3]) for s in cars]
         fresh = moved_boxes(prev, grey, earlier=earlier, exclude=[tuple(v / k for v in b) for b in boxes])
         crops = [b for b in boxes if any(_overlap(b, m) > 0 for m in moved)] if self.read_vehicles else []
-        crops += [piece for x0, y0, x1, y1 in fresh for piece in self._pieces((x0 * k, y0 * k, x1 * k, y1 * k))]
+        crops += [piece for m in fresh for piece in self._pieces(_raised(m, k))]
         found: list[tuple[float, Sighting]] = []
         for c in crops:
             found += [
                 (float(getattr(r, "confidence", 0.0)), _plate_sighting(i, r)) for r in self.reader.read(img, vehicle=c)
             ]
         reads = _merged(found)
-        self.out.plate_crops += len(crops)
+        follow = [self._window(s, img.shape[1], img.shape[0]) for s in last if not _near(s, reads)]
+        for c in follow:  # read last look, lost in a larger crop (another car moving by): look where it was
+            for r in self.reader.read(img, vehicle=c):
+                found.append((float(getattr(r, "confidence", 0.0)), _plate_sighting(i, r)))
+        reads = _merged(found) if follow else reads
+        self.out.plate_crops += len(crops) + len(follow)
+        self.out.plates_followed += len(follow)
         for s in last:  # read before, and nothing moved there since: still there
             x, y, bw, bh = s.box
             box = (x - bw * 0.2, y - bh, x + bw * 1.2, y + bh * 2)
@@ -275,6 +284,16 @@ class _PlateSearch:
                 reads.append(Sighting(i, s.box, None, s.text))
                 self.out.plates_held += 1
         return reads, cars
+
+    @staticmethod
+    def _window(s: Sighting, width: int, height: int) -> tuple[float, float, float, float]:
+        """Around a plate read on the last look: a plate-width either side, two heights above and
+        three below (it moves down as a car comes closer), at least the reader's smallest crop."""
+        x, y, w, h = s.box
+        cx = x + w / 2
+        half = max(1.5 * w, MIN_CROP_PX / 2)
+        x0, x1 = max(0.0, cx - half), min(float(width), cx + half)
+        return (x0, max(0.0, y - 2 * h), x1, min(float(height), y + 3 * h + MIN_CROP_PX / 4))
 
     def _vehicles(self, i: int, small: np.ndarray, k: float) -> list[Sighting]:
         found = self.vehicles.detect(small)
@@ -292,6 +311,24 @@ class _PlateSearch:
             for ay0, ay1 in _spans(y0, y1, self.side):
                 out.append((ax0, ay0, ax1, ay1))
         return out
+
+
+def _raised(m: tuple[int, int, int, int], k: float) -> tuple[float, float, float, float]:
+    """A moving area (scan pixels) in frame pixels, raised by 45 % of its height: the reader takes a
+    crop for one vehicle and ignores text in its top 30 % (a windscreen, a roof sign), but a moving
+    area may hold two cars, one above the other, and the upper one's plate must not fall there."""
+    x0, y0, x1, y1 = (v * k for v in m)
+    return (x0, max(0.0, y0 - 0.45 * (y1 - y0)), x1, y1)
+
+
+def _near(s: Sighting, reads: list[Sighting]) -> bool:
+    """A read this look of (nearly) the same text lies within a plate size of where ``s`` was on the
+    last one. Text counts: two cars cross, one's plate read where the other's was is not the other."""
+    x, y, w, h = s.box
+    grown = (x - w, y - 2 * h, 3 * w, 5 * h)
+    return any(
+        _over_smaller(grown, r.box) > 0 and difflib.SequenceMatcher(None, s.text, r.text).ratio() >= 0.6 for r in reads
+    )
 
 
 def _merged(found: list[tuple[float, Sighting]]) -> list[Sighting]:
