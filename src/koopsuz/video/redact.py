@@ -25,6 +25,12 @@ docs/benchmarks.md "Export redaction"). A 28 px face at 720p is 21 px at 960, we
 The scan detects faces with a lower score threshold (0.5) than the engine uses to recognise
 (0.7): a face that scores 0.6 is still a face somebody could recognise, and blurring a patch of
 wall by mistake costs nothing.
+
+Plates are looked for on every camera's export (issue 8), not only on plate cameras, which a
+whole-frame read (~1 s of CPU a 720p frame) made too dear: with an object detector handed in, the
+scan reads crops (:class:`_PlateSearch`: vehicles, moving areas, where a plate was) every
+``SEARCH_EVERY`` frames, and the plan blurs the lower half of every uninvolved vehicle where no
+plate was located on it (``vision.redaction.vehicle_bands``).
 """
 
 from __future__ import annotations
@@ -270,19 +276,23 @@ class _PlateSearch:
                 (float(getattr(r, "confidence", 0.0)), _plate_sighting(i, r)) for r in self.reader.read(img, vehicle=c)
             ]
         reads = _merged(found)
-        follow = [self._window(s, img.shape[1], img.shape[0]) for s in last if not _near(s, reads)]
-        for c in follow:  # read last look, lost in a larger crop (another car moving by): look where it was
+        held, follow = [], []
+        for s in last:  # plates of the last look that no crop read again
+            if _near(s, reads):
+                continue
+            x, y, bw, bh = s.box
+            around = (x - bw * 0.2, y - bh, x + bw * 1.2, y + bh * 2)
+            if any(_overlap(around, m) > 0 for m in moved):  # lost in a larger crop (cars crossing): look there
+                follow.append(self._window(s, img.shape[1], img.shape[0]))
+            else:  # nothing moved there since: still there, no read needed
+                held.append(Sighting(i, s.box, None, s.text))
+        for c in follow:
             for r in self.reader.read(img, vehicle=c):
                 found.append((float(getattr(r, "confidence", 0.0)), _plate_sighting(i, r)))
-        reads = _merged(found) if follow else reads
+        reads = (_merged(found) if follow else reads) + held
         self.out.plate_crops += len(crops) + len(follow)
         self.out.plates_followed += len(follow)
-        for s in last:  # read before, and nothing moved there since: still there
-            x, y, bw, bh = s.box
-            box = (x - bw * 0.2, y - bh, x + bw * 1.2, y + bh * 2)
-            if not any(_overlap(box, m) > 0 for m in moved) and not any(_iou_xywh(s.box, o.box) > 0.3 for o in reads):
-                reads.append(Sighting(i, s.box, None, s.text))
-                self.out.plates_held += 1
+        self.out.plates_held += len(held)
         return reads, cars
 
     @staticmethod
