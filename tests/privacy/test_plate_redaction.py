@@ -157,3 +157,53 @@ def test_a_street_camera_export_blurs_uninvolved_plates_found_on_vehicles(tmp_pa
         assert after <= {"01234BSZ"}, (absolute, after)  # ...and nothing but the involved plate in the copy
         kept += "01234BSZ" in after
     assert readable >= 4 and kept >= 3  # the check has teeth, and the involved car's plate is still read
+
+
+class _Read:
+    def __init__(self, text: str, box: tuple[int, int, int, int]) -> None:
+        self.text, self.box, self.confidence = text, box, 0.9
+
+
+class _Reader:
+    """Reads its one plate in the whole image, and in crops that hold it and are at most ``tallest`` px
+    high (a real reader loses a plate in a tall crop holding two cars: its top 30 % is ignored)."""
+
+    det_side = 640
+
+    def __init__(self, box: tuple[int, int, int, int], tallest: float = 10_000) -> None:
+        self.box, self.tallest, self.calls = box, tallest, 0
+
+    def read(self, image: np.ndarray, vehicle: Any = None) -> list[_Read]:
+        self.calls += 1
+        x0, y0, x1, y1 = vehicle if vehicle is not None else (0, 0, image.shape[1], image.shape[0])
+        inside = x0 <= self.box[0] and y0 <= self.box[1] and x1 >= self.box[2] and y1 >= self.box[3]
+        tall = vehicle is not None and y1 - y0 > self.tallest
+        return [_Read("09 508 KGD", self.box)] if inside and not tall else []
+
+
+class _NoVehicles:
+    def detect(self, image: np.ndarray) -> Any:
+        return SimpleNamespace(xyxy=np.zeros((0, 4), np.float32), class_name=[])
+
+
+def test_plate_search_holds_a_still_plate_and_follows_one_lost_in_a_larger_crop() -> None:
+    """``_PlateSearch`` on synthetic frames: the first look reads the whole frame; a plate where nothing
+    moved is held without a read; where a car moves over it, the moving area is read, and when that
+    crop loses the plate, a window where it was finds it again."""
+    from koopsuz.video.redact import Scan, _PlateSearch
+
+    img = np.zeros((720, 1280, 3), np.uint8)
+    still = np.full((540, 960), 90, np.uint8)
+    reader = _Reader((300, 600, 360, 615), tallest=300)
+    out = Scan()
+    search = _PlateSearch(reader, _NoVehicles(), out)
+    k = 1280 / 960
+    first, _ = search.look(0, img, img, still, k, [])
+    assert [s.text for s in first] == ["09 508 KGD"] and out.whole_reads == 1
+    held, _ = search.look(6, img, img, still.copy(), k, first)
+    assert [s.text for s in held] == ["09 508 KGD"] and out.plates_held == 1 and reader.calls == 1  # no read
+    moving = still.copy()
+    moving[150:480, 150:330] = 200  # a car-sized change over the plate (scan pixels): one tall moving area
+    followed, _ = search.look(12, img, img, moving, k, held)
+    assert [s.text for s in followed] == ["09 508 KGD"] and out.plates_followed == 1
+    assert out.plate_crops >= 2 and reader.calls >= 3  # the moving area, then the window around the plate
