@@ -1,20 +1,23 @@
 """The capital's camera page for a region's camera (a copy carried by services/regional_registry.py).
 
 The copy has no stream, recordings, rules or ONVIF address in the capital (the API answers 409 for
-them), so the page must say where they are instead of a dead picture, and ask for none of them.
+them), so the page must say where they are instead of a dead picture, and ask for none of them. Its
+health is the region's last camera_offline/online event (services/remote_health.py), on the camera page
+and the health page, moved live by such an event on the feed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import uvicorn
 
 from koopsuz.api.app import create_app
+from koopsuz.domain.events import Event, Severity
 from koopsuz.services.regional_registry import placeholder_url
 from koopsuz.store.tables import CameraRow, SiteRow
 from koopsuz.web import catalogue
@@ -42,7 +45,14 @@ def base_url(system: Any) -> Iterator[str]:
     thread.join(10)
 
 
-def test_a_regional_copy_says_where_its_video_is(browser: Any, base_url: str) -> None:  # noqa: F811
+def _heard(system: Any, kind: str, ts: datetime) -> None:
+    """A health event of the copy, as the hub's store writer takes it from the region's stream."""
+    event = Event(kind=kind, region="KG-Y", camera="yk-copy", site="yk-pier", ts=ts,
+                  payload={"error": "connection timed out", "reconnects": 3}, severity=Severity.MEDIUM)  # fmt: skip
+    system.writer.write_now([event])
+
+
+def test_a_regional_copy_says_where_its_video_is(system: Any, browser: Any, base_url: str) -> None:  # noqa: F811
     tab = Page(browser, Target(base_url, {"admin": ("admin", PASSWORD)}, None, {}), "regional-copy")
     refused: list[str] = []
     tab.page.on("response", lambda r: refused.append(r.url) if r.status == 409 else None)
@@ -61,6 +71,26 @@ def test_a_regional_copy_says_where_its_video_is(browser: Any, base_url: str) ->
         pg.wait_for_timeout(500)  # the page asked for no stream, rules or PTZ status it would be refused
         assert refused == [] and (pg.get_by_test_id("live-view").get_attribute("src") or "") == ""
         assert pg.get_by_test_id("alert-list").count() == 1  # its events are the capital's too: the list is there
+
+        ru = catalogue("ru")
+        assert pg.get_by_test_id("camera-state").get_attribute("data-state") == "unknown"  # nothing heard yet
+        down = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+        _heard(system, "camera_offline", down)  # the region says it went down: the page hears it on the feed
+        pg.locator('[data-testid="camera-state"][data-state="offline"]').wait_for()
+        shown = pg.evaluate("async (iso) => (await import('/static/js/core.js')).formatDateTime(iso)", down.isoformat())
+        health = pg.get_by_test_id("camera-health").inner_text()
+        assert ru["state.offline"] in health and shown in health and "connection timed out" in health
+
+        pg.goto(tab.url("/health"))  # the national health page: the copy with its region's state and since
+        row = pg.locator('[data-testid="health-row"][data-camera="yk-copy"]')
+        row.locator('[data-testid="health-state"]').wait_for()
+        assert row.get_attribute("data-state") == "offline" and row.get_attribute("data-remote") == "issyk-kul"
+        assert row.get_by_test_id("health-regional").inner_text() == ru["health.regional"].format(domain="issyk-kul")
+        assert row.locator('td[data-col="since"]').get_attribute("title") == shown
+        local = pg.locator('[data-testid="health-row"][data-camera="yk-cam-1"]')
+        assert local.get_attribute("data-remote") == "" and local.get_by_test_id("health-regional").count() == 0
+        _heard(system, "camera_online", down + timedelta(minutes=2))  # back: the row follows the feed
+        pg.locator('[data-testid="health-row"][data-camera="yk-copy"][data-state="online"]').wait_for()
         assert tab.errors == []
     finally:
         tab.close()

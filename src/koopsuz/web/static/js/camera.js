@@ -14,6 +14,7 @@ import {
   formatNumber1,
   formatSeconds,
   h,
+  parseUtc,
   regionLabel,
   siteTypeLabel,
   stateClass,
@@ -312,8 +313,35 @@ async function main() {
     overlay.textContent = t("camera.regional_copy", { domain: camera.owner_domain });
     document.querySelector('[data-testid="camera-page"]').dataset.regionalCopy = camera.owner_domain;
     document.querySelector('[data-testid="rules-card"]').hidden = true;
-    camera.health = { state: "unknown" }; // kept by the region, not by this node
-    renderHealth(camera);
+    // Its health is what the capital last heard from the region (the API's, services/remote_health.py);
+    // the feed's health messages are this node's ingest's, so its camera_offline/online events move it,
+    // and a poll catches the region's line going down (stale) or coming back.
+    const showCopyHealth = (hl) => {
+      camera.health = hl;
+      renderHealth(camera);
+      stateNode.dataset.stale = hl.stale ? "true" : "false";
+      stateNode.title = hl.stale ? t("health.stale_hint", { state: stateLabel(hl.last_state) }) : "";
+    };
+    const newer = (since) => {
+      const now = parseUtc(camera.health.since);
+      return !now || !since || parseUtc(since) >= now; // an event may overtake a poll's answer
+    };
+    showCopyHealth(camera.health);
+    const REMOTE = { camera_offline: "offline", camera_online: "online" };
+    feed.on("event", (ev) => {
+      const state = ev && ev.camera === camera.id && REMOTE[ev.kind];
+      if (!state || !newer(ev.ts)) return;
+      const error = state === "offline" ? (ev.payload && ev.payload.error) || null : null;
+      showCopyHealth({ ...camera.health, state, since: ev.ts, last_state: state, stale: false, error });
+    });
+    setInterval(async () => {
+      try {
+        const fresh = (await api(base)).health || {};
+        if (newer(fresh.since)) showCopyHealth(fresh);
+      } catch {
+        /* the next round tries again */
+      }
+    }, 10000);
   } else startLocal(feed);
   if (!can("events.read")) {
     document.querySelector(".camera-events").hidden = true;

@@ -2,6 +2,10 @@
 // any column (click; again to reverse), filterable, updated live from the WebSocket health messages.
 // The detection column (looks a second, the share of frames rationed or shed) is rated over the last
 // poll interval from the cameras' cumulative counters: a machine short of detector shows it here.
+// A region's camera copied to the capital (owner_domain set) is not ingested here: the WebSocket's
+// health messages are this node's ingest's (they would say "disabled"), so its row takes the health the
+// API reports (the region's last camera_offline/online, services/remote_health.py), is updated live from
+// those events on the feed, and refreshed with the 5 s poll (staleness when the region's line is down).
 
 import { pollHealthWithoutFeed, startApp } from "./app.js";
 import {
@@ -28,6 +32,7 @@ const STALE_FRAME_S = 10;
 const STATE_ORDER = { offline: 0, starting: 1, online: 2, disabled: 3 };
 const DETECT_POLL_MS = 5000;
 const SHED_WARN = 0.05; // the share of analysed frames shed past which a camera is not kept up with
+const REMOTE_KINDS = { camera_offline: "offline", camera_online: "online" };
 
 const body = document.getElementById("health-body");
 const emptyNote = document.getElementById("health-empty");
@@ -86,11 +91,22 @@ function fillRow(tr, c) {
   const stale = hl.state === "online" && lastMs !== null && Date.now() - lastMs > STALE_FRAME_S * 1000;
   tr.dataset.state = hl.state || "unknown";
   tr.className = `${stateClass(hl.state)}${stale ? " stale" : ""}`;
+  const state = [h("span", { class: `badge ${stateClass(hl.state)}`, "data-testid": "health-state" }, stateLabel(hl.state))];
+  if (c.owner_domain && hl.stale) {
+    const hint = t("health.stale_hint", { state: stateLabel(hl.last_state) });
+    state.push(" ", h("span", { class: "badge sev sev-medium", "data-testid": "health-stale", title: hint }, t("health.stale")));
+  }
+  const region = [regionLabel(c.region)];
+  if (c.owner_domain) {
+    const marker = { class: "badge", "data-testid": "health-regional", title: t("health.regional_hint", { domain: c.owner_domain }) };
+    region.push(" ", h("span", marker, t("health.regional", { domain: c.owner_domain })));
+  }
+  tr.dataset.remote = c.owner_domain || "";
   tr.replaceChildren(
     cell("name", h("a", { href: cameraUrl(c.id) }, c.name || c.id)),
     cell("site", c.site_name || c.site || "—"),
-    cell("region", regionLabel(c.region)),
-    cell("state", h("span", { class: `badge ${stateClass(hl.state)}`, "data-testid": "health-state" }, stateLabel(hl.state))),
+    cell("region", region),
+    cell("state", state),
     cell("since", hl.since ? [formatTime(hl.since), h("span", { class: "rel" }, formatAgo(hl.since))] : "—", {
       title: hl.since ? formatDateTime(hl.since) : "",
     }),
@@ -148,6 +164,9 @@ async function pollDetection() {
       const c = cameras.get(fresh.id);
       if (!c) continue;
       c.analytics = fresh.analytics;
+      const hl = fresh.health || {};
+      const older = hl.since && c.health.since && time(hl.since) < time(c.health.since); // an event overtook it
+      if (c.owner_domain && !older) applyHealth(c.id, hl); // the region's, as the capital hears it now
       readDetection(c);
       fillRow(rows.get(c.id), c);
     }
@@ -217,7 +236,25 @@ function upsert(c) {
   fillRow(tr, c);
 }
 
+/** A health message from the feed: this node's ingest's, so not for a region's copy (see the top). */
 function onHealth(cameraId, health) {
+  const c = cameras.get(cameraId);
+  if (c && !c.owner_domain) applyHealth(cameraId, health);
+}
+
+/** A region's camera_offline/online reaching the feed: the copy's new state, since the event's time. */
+function onEvent(ev) {
+  const c = ev && cameras.get(ev.camera);
+  const state = ev && REMOTE_KINDS[ev.kind];
+  if (!c || !c.owner_domain || !state) return;
+  const since = time(c.health.since);
+  if (since !== null && time(ev.ts) < since) return; // an older event arriving late
+  const error = state === "offline" ? (ev.payload && ev.payload.error) || null : null;
+  // heard from the region just now: it is not stale (the next poll says so if the line drops again)
+  applyHealth(c.id, { state, since: ev.ts, last_state: state, stale: false, error });
+}
+
+function applyHealth(cameraId, health) {
   const c = cameras.get(cameraId);
   if (!c) return; // not in this operator's scope (or added later: the next reload shows it)
   const before = c.health.state;
@@ -237,6 +274,8 @@ async function main() {
   const pending = [];
   let ready = false;
   feed.on("health", (id, hl) => (ready ? onHealth(id, hl) : pending.push([id, hl])));
+  const early = []; // events before the list came: applied after it (an older one is skipped by its ts)
+  feed.on("event", (ev) => (ready ? onEvent(ev) : early.push(ev)));
   for (const th of headers) {
     th.querySelector("button").addEventListener("click", () => {
       const key = th.dataset.sort;
@@ -256,8 +295,9 @@ async function main() {
   }
   ready = true;
   for (const [id, hl] of pending) onHealth(id, hl);
+  for (const ev of early) onEvent(ev);
   render();
-  pollHealthWithoutFeed(feed, onHealth);
+  pollHealthWithoutFeed(feed, applyHealth); // the API's health: a copy's is the region's, so every row takes it
   setInterval(pollDetection, DETECT_POLL_MS);
 }
 
