@@ -10,6 +10,7 @@ through its real RegistryService, the capital's copy read through the national A
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,9 +20,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from koopsuz.api.app import create_app
 from koopsuz.bus.federation import RegistryState
+from koopsuz.cli import app
 from koopsuz.config import Settings
 from koopsuz.security.principal import Principal, Role
 from koopsuz.services.errors import Conflict
@@ -138,6 +141,14 @@ def test_a_regions_registry_reaches_the_capital_across_a_cut_line(
 
         assert wait_for(caught_up, 45), {k: (r.name, r.enabled) for k, r in _national_cameras(national_db).items()}
         print(f"the capital has the region's changes {time.monotonic() - t0:.1f} s after the line returned")
+
+        # the operator's view of the link: the region's registry fully copied (its events' stream is not
+        # linked in this test: no national writer)
+        r = CliRunner().invoke(app, ["federation", "status", "--json", "--bus-url", hub.url])
+        assert r.exit_code == 0, r.output
+        (status,) = [json.loads(line) for line in r.stdout.splitlines()]
+        got = (status["domain"], status["linked"], status["registry_lag"], status["lag"])
+        assert got == ("issyk-kul", True, 0, None), status
 
         rows = _national_cameras(national_db)
         b = rows["yk-b"]

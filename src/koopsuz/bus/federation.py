@@ -117,9 +117,11 @@ class SourceState:
 class Federation:
     """The hub side: which regional domains the national stream sources, and how far behind each is."""
 
-    def __init__(self, bus: NatsBus) -> None:
+    def __init__(self, bus: NatsBus, stream: str | None = None) -> None:
+        # ``stream``: another sourcing stream on the hub to read the state of (``REGISTRY_STREAM``);
+        # default: the events' stream
         self._bus = bus
-        self.stream = bus.options.stream
+        self.stream = stream or bus.options.stream
 
     def link(self, domains: str | Sequence[str]) -> list[str]:
         """Make the national stream source exactly these regional domains (a domain missing from the

@@ -85,35 +85,54 @@ def status(
     bus_url: BusUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per region")] = False,
 ) -> None:
-    """Per region: linked or not, seconds since the hub last heard from it, events still to copy."""
+    """Per region: its pin, linked or not, seconds since the hub last heard from it, events and registry
+    changes (sites, cameras) still to copy."""
+    from koopsuz.bus.federation import REGISTRY_STREAM, Federation
+
     bus, fed = _hub(bus_url)
     try:
-        states = fed.status()
+        events = {st.domain: st for st in fed.status()}
+        try:  # the regions' sites and cameras (services/regional_registry.py), where the capital copies them
+            registry = {st.domain: st for st in Federation(bus, REGISTRY_STREAM).status()}
+        except Exception:  # no registry stream on this hub (no national api/serve started yet)
+            registry = {}
     except Exception as exc:
         _fail(str(exc))
         return
     finally:
         bus.close()
+    domains = sorted(set(events) | set(registry))
     if as_json:
-        for s in states:
+        for d in domains:
+            ev, reg = events.get(d), registry.get(d)
+            heard = ev or reg
+            assert heard is not None
             row = {
-                "domain": s.domain,
-                "region": s.region,
-                "linked": s.linked,
-                "lag": s.lag,
-                "active_s": s.active_s,
-                "error": s.error,
+                "domain": d,
+                "region": ev.region if ev else None,
+                "linked": heard.linked,
+                "lag": ev.lag if ev else None,  # None: the events' stream does not source it
+                "registry_lag": reg.lag if reg else None,  # None: no registry copied from it
+                "active_s": heard.active_s,
+                "error": heard.error,
             }
             typer.echo(json.dumps(row))  # not rich: a long line must not wrap
         return
-    if not states:
+    if not domains:
         console.print(f"stream {fed.stream} sources no region (koopsuz federation link issyk-kul=KG-Y ...)")
         return
-    table = Table("region domain", "pinned to", "linked", "last heard", "to copy", "error")
-    for s in states:
-        heard = "never" if s.active_s is None else f"{s.active_s:.1f} s ago"
-        pinned = s.region or "[yellow]any region[/yellow]"
-        table.add_row(s.domain, pinned, "yes" if s.linked else "no", heard, str(s.lag), escape(s.error or ""))
+    table = Table("region domain", "pinned to", "linked", "last heard", "events to copy", "registry to copy", "error")
+    for d in domains:
+        ev, reg = events.get(d), registry.get(d)
+        heard = ev or reg
+        assert heard is not None
+        last = "never" if heard.active_s is None else f"{heard.active_s:.1f} s ago"
+        pinned = (ev.region if ev else None) or "[yellow]any region[/yellow]"
+        row = (
+            d, pinned, "yes" if heard.linked else "no", last,
+            str(ev.lag) if ev else "not linked", str(reg.lag) if reg else "-", escape(heard.error or ""),
+        )  # fmt: skip
+        table.add_row(*row)
     console.print(table)
 
 
