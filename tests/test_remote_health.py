@@ -75,6 +75,8 @@ def test_a_copy_reports_what_its_region_last_said(system: Any) -> None:
                                                                  "issyk-kul", False)  # fmt: skip
     assert (b["state"], b["since"], b["error"]) == ("offline", (T0 + timedelta(minutes=1)).isoformat(), "timeout")
     assert (c["state"], c["since"], c["remote"]) == ("unknown", None, "issyk-kul")  # never heard of
+    copy_json = camera_json(system, system.registry.camera(ADMIN, "yk-c"), None, ADMIN)
+    assert copy_json["recording"] is None  # recorded (or not) in its region, not "stopped" here
     local = _health(system, "yk-cam-1")
     assert local["state"] == "disabled" and "remote" not in local  # the local ingest's (not running here)
 

@@ -29,7 +29,7 @@ def camera_json(system: System, row: CameraRow, site: SiteRow | None, who: Princ
             system.remote_health.health(row.id, row.owner_domain) if row.owner_domain else system.ingest.health(row.id)
         ),
         "analytics": system.ingest.analytics(row.id),
-        "recording": system.recording.health(row.id),
+        "recording": None if row.owner_domain else system.recording.health(row.id),  # a copy records in its region
         # a copy of a region's camera in the capital (regional_registry.py): read-only here, edited there
         "owner_domain": row.owner_domain,
     }
