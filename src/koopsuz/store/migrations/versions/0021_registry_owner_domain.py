@@ -1,20 +1,15 @@
 """regions: sites and cameras copied from a regional centre name their owner (read-only in the capital)
 
 Revision ID: 0021
-Revises: 0020
+Revises: 0018
 Create Date: 2026-11-26 04:00:00
 """
-
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-# 0019 and 0020 were handed to other work landing at the same time as this one: follow the newest that
-# is present, so the chain stays whole whichever lands first (a fresh store runs them all in order).
-_here = Path(__file__).parent
-down_revision = next(r for r in ("0020", "0019", "0018") if any(_here.glob(f"{r}_*.py")))
+down_revision = "0018"  # 0019 and 0020 were reserved for work that needed no migration
 branch_labels = None
 depends_on = None
 
