@@ -7,6 +7,7 @@ published), as the hub's store writer does with the regions' events.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,4 +128,25 @@ def test_a_region_the_capital_cannot_hear_is_not_shown_online(tmp_path: Path) ->
     away.refresh_links()
     assert away.health("yk-up", "issyk-kul")["state"] == "unknown"  # cannot even ask the hub: nothing is heard
     assert RemoteHealth(db, bus).health("yk-up", "issyk-kul")["stale"] is False  # no hub to ask: never stale
+
+    class BusComingUp(MemoryBus):
+        refusals = 1
+
+        def subscribe(self, pattern: str, handler: Any, *, durable: str | None = None) -> Any:
+            if self.refusals:
+                self.refusals -= 1
+                raise ConnectionError("JetStream not ready")
+            return super().subscribe(pattern, handler, durable=durable)
+
+    late_bus = BusComingUp()
+    late = RemoteHealth(db, late_bus, status_interval_s=0.05)
+    late.start()  # the bus refused: the process still starts, the thread subscribes again
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and late.health("yk-up", "issyk-kul")["state"] != "offline":
+            late_bus.publish(_health_event("camera_offline", "yk-up", T0 + timedelta(minutes=1)))
+            time.sleep(0.05)
+        assert late.health("yk-up", "issyk-kul")["state"] == "offline"
+    finally:
+        late.stop()
     db.dispose()

@@ -90,24 +90,42 @@ class RemoteHealth:
         self._subs: list[Any] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failures = 0  # subscribe-and-seed rounds failed in a row
 
     def start(self) -> None:
-        """Subscribe first, then seed: an event arriving meanwhile is kept (newest wins either way)."""
-        self._subs = [self._bus.subscribe(f"koopsuz.{kind}.>", self.on_event) for kind in HEALTH_KINDS]
-        try:
-            self.seed()
-        except Exception as exc:  # the store away at start: the thread seeds again
-            log.warning("remote health: could not read the copies' last health events (%r); retrying", exc)
+        """Subscribe first, then seed: an event arriving meanwhile is kept (newest wins either way). Neither
+        failing stops the process (a capital's API must come up with its bus or store away): the thread
+        tries both again."""
+        self._subscribe_and_seed()
         self._thread = threading.Thread(target=self._run, name="remote-health", daemon=True)
         self._thread.start()
 
+    def _subscribe_and_seed(self) -> None:
+        try:
+            if not self._subs:
+                subs: list[Any] = []
+                try:
+                    for kind in HEALTH_KINDS:
+                        subs.append(self._bus.subscribe(f"koopsuz.{kind}.>", self.on_event))
+                except Exception:
+                    for sub in subs:
+                        sub.close()  # half subscribed: start over next time
+                    raise
+                self._subs = subs
+            self.seed()
+            self.failures = 0
+        except Exception as exc:
+            self.failures += 1
+            if self.failures in (1, 10) or self.failures % 100 == 0:
+                log.warning("remote health: could not follow the regions' health events (%r); retrying", exc)
+
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)  # first: it may be subscribing
         for sub in self._subs:
             sub.close()
         self._subs = []
-        if self._thread is not None:
-            self._thread.join(5)
 
     def seed(self) -> int:
         """One query: every copy, with its newest health event if it has one. Returns how many copies."""
@@ -196,12 +214,9 @@ class RemoteHealth:
             self.refresh_links()
             self._stop.wait(self._status_interval)
             since_seed += self._status_interval
-            if since_seed >= self._reseed_s:
+            if since_seed >= self._reseed_s or not self._subs:
                 since_seed = 0.0
-                try:
-                    self.seed()
-                except Exception as exc:
-                    log.warning("remote health: could not read the copies' last health events (%r)", exc)
+                self._subscribe_and_seed()
 
 
 def _error(kind: str, payload: Mapping[str, Any] | None) -> str | None:
