@@ -242,7 +242,8 @@ class _PlateSearch:
     read at all: whatever its plate says it is blurred, and its band covers it.
 
     Moving areas are where the picture differs from both earlier plate looks (three-frame
-    differencing: where a thing is now, not the trail it left), less the vehicle boxes; wider than
+    differencing: where a thing is now, not the trail it left), less the vehicle boxes and the
+    people the detector found (a walker is a tall moving area, read in pieces for nothing); wider than
     the reader's ``det_side`` they are read in overlapping pieces, so a plate is not shrunk below
     what the reader can see. A plate read earlier, where nothing has moved since the previous look,
     is carried to this one (a parked car's plate stays blurred); the first look reads the whole
@@ -255,6 +256,7 @@ class _PlateSearch:
         self.side = int(getattr(reader, "det_side", 640))
         self._prev: np.ndarray | None = None
         self._earlier: np.ndarray | None = None
+        self.people: list[tuple[float, float, float, float]] = []  # the detector's people on the last look
 
     def look(
         self, i: int, img: np.ndarray, small: np.ndarray, grey: np.ndarray, k: float, last: list[Sighting]
@@ -267,7 +269,8 @@ class _PlateSearch:
         moved = [(x0 * k, y0 * k, x1 * k, y1 * k) for x0, y0, x1, y1 in moved_boxes(prev, grey)]
         cars = self._vehicles(i, small, k)
         boxes = [(s.box[0], s.box[1], s.box[0] + s.box[2], s.box[1] + s.box[3]) for s in cars]
-        fresh = moved_boxes(prev, grey, earlier=earlier, exclude=[tuple(v / k for v in b) for b in boxes])
+        known = boxes + [(x, y, x + w, y + h) for x, y, w, h in self.people]  # people carry no plates
+        fresh = moved_boxes(prev, grey, earlier=earlier, exclude=[tuple(v / k for v in b) for b in known])
         crops = [b for b in boxes if any(_overlap(b, m) > 0 for m in moved)] if self.read_vehicles else []
         crops += [piece for m in fresh for piece in self._pieces(_raised(m, k))]
         found: list[tuple[float, Sighting]] = []
@@ -306,11 +309,15 @@ class _PlateSearch:
         return (x0, max(0.0, y - 2 * h), x1, min(float(height), y + 3 * h + MIN_CROP_PX / 4))
 
     def _vehicles(self, i: int, small: np.ndarray, k: float) -> list[Sighting]:
+        """Vehicles on the scan copy, in frame pixels; the people found are kept in ``self.people``."""
         found = self.vehicles.detect(small)
-        out = []
+        out, self.people = [], []
         for (x0, y0, x1, y1), name in zip(found.xyxy, found.class_name, strict=True):
+            box = (float(x0) * k, float(y0) * k, float(x1 - x0) * k, float(y1 - y0) * k)
             if name in VEHICLE_CLASSES:
-                out.append(Sighting(i, (float(x0) * k, float(y0) * k, float(x1 - x0) * k, float(y1 - y0) * k)))
+                out.append(Sighting(i, box))
+            elif name == "person":
+                self.people.append(box)
         return out
 
     def _pieces(self, box: tuple[float, float, float, float]) -> list[tuple[float, float, float, float]]:
