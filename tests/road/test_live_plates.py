@@ -94,6 +94,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         }
         for cid, lon in (("r-1", 77.20), ("r-2", 77.2012))
     ]
+    # r-1's lanes: the cars come down the left lane (COMING), nothing uses the right one
+    cams[0]["lanes"] = [
+        {"name": "1", "zone": [[0, 0.25], [0.53, 0.25], [0.75, 1], [0, 1]]},
+        {"name": "2", "zone": [[0.53, 0.25], [1, 0.25], [1, 1], [0.75, 1]]},
+    ]
     sim.start()
     for c in cams:
         c["main_url"] = c["main_url"].format(port=sim.port)
@@ -148,6 +153,12 @@ def test_plates_are_read_live_and_stored(live: System) -> None:
     admin = live.users.authenticate("admin", "pw-admin-000001")
     found = live.plate_search.search(admin, plate=read.payload["text"])
     assert read.id in {r["id"] for r in found["reads"]}
+    # the lane each read names: r-1 has lanes and every car drove in "1"; r-2 has none, so no lane is said
+    reads = [e for e in events(live, "plate_read") if (e.camera, e.payload["text"]) in want]
+    assert {e.payload.get("lane") for e in reads if e.camera == "r-1"} == {"1"}
+    assert all("lane" not in e.payload for e in reads if e.camera == "r-2")
+    lanes = {r["id"]: r["lane"] for r in found["reads"]}
+    assert all(lanes[e.id] == "1" for e in reads if e.camera == "r-1" and e.id in lanes)
 
 
 def test_a_stolen_plate_alerts_soon_after_capture_once_per_pass(live: System) -> None:

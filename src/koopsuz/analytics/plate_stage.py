@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,8 @@ from koopsuz.analytics.pipeline import CameraInfo, EventSink, FrameContext
 from koopsuz.domain.camera_clock import CameraClock
 from koopsuz.domain.events import Event, Severity, new_id
 from koopsuz.domain.plates import Plate, edit_distance, vote
+from koopsuz.domain.registry import Lane
+from koopsuz.domain.rules import point_in_polygon
 from koopsuz.video.worker import DecodedFrame
 from koopsuz.vision.colour import vehicle_colour
 from koopsuz.vision.tracker import Track
@@ -142,7 +144,10 @@ class PlateStage:
         sure_single: float = SURE_SINGLE,
         sure_pair: float = SURE_PAIR,
         node: str | None = None,
+        lanes: Sequence[Lane] = (),
     ) -> None:
+        # ``lanes``: the camera's lanes (0..1 polygons); a read then names the lane its plate was in
+        self._lanes = [(lane.name, list(lane.zone)) for lane in lanes]
         # ``node``: the process that reads this camera (a scale-out worker's id), carried in every read so
         # the road watch of exactly that process acts on it, even if the camera's lease moves meanwhile
         self._node = node
@@ -660,11 +665,24 @@ class PlateStage:
                 "basis": basis,  # "single": one uncorrected read; "agree": two reads alike
                 "reads": len(v.reads),
                 "timing": "read",  # ts is the read's capture, not a timing-line crossing: never for speed
-            },
+            }
+            | self._lane_of(v, t),
             self._node,
         )
         self._save_pictures(camera, v, event)
         emit(event)
+
+    def _lane_of(self, v: _Vehicle, t: float) -> dict[str, Any]:
+        """``{"lane": name}`` where the plate was at ``t`` (its nearest known place), None outside every
+        lane; nothing on a camera without lanes. The plate sits on the vehicle's front or back, so its
+        centre lies in the lane the vehicle drives in, where a box's centre could lean into the next."""
+        if not self._lanes:
+            return {}
+        if not v.points or not self._main_w or not self._main_h:
+            return {"lane": None}
+        _t, cx, cy, *_ = v.points[min(v.points, key=lambda k: abs(k - t))]
+        at = (cx / self._main_w, cy / self._main_h)
+        return {"lane": next((name for name, zone in self._lanes if point_in_polygon(at, zone)), None)}
 
     def _save_pictures(self, camera: CameraInfo, v: _Vehicle, event: Event) -> None:
         if self._save is not None and v.best is not None:
@@ -710,7 +728,8 @@ class PlateStage:
                 # where the plate's centre was, frame by frame (s from ts, 0..1 of the picture): what a
                 # calibrated camera's spot speed is measured from (domain/spot_speed.py)
                 "plate_path": self._plate_path(v, ts),
-            },
+            }
+            | self._lane_of(v, ts),
             self._node,
         )
         self._save_pictures(camera, v, event)

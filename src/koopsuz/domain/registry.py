@@ -103,6 +103,21 @@ class MotionSettings(Strict):
     cooldown_s: float = Field(default=3.0, ge=0.0, le=600.0, description="quiet time that ends a motion episode")
 
 
+class Lane(Strict):
+    """A traffic lane as a road camera sees it: plate reads say which lane the vehicle was in."""
+
+    name: str = Field(min_length=1, max_length=16, pattern=r"^[\w .+-]+$", description='"1", "2", "bus", "left"')
+    zone: list[tuple[float, float]] = Field(min_length=3, max_length=32, description="polygon, 0..1 of the frame")
+
+    @field_validator("zone")
+    @classmethod
+    def _inside_frame(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        for x, y in v:
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(f"lane point ({x}, {y}) is outside 0..1")
+        return v
+
+
 class Camera(Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
@@ -137,6 +152,20 @@ class Camera(Strict):
         description="polygons in 0..1 frame coordinates never shown without an approved unmask grant "
         "(windows of homes, classrooms): filled solid in live view, playback and event snapshots",
     )
+
+    lanes: list[Lane] = Field(
+        default_factory=list,
+        max_length=12,
+        description="road cameras: the lanes in the picture; each plate read names the lane its plate was in",
+    )
+
+    @field_validator("lanes")
+    @classmethod
+    def _distinct_lanes(cls, v: list[Lane]) -> list[Lane]:
+        names = [lane.name for lane in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"lanes: each lane needs its own name (got {', '.join(names)})")
+        return v
 
     @field_validator("motion_masks", "privacy_masks")
     @classmethod

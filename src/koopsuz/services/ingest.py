@@ -198,7 +198,9 @@ class IngestService:
         plate_stage = None
         if objects is not None and cam.profile in ("plates", "traffic") and self._plates is not None:
             # crops, see _masked_writer
-            plate_stage = PlateStage(self._plates.reader(), self._media.save_snapshot, node=self._plates.node)
+            plate_stage = PlateStage(
+                self._plates.reader(), self._media.save_snapshot, node=self._plates.node, lanes=cam.lanes
+            )
             stages.append(plate_stage)
         pipeline = Pipeline(info, stages, self._writer.submit, s.motion_fps)
         worker = CameraWorker(

@@ -52,6 +52,7 @@ def project_plate_reads(session: Session, events: Sequence[Event]) -> None:
                 colour=p.get("colour"),
                 direction=p.get("direction"),
                 track=p.get("track"),
+                lane=str(p["lane"])[:16] if p.get("lane") else None,
             )
         )
 
@@ -69,6 +70,7 @@ def read_json(r: PlateReadRow, cam: CameraRow | None = None) -> dict[str, Any]:
         "vehicle": r.vehicle,
         "colour": r.colour,
         "direction": r.direction,
+        "lane": r.lane,
         "snapshot": f"/api/events/{r.id}/snapshot.jpg",
         "plate_image": f"/api/events/{r.id}/plate.jpg",
     }

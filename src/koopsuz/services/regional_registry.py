@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 SITE_FIELDS = ("name", "type", "region", "city", "district", "address", "lat", "lon", "opening_hours")
 CAMERA_FIELDS = (
     "name", "site", "region", "lat", "lon", "heading", "fov", "ptz", "zoom_max", "profile", "enabled",
-    "motion", "motion_masks", "privacy_masks",
+    "motion", "motion_masks", "privacy_masks", "lanes",
 )  # fmt: skip
 LEFT_OUT = ("main_url", "sub_url", "onvif_url")  # credentials live there: never leave the region
 TOMBSTONE = {"deleted": True}
@@ -238,6 +238,8 @@ def apply_registry(
                 waiting[f"{domain}.camera.{cid}"] = raw  # its site's value has not arrived yet
                 continue
             fields = {k: body.get(k) for k in CAMERA_FIELDS}
+            for k in ("motion_masks", "privacy_masks", "lanes"):  # a region a version behind sends fewer
+                fields[k] = fields[k] or []
             fields |= {"main_url": placeholder_url(domain, cid), "sub_url": placeholder_url(domain, cid)}
             fields["onvif_url"] = None
             changed += _upsert(s, CameraRow, cid, domain, fields, stamp=True)

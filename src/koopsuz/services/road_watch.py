@@ -410,6 +410,7 @@ class RoadWatch:
                 "class": p.get("vehicle"),
                 "colour": p.get("colour"),
                 "direction": p.get("direction"),
+                "lane": p.get("lane"),
                 "reason": hot.reason,
                 "legal_basis": hot.legal_basis,
                 # raised on a provisional read (sure, not yet decided); the decided read confirms it or

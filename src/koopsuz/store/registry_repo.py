@@ -88,6 +88,7 @@ class RegistryRepo:
             motion=cam.motion.model_dump(),
             motion_masks=[[list(p) for p in poly] for poly in cam.motion_masks],
             privacy_masks=[[list(p) for p in poly] for poly in cam.privacy_masks],
+            lanes=[{"name": lane.name, "zone": [list(p) for p in lane.zone]} for lane in cam.lanes],
             updated_at=datetime.now(UTC),
         )
         return self.s.merge(row)
@@ -114,5 +115,6 @@ def camera_model(row: CameraRow) -> Camera:
             "motion": row.motion or {},
             "motion_masks": row.motion_masks or [],
             "privacy_masks": row.privacy_masks or [],
+            "lanes": row.lanes or [],
         }
     )

@@ -66,6 +66,7 @@ class CameraRow(Base):
     motion: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     motion_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # migration 0012
+    lanes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # migration 0023: [{"name", "zone"}]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     owner_domain: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 0021, as on sites
 
@@ -431,6 +432,7 @@ class PlateReadRow(Base):
     colour: Mapped[str | None] = mapped_column(String(16), nullable=True)
     direction: Mapped[str | None] = mapped_column(String(16), nullable=True)
     track: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    lane: Mapped[str | None] = mapped_column(String(16), nullable=True)  # migration 0023
     __table_args__ = (Index("ix_plate_reads_camera_ts", "camera", "ts"), Index("ix_plate_reads_ts", "ts"))
 
 

@@ -171,6 +171,7 @@ function renderReads(reads) {
         h("td", { class: "cell-wrap" }, r.vehicle ? classLabel(r.vehicle) : "—"),
         h("td", null, colourLabel(r.colour)),
         h("td", { class: "cell-wrap" }, directionLabel(r.direction)),
+        h("td", { "data-testid": "pl-lane" }, r.lane || "—"),
         h("td", null, picture(r.plate_image, t("plates.crop_alt", { plate: r.text }), "pl-crop", "plate-crop")),
         h("td", null, picture(r.snapshot, t("plates.snapshot_alt", { plate: r.text }), "pl-snapshot", "plate-snap")),
       ),
