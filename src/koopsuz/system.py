@@ -308,16 +308,23 @@ class System:
 
 
 def _reads_made_here(leases: Any) -> Callable[[Event], bool]:
-    """The road watch's ``owns`` for a leased worker: the reads this worker's plate stages made.
+    """The road watch's ``owns`` for a leased worker: the reads this worker's plate stages made, and the
+    reads of its cameras whose maker is gone.
 
     Deciding by the camera's lease at handling time leaves a gap: a read made just before the lease
     moved is handled by the old holder after it let go and by the new one before it took over, and
-    nobody acts. The read's maker is fixed, so exactly one process acts. A worker killed between
-    making a read and handling it still loses that read's alert (as before): nobody else made it."""
+    nobody acts. The read's maker is fixed, so exactly one process acts while it lives. A maker that
+    died (a read stored, then published from the outbox after a restart, under a new id) is no longer
+    among the live workers once its key expires: the camera's holder acts then. A restarted worker
+    with a fixed id (``koopsuz worker --id``) takes its own reads back at once."""
 
     def owns(read: Event) -> bool:
         node = read.payload.get("node")
-        return node == leases.worker_id if node else read.camera in leases.held()
+        if node == leases.worker_id:
+            return True
+        if node and node in leases.workers():
+            return False  # a live worker made it and acts on it
+        return read.camera in leases.held()
 
     return owns
 

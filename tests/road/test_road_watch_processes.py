@@ -54,11 +54,14 @@ def test_each_read_is_acted_on_once_and_edits_from_another_process_arrive(tmp_pa
     expires = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     alerts: list[Event] = []
     held = {"w1": {"cam-a"}, "w2": {"cam-b"}}
+    alive = {"w1", "w2"}
     watches = []
     for worker in ("w1", "w2"):  # two workers: each its own services over the same store, as two processes
         audit = AuditLog(db)
         hotlists, sections = HotlistService(db, audit), SectionService(db, audit)
-        leases = SimpleNamespace(worker_id=worker, held=lambda w=worker: held[w])  # what System hands in
+        leases = SimpleNamespace(  # what System hands in: this worker, its cameras, the live workers
+            worker_id=worker, held=lambda w=worker: held[w], workers=lambda: set(alive)
+        )
         watch = RoadWatch(bus, alerts.append, hotlists, sections, db, owns=_reads_made_here(leases), reload_s=0.3)
         watch.start()
         watches.append(watch)
@@ -87,6 +90,11 @@ def test_each_read_is_acted_on_once_and_edits_from_another_process_arrive(tmp_pa
         time.sleep(0.3)
         hits = [a for a in alerts if a.payload.get("rule_kind") == "hotlist_hit"]
         assert len(hits) == 3 and [w.stats()["hits"] for w in watches] == [2, 1], [w.stats() for w in watches]
+        # a read made by a worker that died (replayed from its outbox after a restart): the holder acts
+        bus.publish(_read("cam-b", "01 123 ABC", "01123ABC", node="w0-dead"))
+        assert _wait(lambda: all(w.stats()["reads"] == 5 for w in watches))
+        time.sleep(0.3)
+        assert [w.stats()["hits"] for w in watches] == [2, 2], [w.stats() for w in watches]
     finally:
         for w in watches:
             w.stop()

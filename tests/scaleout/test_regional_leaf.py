@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -129,6 +130,14 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         chuy_bus.publish_many(chuy_sent)
         # Chuy's centre filing an alert under Issyk-Kul (misconfigured, or forged): the pin keeps it in Chuy
         chuy_bus.publish(_alerts(1, "forged", "KG-Y", "yk-cam-1")[0])
+        # and one on Chuy's own subject whose body says Issyk-Kul: copied to the hub (its subject is
+        # Chuy's), dropped by every reader there because body and subject disagree
+        body = _alerts(1, "forged-body", "KG-Y", "yk-cam-1")[0].model_dump_json().encode()
+
+        async def publish_forged(_nc: Any, js: Any) -> None:
+            await js.publish("koopsuz.alert.KG-C.ch-cam-1", body, stream=chuy_bus.options.stream)
+
+        chuy_bus.call(publish_forged)
         assert wait_for(lambda: len(_stored(national)) == 20, 30), f"{len(_stored(national))} of 20 before the cut"
         assert wait_for(lambda: len(_stored(national, "KG-C")) == 20, 10)
         assert [(s.domain, s.region) for s in Federation(hub_bus).status()] == [("chuy", "KG-C"), ("issyk-kul", "KG-Y")]
@@ -188,7 +197,7 @@ def test_cut_off_region_keeps_working_and_the_national_store_catches_up_exactly(
         assert _stored(national, "KG-C") == {e.id: 1 for e in chuy_sent}
         assert _stored(national, "KG-GB") == {national_only.id: 1}
         assert _messages(hub_bus, "koopsuz.alert.KG-Y.>") == 3520  # each copied once into the hub's stream
-        assert _messages(hub_bus, "koopsuz.alert.KG-C.>") == 70
+        assert _messages(hub_bus, "koopsuz.alert.KG-C.>") == 71  # Chuy's 70 and the forged body
         assert _messages(region.bus, "koopsuz.alert.KG-GB.>") == 0  # the capital's events stay out of the region
         assert _messages(region.bus, "koopsuz.alert.KG-C.>") == 0  # and so do the other regions'
         assert _messages(chuy_bus, "koopsuz.alert.KG-Y.>") == 1  # the forged one: in Chuy's stream, not the hub's

@@ -127,6 +127,18 @@ def test_a_regions_registry_reaches_the_capital_across_a_cut_line(
             s.delete(s.get(CameraRow, "yk-c"))
         leaf_state = RegistryState(region.bus)  # type: ignore[arg-type]
         assert wait_for(lambda: "issyk-kul.camera.yk-b" in leaf_state.read("issyk-kul"), 10)  # the leaf has it
+        # a leaf that takes another domain's subjects (compromised) and writes a site as Chuy: the hub's
+        # source for issyk-kul copies only koopsuzreg.issyk-kul.>, so it never reaches the capital
+        forged = json.dumps({"id": "ch-forged", "name": "Forged", "type": "street", "region": "KG-C",
+                             "lat": 42.8, "lon": 74.6}).encode()  # fmt: skip
+
+        async def forge(_nc: Any, js: Any) -> None:
+            cfg = (await js.stream_info("KOOPSUZ_REGISTRY")).config
+            cfg.subjects = [*cfg.subjects, "koopsuzreg.chuy.>"]
+            await js.update_stream(cfg)
+            await js.publish("koopsuzreg.chuy.site.ch-forged", forged, stream="KOOPSUZ_REGISTRY")
+
+        region.bus.call(forge)  # type: ignore[attr-defined]
         time.sleep(1.0)
         assert set(_national_cameras(national_db)) == {"yk-a", "yk-c"}, "a change crossed a cut line"
 
@@ -142,6 +154,9 @@ def test_a_regions_registry_reaches_the_capital_across_a_cut_line(
         assert wait_for(caught_up, 45), {k: (r.name, r.enabled) for k, r in _national_cameras(national_db).items()}
         print(f"the capital has the region's changes {time.monotonic() - t0:.1f} s after the line returned")
 
+        assert RegistryState(capital.bus).read("chuy") == {}  # type: ignore[arg-type]  # not on the hub
+        with national_db.session() as s:
+            assert s.get(SiteRow, "ch-forged") is None
         # the operator's view of the link: the region's registry fully copied (its events' stream is not
         # linked in this test: no national writer)
         r = CliRunner().invoke(app, ["federation", "status", "--json", "--bus-url", hub.url])
@@ -253,5 +268,16 @@ def test_applying_a_registry_is_idempotent_ordered_and_never_overwrites_the_capi
     assert apply_registry(national_db, dict(refused), refused) == (1, {})
     assert set(refused) == {"chuy.site.yk-beach"}
     assert _national_cameras(national_db)["nat-1"].owner_domain == "issyk-kul"
+    # one region's bad value (no name; a region code too long for PostgreSQL's column) is dropped alone:
+    # the good one in the same batch lands; and a capital following only issyk-kul ignores other domains
+    good = {"id": "yk-dock", "name": "Dock", "type": "tourist_area", "region": "KG-Y", "lat": 42.6, "lon": 77.2}
+    bad = {"chuy.site.ch-x": json.dumps(good | {"id": "ch-x", "name": "", "region": "KG-C"}).encode(),
+           "chuy.site.ch-y": json.dumps(good | {"id": "ch-y", "region": "KG-CHUY-NORTH"}).encode(),
+           "issyk-kul.site.yk-dock": json.dumps(good).encode()}  # fmt: skip
+    assert apply_registry(national_db, bad) == (1, {})
+    stray = {"chuy.site.ch-z": json.dumps(good | {"id": "ch-z", "region": "KG-C"}).encode()}
+    assert apply_registry(national_db, stray, pins={"issyk-kul": "KG-Y"}) == (0, {})
+    with national_db.session() as s:
+        assert s.get(SiteRow, "yk-dock") is not None and s.get(SiteRow, "ch-x") is None
     region_db.dispose()
     national_db.dispose()

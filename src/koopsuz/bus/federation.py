@@ -342,7 +342,16 @@ class RegistryState(NationalState):
         if not wanted:
             raise ValueError("no regional domain to source the registries of (KOOPSUZ_REGIONAL_DOMAINS)")
         cfg = self._config()
-        cfg.sources = [regional_source(d, self.stream) for d in wanted]
+        # each region's source copies only that region's own keys: a leaf that took another domain's
+        # subjects (misconfigured, or compromised) cannot write sites and cameras as that region
+        cfg.sources = [
+            api.StreamSource(
+                name=self.stream,
+                external=api.ExternalStream(api=api_prefix(d)),
+                filter_subject=f"{self.subjects}.{d}.>",
+            )
+            for d in wanted
+        ]
         self._ensure(cfg)
 
 

@@ -49,11 +49,18 @@ class CameraLeases:
         self.lease_s = lease_s
         self._on_change = on_change
         self._held: dict[str, int] = {}  # camera -> revision of our last write
+        self._workers: set[str] = set()  # the workers alive at the last tick (their keys not yet expired)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"leases-{self.worker_id}", daemon=True)
         self._kv: Any = None
         self.ticks = 0
+
+    def workers(self) -> set[str]:
+        """The ids of the workers alive at the last tick, this one included (a dead one drops out once
+        its key expires, ``lease_s`` after its last tick)."""
+        with self._lock:
+            return set(self._workers) | {self.worker_id}
 
     def held(self) -> set[str]:
         with self._lock:
@@ -149,6 +156,7 @@ class CameraLeases:
                 continue  # another worker was quicker
         with self._lock:
             self._held = held
+            self._workers = {k[len("worker.") :] for k in workers}
         if lost or gained or p.release:
             log.info(
                 "worker %s holds %d camera(s): +%s -%s",

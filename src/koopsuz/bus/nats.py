@@ -386,6 +386,12 @@ class NatsBus:
                 log.exception("dropping a malformed message on %s", getattr(m, "subject", "?"))
                 self._ack(m)
                 continue
+            if m.subject != event.subject:  # type: ignore[attr-defined]
+                # the subject is what scope and federation pins filter on (koopsuz.*.KG-Y.>): a body that
+                # names another kind, region or camera would slip past them (a forged or broken publisher)
+                log.error("dropping an event whose body (%s) does not match its subject %s", event.subject, m.subject)  # type: ignore[attr-defined]
+                self._ack(m)
+                continue
             receipt: object = None
             try:
                 receipt = sub.handler(m.subject, event)  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ from koopsuz.services.errors import Conflict, Invalid, NotFound, ServiceError, i
 from koopsuz.services.registry import RegistryService
 from koopsuz.services.users import principal_of
 from koopsuz.store.db import Database
-from koopsuz.store.ptz_leases import KEEP_TOUR, Holder, Orphan, PtzLeaseRepo
+from koopsuz.store.ptz_leases import KEEP_TOUR, Holder, Orphan, PtzLeaseRepo, PtzLeaseRow
 from koopsuz.store.tables import CameraRow, PtzTourRow, UserRow
 
 log = logging.getLogger(__name__)
@@ -597,7 +597,8 @@ class PtzService:
             row = s.get(CameraRow, orphan.camera)
             tour = s.get(PtzTourRow, orphan.tour)
             operator = s.execute(select(UserRow).where(UserRow.username == orphan.username)).scalar_one_or_none()
-        why = _not_resumable(row, tour, orphan) or _operator_may_not(operator, orphan.region)
+        # the camera's region now (a camera moved to another region since the lease row was written)
+        why = _not_resumable(row, tour, orphan) or _operator_may_not(operator, row.region if row else orphan.region)
         if why:
             with self._db.transaction() as s:
                 ended = PtzLeaseRepo(s).drop_orphan(orphan, now)
@@ -649,9 +650,11 @@ class PtzService:
 
     async def _stop_tour(self, who: Principal, camera_id: str, ip: str | None = None) -> dict[str, Any]:
         row = self.camera(who, camera_id)
-        before = self.lease(row.id)  # a tour running in another process (or waiting to be resumed) stops too
+        with self._db.session() as s:  # also a lease run out: a tour waiting to be resumed stops too
+            held = s.get(PtzLeaseRow, row.id, populate_existing=True)
+            before_tour = held.tour if held is not None else None
         self._take(who, row, False, ip)
-        stopped = await self._cancel_tour(row.id) or bool(before and before.tour)
+        stopped = await self._cancel_tour(row.id) or bool(before_tour)
         if stopped:
             self._audit.record(who, "ptz.tour.stop", target_type="camera", target_id=row.id, region=row.region, ip=ip)
         return self._held(row.id)

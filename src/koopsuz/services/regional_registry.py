@@ -54,9 +54,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from koopsuz.bus.federation import RegistryState, check_domain
+from koopsuz.domain.regions import region_codes
+from koopsuz.domain.registry import Camera, Site
 from koopsuz.services.legal_basis import utc
 from koopsuz.store.db import Database
 from koopsuz.store.tables import CameraRow, CityRow, DistrictRow, SiteRow
@@ -203,6 +206,15 @@ def apply_registry(
         except (ValueError, AttributeError) as exc:
             log.warning("regional registry: key %s: %s; skipped", key, exc)
             continue
+        if pins is not None and domain not in pins:
+            log.error("regional registry: key %s is from %r, a domain this capital does not follow; dropped",
+                      key, domain)  # fmt: skip
+            continue
+        why = None if body.get("deleted") is True else _invalid(parts[1], parts[2], body, domain)
+        if why:  # one region's bad row must not hold back every region's copy (the batch is one transaction)
+            log.error("regional registry: %s %s from %r is not a valid %s (%s); dropped", parts[1], parts[2],
+                      domain, parts[1], why)  # fmt: skip
+            continue
         pin = (pins or {}).get(domain)
         if pin is not None and body.get("deleted") is not True and body.get("region") != pin:
             log.error(
@@ -256,6 +268,27 @@ def apply_registry(
             s.delete(row)
             changed += 1
     return changed, waiting
+
+
+def _invalid(what: str, row_id: str, body: dict[str, Any], domain: str) -> str | None:
+    """Why a region's site or camera cannot be stored here (None: it can), checked with the same models a
+    deployment file is: a value that would fail in the store (a missing name, a region code too long for
+    its column on PostgreSQL) is refused alone instead of failing the batch it came in."""
+    try:
+        if what == "site":
+            fields = {k: body.get(k) for k in SITE_FIELDS}
+            Site.model_validate({k: v for k, v in fields.items() if v is not None} | {"id": row_id})
+        else:
+            fields = {k: body.get(k) for k in CAMERA_FIELDS if k != "region"}
+            url = placeholder_url(domain, row_id)
+            Camera.model_validate(
+                {k: v for k, v in fields.items() if v is not None} | {"id": row_id, "main_url": url, "sub_url": url}
+            )
+            if body.get("region") not in region_codes():
+                return f"unknown region {body.get('region')!r}"
+    except ValidationError as exc:
+        return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+    return None
 
 
 def _upsert(
@@ -353,6 +386,7 @@ class RegionalRegistryFollower:
                 failures = 0
             except Exception as exc:
                 failures += 1
+                linked = False  # the hub's stream may be gone (purged, a hub rebuilt): make sure of it again
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("regional registry: could not follow the regions' registries (%r); retrying", exc)
             self._stop.wait(self._interval)

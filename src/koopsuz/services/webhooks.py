@@ -377,8 +377,11 @@ class WebhookDispatcher:
     # -- bus side: cheap --------------------------------------------------------------------------
     def _on_event(self, _subject: str, event: Event) -> None:
         # while a reload runs, the kinds may be the old ones (say none, before the first subscription):
-        # let the event through, the matcher decides on the new targets
-        if event.kind not in self._kinds and not self._stale.is_set() and not self._reloading:
+        # let the event through, the matcher decides on the new targets. The flags are read before the
+        # kinds: a reload finishing in between then leaves the new kinds to be read, never old kinds
+        # judged after the flags say all is settled
+        settling = self._stale.is_set() or self._reloading
+        if not settling and event.kind not in self._kinds:
             return
         try:
             self._in.put_nowait(event)
