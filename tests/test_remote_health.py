@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import event as sa_event
 
+from koopsuz.api.app import create_app
 from koopsuz.api.routers.cameras import camera_json
 from koopsuz.api.routers.system import render_metrics
 from koopsuz.bus.memory import MemoryBus
@@ -24,6 +26,7 @@ from koopsuz.services.regional_registry import placeholder_url
 from koopsuz.services.remote_health import RemoteHealth
 from koopsuz.store.db import Database
 from koopsuz.store.tables import CameraRow, SiteRow
+from tests.conftest import PASSWORD
 
 ADMIN = Principal(1, "admin", "Administrator", Role.ADMIN, None)
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -97,6 +100,17 @@ def test_a_copy_reports_what_its_region_last_said(system: Any) -> None:
         assert 'koopsuz_camera_up{camera="yk-a"' not in metrics  # not this process's camera
         w.write_now([_health_event("camera_online", "yk-b", T0 + timedelta(minutes=10))])
         assert 'koopsuz_regional_camera_up{camera="yk-b",region="KG-Y",domain="issyk-kul"} 1' in render_metrics(system)
+        # the live feed's health messages (what map pins follow) say the same, not this node's "disabled"
+        with TestClient(create_app(system, start_system=False)) as client:
+            r = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            with client.websocket_connect("/api/ws/events") as ws:
+                health: dict[str, Any] = {}
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and not {"yk-a", "yk-b", "yk-cam-1"} <= set(health):
+                    health |= {m["camera"]: m["health"] for m in ws.receive_json() if m["type"] == "health"}
+        assert (health["yk-a"]["state"], health["yk-a"]["remote"]) == ("offline", "issyk-kul")
+        assert health["yk-b"]["state"] == "online" and health["yk-cam-1"]["state"] == "disabled"
     finally:
         system.remote_health.stop()
 

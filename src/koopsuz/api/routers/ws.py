@@ -106,8 +106,14 @@ async def _health_loop(system: System, who: Principal, client: FeedClient) -> No
     while True:
         cams = await asyncio.to_thread(system.registry.cameras, who)
         for row, _site in cams:
-            h = system.ingest.health(row.id)
-            key = {k: h[k] for k in ("state", "since", "reconnects", "error")}
+            # a region's camera copied to the capital: the health its region last reported, not this
+            # node's ingest's ("disabled": it never pulls that stream); map pins follow these messages
+            h = (
+                system.remote_health.health(row.id, row.owner_domain)
+                if row.owner_domain
+                else system.ingest.health(row.id)
+            )
+            key = {k: h.get(k) for k in ("state", "since", "reconnects", "error", "stale")}
             prev = last.get(row.id)
             if prev is None or prev["key"] != key or prev["fps"] != h["fps"]:
                 last[row.id] = {"key": key, "fps": h["fps"]}
