@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from koopsuz.vision.faces import Face, FaceDetector, FaceEngine, similarity
+from koopsuz.vision.plates import MIN_VEHICLE_PX
 from koopsuz.vision.redaction import (
     VEHICLE_POLICY,
     ChangeGate,
@@ -273,6 +274,7 @@ class _PlateSearch:
         fresh = moved_boxes(prev, grey, earlier=earlier, exclude=[tuple(v / k for v in b) for b in known])
         crops = [b for b in boxes if any(_overlap(b, m) > 0 for m in moved)] if self.read_vehicles else []
         crops += [piece for m in fresh for piece in self._pieces(_raised(m, k))]
+        crops = [c for c in crops if c[2] - c[0] >= MIN_VEHICLE_PX]  # the reader reads nothing narrower
         found: list[tuple[float, Sighting]] = []
         for c in crops:
             found += [
