@@ -107,3 +107,22 @@ def test_spot_speed_on_a_calibrated_camera_is_a_lower_weight_violation(client: T
     assert pdf.status_code == 200 and b"(01 201 SPT)" in pdf_text(pdf.content)
     [stats] = [x for x in client.get("/api/violations/stats").json()["sections"] if x["section"] == "spot-yk-cam-1"]
     assert (stats["passages"], stats["confirmed"], stats["speeding_share"]) == (4, 1, 0.25)  # every vehicle measured
+
+
+def test_lanes_are_checked_stored_and_named_on_reads(client: TestClient, system) -> None:  # noqa: F811
+    """A camera's lanes over the API: refused with the reason when malformed, stored when good; a read that
+    names its lane keeps it in the searchable reads (the live test has the plate stage name it)."""
+    as_user(client, "admin")
+    left = {"name": "1", "zone": [[0, 0.3], [0.5, 0.3], [0.5, 1], [0, 1]]}
+    for bad, why in (
+        ([left, left], "each lane needs its own name"),
+        ([{"name": "2", "zone": [[0, 0], [1.2, 0], [1, 1]]}], "outside 0..1"),
+        ([{"name": "2", "zone": [[0, 0], [1, 0]]}], "at least 3"),
+    ):
+        r = client.patch("/api/cameras/yk-cam-1", json={"lanes": bad})
+        assert r.status_code == 422 and why in r.text, r.text
+    r = client.patch("/api/cameras/yk-cam-1", json={"lanes": [left]})
+    assert r.status_code == 200 and r.json()["lanes"] == [left], r.text
+    read = plate_read(system, "yk-cam-1", "01 105 LNE", datetime.now(UTC), lane="1")
+    found = client.get("/api/plates/reads", params={"plate": "01 105 LNE"}).json()["reads"]
+    assert [(r["id"], r["lane"]) for r in found] == [(read.id, "1")]
