@@ -34,6 +34,74 @@ def fill_road(page: Any, road: list[tuple[float, float]]) -> None:
         rows.nth(i).get_by_test_id("spot-road-y").fill(str(y))
 
 
+LANE_1 = [(0.05, 0.50), (0.50, 0.50), (0.50, 0.95), (0.05, 0.95)]  # closed by clicking its first point again
+LANE_2 = [(0.50, 0.50), (0.95, 0.50), (0.95, 0.95)]  # closed with the button, after a click taken back
+
+
+def lanes_of(tab: Any, camera: str) -> list[dict[str, Any]]:
+    r = tab.page.request.get(tab.url(f"/api/cameras/{camera}"))
+    assert r.status == 200, r.text()
+    return r.json()["lanes"]
+
+
+def draw_lanes_save_reload_and_refuse_a_duplicate(tab: Any) -> None:
+    """The lanes editor under the calibration: two lanes drawn by clicking, saved with PATCH, drawn again after
+    a reload; a duplicate name is refused by the API and its reason shown; a deleted lane is gone once saved."""
+    page = tab.page
+    card = page.get_by_test_id("lanes-card")
+    assert card.get_attribute("data-camera") == "yk-cam-2"
+    assert page.get_by_test_id("lanes-empty").is_visible() and page.get_by_test_id("lane-shape").count() == 0
+    svg = page.get_by_test_id("lanes-svg")
+    box = svg.bounding_box()
+
+    def click(x: float, y: float) -> None:
+        svg.click(position={"x": x * box["width"], "y": y * box["height"]})
+
+    page.get_by_test_id("lanes-close").click()  # nothing drawn: said, nothing added
+    assert page.get_by_test_id("lanes-error").inner_text() == "Сначала щёлкните на кадре хотя бы три точки полосы."
+    page.get_by_test_id("lanes-name").fill("1")
+    for x, y in [*LANE_1, LANE_1[0]]:
+        click(x, y)
+    assert page.get_by_test_id("lane-shape").count() == 1 and page.get_by_test_id("lanes-error").is_hidden()
+    page.get_by_test_id("lanes-name").fill("2")
+    for x, y in [*LANE_2, (0.2, 0.1)]:
+        click(x, y)
+    assert page.get_by_test_id("lanes-stage").get_attribute("data-draft") == "4"
+    page.get_by_test_id("lanes-undo").click()  # the misplaced fourth click
+    assert page.get_by_test_id("lanes-stage").get_attribute("data-draft") == "3"
+    page.get_by_test_id("lanes-close").click()
+    assert page.get_by_test_id("lane-shape").evaluate_all("ps => ps.map(p => p.dataset.name)") == ["1", "2"]
+    assert page.get_by_test_id("lanes-dirty").is_visible()
+    page.get_by_test_id("lanes-save").click()
+    wait_for(lambda: card.get_attribute("data-dirty") == "false", 10, "the lanes saved")
+    saved = lanes_of(tab, "yk-cam-2")
+    assert [lane["name"] for lane in saved] == ["1", "2"]
+    for lane, clicked in zip(saved, [LANE_1, LANE_2], strict=True):
+        assert len(lane["zone"]) == len(clicked)
+        for (x, y), (sx, sy) in zip(clicked, lane["zone"], strict=True):
+            assert abs(x - sx) < 0.01 and abs(y - sy) < 0.01  # what was clicked, as fractions of the picture
+
+    page.goto(tab.url("/spot-speed?camera=yk-cam-2"))  # a reload: drawn from what the API keeps
+    page.locator('[data-testid="spot-page"][data-ready="true"]').wait_for()
+    assert page.get_by_test_id("lane-shape").evaluate_all("ps => ps.map(p => p.dataset.name)") == ["1", "2"]
+    assert page.get_by_test_id("lane-label").evaluate_all("ts => ts.map(t => t.textContent)") == ["1", "2"]
+    rows = page.get_by_test_id("lane-row")
+    rows.nth(1).get_by_test_id("lane-rename").fill("1")
+    rows.nth(1).get_by_test_id("lane-rename").press("Tab")
+    page.get_by_test_id("lanes-save").click()
+    error = page.get_by_test_id("lanes-error")
+    wait_for(lambda: error.is_visible() and error.inner_text(), 10, "the API's refusal")
+    assert "each lane needs its own name" in error.inner_text()
+    tab.errors.clear()  # the browser logs the 422 it was meant to get
+    assert [lane["name"] for lane in lanes_of(tab, "yk-cam-2")] == ["1", "2"]
+    rows.nth(1).get_by_test_id("lane-delete").click()
+    page.get_by_test_id("lanes-save").click()
+    wait_for(lambda: card.get_attribute("data-dirty") == "false", 10, "the lanes saved")
+    assert [lane["name"] for lane in lanes_of(tab, "yk-cam-2")] == ["1"]
+    assert error.is_hidden() and page.get_by_test_id("lane-shape").count() == 1
+    tab.shot("spot-lanes")
+
+
 def test_calibration_clicked_saved_listed_edited_and_deleted(system: Any, target: Target, tabs: Any) -> None:  # noqa: F811
     admin = system.users.authenticate("admin", PASSWORD)
     system.registry.add_camera(
@@ -102,6 +170,8 @@ def test_calibration_clicked_saved_listed_edited_and_deleted(system: Any, target
     page.locator('[name="limit_kmh"]').fill("70")
     page.get_by_test_id("spot-save").click()
     wait_for(lambda: row.get_by_test_id("spot-row-limit").inner_text() == "70 км/ч + 3", 10, "the new limit")
+
+    draw_lanes_save_reload_and_refuse_a_duplicate(tab)
 
     page.once("dialog", lambda d: d.accept())
     row.get_by_test_id("spot-delete").click()

@@ -6,10 +6,13 @@
 // is shown beside the form with the field named in the operator's language. Existing calibrations
 // (in the caller's regions) are listed with Edit and Delete (DELETE /api/spot-cameras/{camera}).
 // Picture points are fractions 0..1 of the picture's width and height, as the road watch uses them.
+// The same still carries the camera's lanes (spot_lanes.js): named polygons saved with PATCH /api/cameras/{id}.
 
 import { startApp } from "./app.js";
 import { api, can, h, stateLabel, t, toast } from "./core.js";
 import { plainError } from "./lawful.js";
+import { picture, svgNode } from "./picture.js";
+import { lanesEditor } from "./spot_lanes.js";
 
 const CLASS_KEYS = { car: "rules.class.car", bus: "rules.class.bus", truck: "rules.class.truck", motorcycle: "rules.class.motorcycle" };
 const FIELDS = {
@@ -22,8 +25,6 @@ const FIELDS = {
   tolerance_kmh: "spot.tolerance",
   class_limits: "spot.class_limits",
 };
-const SVG_NS = "http://www.w3.org/2000/svg";
-const view = { w: 1600, h: 900 }; // the overlay's viewBox: the still's size once loaded, so circles stay round
 
 const $ = (id) => document.getElementById(id);
 const form = $("spot-form");
@@ -31,6 +32,12 @@ const stage = $("spot-stage");
 const svg = $("spot-svg");
 const still = $("spot-still");
 const state = { cameras: new Map(), spots: [], points: [] };
+const pic = picture(stage, svg, still, () => drawPoints());
+const view = pic.view;
+const lanes = lanesEditor({
+  cameraName,
+  onSaved: (camera) => state.cameras.set(camera.id, { ...state.cameras.get(camera.id), ...camera }),
+});
 
 function showError(message) {
   const node = $("spot-error");
@@ -44,22 +51,8 @@ function cameraName(id) {
 }
 
 // -- the picture and its four points -----------------------------------------------------------
-function svgNode(tag, attrs, text) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text) node.textContent = text;
-  return node;
-}
-
-function setView(w, hh) {
-  view.w = w;
-  view.h = hh;
-  svg.setAttribute("viewBox", `0 0 ${w} ${hh}`);
-  stage.style.aspectRatio = `${w} / ${hh}`;
-}
-
 function drawPoints() {
-  const pts = state.points.map(([x, y]) => [x * view.w, y * view.h]);
+  const pts = state.points.map((p) => pic.px(p));
   const nodes = [];
   if (pts.length > 1) {
     const shape = pts.length === 4 ? "polygon" : "polyline";
@@ -103,11 +96,9 @@ function setRoadPoints(road) {
 
 svg.addEventListener("click", (ev) => {
   if (state.points.length >= 4) return; // "Clear points" starts again
-  const r = svg.getBoundingClientRect();
-  if (!r.width || !r.height) return;
-  const x = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
-  const y = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
-  state.points.push([Number(x.toFixed(4)), Number(y.toFixed(4))]);
+  const p = pic.at(ev);
+  if (!p) return;
+  state.points.push(p);
   drawPoints();
 });
 $("spot-clear").addEventListener("click", () => {
@@ -119,33 +110,22 @@ function loadStill() {
   const id = form.elements.camera.value;
   const note = $("spot-still-note");
   const cam = state.cameras.get(id);
-  still.hidden = true;
-  still.removeAttribute("src");
-  setView(1600, 900);
-  stage.dataset.still = "none";
+  pic.blank();
+  lanes.blank();
   if (!cam) {
     note.hidden = true;
     return;
   }
   const health = cam.health || {};
-  if (!can("live.view") || cam.enabled === false || health.state !== "online") {
+  const noStill = () => {
     note.textContent = t("spot.no_still", { state: stateLabel(health.state) });
     note.hidden = false;
-    return;
-  }
+  };
+  if (!can("live.view") || cam.enabled === false || health.state !== "online") return noStill();
   note.hidden = true;
-  still.onload = () => {
-    setView(still.naturalWidth, still.naturalHeight);
-    drawPoints();
-    still.hidden = false;
-    stage.dataset.still = "loaded";
-  };
-  still.onerror = () => {
-    note.textContent = t("spot.no_still", { state: stateLabel(health.state) });
-    note.hidden = false;
-    stage.dataset.still = "error";
-  };
-  still.src = `/api/cameras/${encodeURIComponent(id)}/frame.jpg?t=${Date.now()}`;
+  const src = `/api/cameras/${encodeURIComponent(id)}/frame.jpg?t=${Date.now()}`;
+  pic.show(src, noStill);
+  lanes.show(src); // the same URL: the browser fetches it once
 }
 $("spot-refresh").addEventListener("click", loadStill);
 
@@ -176,6 +156,7 @@ function fillForm(spot) {
 function selectCamera(id) {
   form.elements.camera.value = id;
   fillForm(state.spots.find((s) => s.camera === id) || null);
+  lanes.setCamera(state.cameras.get(id) || null);
   loadStill();
 }
 
