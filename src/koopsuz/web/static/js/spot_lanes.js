@@ -20,6 +20,25 @@ function hue(i) {
   return (i * 137 + 200) % 360;
 }
 
+/**
+ * The API's refusal in the operator's terms: "lanes.1.zone: Value error, lane point (1.2, 0.0) is outside 0..1"
+ * names the lane by its name rather than its index, "lanes: Value error, lanes: each lane needs …" loses the
+ * field path (the section is about lanes already). Anything else is shown as plainError shows it.
+ */
+export function laneError(err, lanes) {
+  const text = String((err && err.message) || err || "");
+  return text
+    .split("; ")
+    .map((part) => {
+      const m = /^lanes(?:\.(\d+)[.\w]*)?: (?:Value error, )?(?:lanes: )?(.*)$/s.exec(part);
+      if (!m) return plainError(part);
+      if (m[1] === undefined) return m[2];
+      const lane = lanes[Number(m[1])];
+      return `${t("lanes.error_of", { name: lane ? lane.name : Number(m[1]) + 1 })}: ${m[2]}`;
+    })
+    .join("; ");
+}
+
 function centre(zone) {
   const n = zone.length || 1;
   return [zone.reduce((s, p) => s + p[0], 0) / n, zone.reduce((s, p) => s + p[1], 0) / n];
@@ -175,7 +194,7 @@ export function lanesEditor({ cameraName, onSaved }) {
       onSaved(saved);
       toast(t("lanes.saved", { camera: cameraName(id) }));
     } catch (err) {
-      showError(plainError(err));
+      showError(laneError(err, state.lanes));
     }
   });
 
