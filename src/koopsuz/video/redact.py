@@ -246,9 +246,11 @@ class _PlateSearch:
     differencing: where a thing is now, not the trail it left), less the vehicle boxes and the
     people the detector found (a walker is a tall moving area, read in pieces for nothing); wider than
     the reader's ``det_side`` they are read in overlapping pieces, so a plate is not shrunk below
-    what the reader can see. A plate read earlier, where nothing has moved since the previous look,
-    is carried to this one (a parked car's plate stays blurred); the first look reads the whole
-    frame once, as there is no earlier picture to compare with.
+    what the reader can see. A plate of the last look that no crop read again is carried to this
+    one where nothing moved around it (a parked car's plate stays blurred, no read spent on it), or
+    looked for in a small window where it was when something did move there (two cars crossing: a
+    crop holding both can lose one). The first look reads the whole frame once, as there is no
+    earlier picture to compare with.
     """
 
     def __init__(self, reader: PlateFinder, vehicles: VehicleFinder, out: Scan, read_vehicles: bool = True) -> None:
@@ -380,15 +382,6 @@ def _spans(lo: float, hi: float, side: int) -> list[tuple[float, float]]:
     n = int(np.ceil((hi - lo - side) / (0.75 * side))) + 1
     step = (hi - lo - side) / (n - 1)
     return [(lo + j * step, lo + j * step + side) for j in range(n)]
-
-
-def _iou_xywh(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _scaled(face: Face, k: float) -> Face:
