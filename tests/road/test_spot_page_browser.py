@@ -97,6 +97,9 @@ def draw_lanes_save_reload_and_refuse_a_duplicate(tab: Any) -> None:
         wait_for(lambda why=why: error.is_visible() and error.inner_text().startswith(why), 10, "the API's refusal")
         tab.errors.clear()  # the browser logs the 422 it was meant to get
     assert [lane["name"] for lane in lanes_of(tab, "yk-cam-2")] == ["1", "2"]
+    page.once("dialog", lambda d: d.dismiss())  # another camera with unsaved lanes: asked, the operator stays
+    page.get_by_test_id("spot-camera").select_option("ch-cam-1")
+    assert page.get_by_test_id("spot-camera").input_value() == "yk-cam-2" and rows.count() == 2
     rows.nth(1).get_by_test_id("lane-delete").click()
     page.get_by_test_id("lanes-save").click()
     wait_for(lambda: card.get_attribute("data-dirty") == "false", 10, "the lanes saved")

@@ -198,7 +198,14 @@ export function lanesEditor({ cameraName, onSaved }) {
     }
   });
 
+  window.addEventListener("beforeunload", (ev) => {
+    if (state.dirty || state.draft.length) ev.preventDefault(); // the browser asks before drawn lanes are lost
+  });
+
   return {
+    cameraId: () => (state.camera ? state.camera.id : ""),
+    /** True when unsaved lanes (or one being drawn) are there and the operator chose to keep them. */
+    keepsUnsaved: () => (state.dirty || state.draft.length > 0) && !window.confirm(t("lanes.discard_confirm")),
     /** Show `camera`'s saved lanes (null: none chosen, the editor is hidden); an unsaved draft is dropped. */
     setCamera(camera) {
       state.camera = camera;

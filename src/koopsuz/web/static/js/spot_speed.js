@@ -154,9 +154,15 @@ function fillForm(spot) {
 }
 
 function selectCamera(id) {
+  if (id !== lanes.cameraId()) {
+    if (lanes.keepsUnsaved()) {
+      form.elements.camera.value = lanes.cameraId(); // the operator stays on the camera with unsaved lanes
+      return;
+    }
+    lanes.setCamera(state.cameras.get(id) || null);
+  }
   form.elements.camera.value = id;
   fillForm(state.spots.find((s) => s.camera === id) || null);
-  lanes.setCamera(state.cameras.get(id) || null);
   loadStill();
 }
 
