@@ -10,7 +10,8 @@ import { api, h, t, toast } from "./core.js";
 import { plainError } from "./lawful.js";
 import { picture, svgNode } from "./picture.js";
 
-const CLOSE_PX = 14; // a click this near the first point (on screen) closes the polygon
+// a click this near the first point (on screen) closes the polygon; a fingertip gets more room than a mouse
+const CLOSE_PX = window.matchMedia && window.matchMedia("(pointer: coarse)").matches ? 24 : 14;
 const MAX_POINTS = 32; // the API's limit per lane
 
 const $ = (id) => document.getElementById(id);
