@@ -152,6 +152,20 @@ def test_a_vehicle_carrying_an_involved_plate_keeps_its_plate_readable_where_unr
     assert plan([[]] * 60, 60, subject=False, plates=plates, vehicles=per_frame(mine, other)).vehicles_kept == 0
 
 
+def test_an_involved_car_passing_in_front_of_a_parked_one_does_not_unblur_it() -> None:
+    """The parked car's plate is never read; the involved car drives across in front of it (its box lower in
+    the picture), its plate read on many frames inside the parked car's lower half. The parked car keeps its
+    band on every frame, detected passer or not; the involved car, seen with its plate in one place, is kept."""
+    parked = [Sighting(f, (300.0, 150.0, 200.0, 150.0)) for f in range(0, 45, 3)]  # band y 225-300
+    passer = [Sighting(f, (100.0 + 8.0 * f, 200.0, 200.0, 150.0)) for f in range(0, 45, 3)]  # band 275-350
+    read = [Sighting(v.frame, (v.box[0] + 70.0, 285.0, 60.0, 15.0), None, "01 234 BSZ") for v in passer]
+    for vehicles in (per_frame(parked, passer), per_frame(parked)):  # the passer detected, or missed
+        p = plan([[]] * 60, 60, subject=False, plates=per_frame(read), vehicles=vehicles, involved=["01234BSZ"])
+        assert p.vehicles_kept == (1 if len(vehicles[0]) == 2 else 0), p
+        for f in range(0, 43):
+            assert covers(p.at(f), (300.0, 230.0, 200.0, 65.0)), f  # the parked car's lower half, always
+
+
 def test_moved_boxes_find_what_moved_and_nothing_else() -> None:
     rng = np.random.default_rng(5)
     before = rng.integers(60, 180, (540, 960), dtype=np.uint8)

@@ -295,9 +295,10 @@ def plan(
     for f, boxes in plate_regions.items():
         regions.setdefault(f, []).extend(boxes)
     vehicle_tracks = link(vehicles, vehicle_policy or VEHICLE_POLICY)
+    carrying = _carrying_involved(vehicle_tracks, plates, wanted, band)
     v_kept = bands = 0
-    for t in vehicle_tracks:
-        if is_involved(_plates_on(t, plates), wanted):
+    for i, t in enumerate(vehicle_tracks):
+        if i in carrying:
             t.keep = True
             v_kept += 1
             continue
@@ -329,13 +330,43 @@ def _centre(b: Box) -> tuple[float, float]:
     return (b[0] + b[2] / 2, b[1] + b[3] / 2)
 
 
-def _plates_on(track: Track, plates: Sequence[Sequence[Sighting]]) -> Track:
-    """The plate sightings that lie on this vehicle (centre inside its box on the same frame)."""
-    by_frame: dict[int, list[Sighting]] = {}
+def _carrying_involved(
+    vehicles: Sequence[Track], plates: Sequence[Sequence[Sighting]], wanted: frozenset[str], band: float = BAND
+) -> set[int]:
+    """The vehicle tracks (indexes) that carry an involved plate: left unblurred for their whole life.
+
+    Whole-life trust is only given on evidence a passing car cannot fake: a read of an involved plate is
+    counted for a vehicle only where its centre lies in the vehicle's lower ``band`` (where its own plate
+    sits) and, of the vehicles seen on that frame whose band holds it, this one is the nearest (lowest
+    box bottom: in front); and the vehicle must be credited on two frames or more with the plate at the
+    same place on it (its offset across the box varying by at most ``_SAME_PLACE``). An involved car
+    driving in front of a parked one, detected or not, moves across the parked one's box, so the
+    parked car (whose own plate may never have been read) keeps its band."""
+    if not wanted:
+        return set()
+    seen: dict[int, list[tuple[int, Box]]] = {}
+    for i, t in enumerate(vehicles):
+        for v in t.sightings:
+            seen.setdefault(v.frame, []).append((i, v.box))
+    offsets: dict[int, list[float]] = {}
     for frame in plates:
-        for s in frame:
-            by_frame.setdefault(s.frame, []).append(s)
-    return Track([p for v in track.sightings for p in by_frame.get(v.frame, []) if _inside(_centre(p.box), v.box)])
+        for p in frame:
+            if not p.text or compact_plate(p.text) not in wanted:
+                continue
+            cx, cy = _centre(p.box)
+            holders = [(i, b) for i, b in seen.get(p.frame, ()) if _inside((cx, cy), _lower(b, band))]
+            if holders:
+                i, b = max(holders, key=lambda h: h[1][1] + h[1][3])
+                offsets.setdefault(i, []).append((cx - b[0]) / max(b[2], 1.0))
+    return {i for i, xs in offsets.items() if len(xs) >= 2 and max(xs) - min(xs) <= _SAME_PLACE}
+
+
+_SAME_PLACE = 0.25  # of the box's width: a plate moves this little on its own vehicle across frames
+
+
+def _lower(b: Box, band: float) -> Box:
+    x, y, w, h = b
+    return (x, y + (1.0 - band) * h, w, band * h)
 
 
 def vehicle_bands(
@@ -352,14 +383,13 @@ def vehicle_bands(
     the front, the rear and three-quarter views; from the side no plate shows and the band only
     costs picture (measured in bench/redaction.py --plates: the band's area against the plates').
     Where a blurred plate track lies on the vehicle on that frame, the exact plate box is enough.
-    An involved vehicle (its plates read as an involved plate) gets no band, so its plate stays
-    readable on the frames the reader missed it too.
+    An involved vehicle (``_carrying_involved``) gets no band, so its plate stays readable on the
+    frames the reader missed it too.
     """
     for f, b in _track_boxes(track, policy, frames):
-        x, y, w, h = b
         if any(_inside(_centre(p), b) for p in plate_regions.get(f, ())):
             continue
-        yield f, (x, y + (1.0 - band) * h, w, band * h)
+        yield f, _lower(b, band)
 
 
 # --------------------------------------------------------------------------- looking less
