@@ -188,9 +188,16 @@ async function init() {
     const dir = btn.dataset.ptzDir;
     btn.addEventListener("pointerdown", (e) => {
       e.preventDefault();
+      // the button keeps the pointer while held: a finger sliding a little off it, or the page moving
+      // under a still pointer (the live picture or the alert list loading above the card), must not
+      // stop the dome; letting go anywhere does (pointerup / lostpointercapture)
+      if (btn.setPointerCapture) btn.setPointerCapture(e.pointerId);
       startHold(dir);
     });
-    for (const ev of ["pointerup", "pointerleave", "pointercancel"]) btn.addEventListener(ev, () => stopHold(true));
+    for (const ev of ["pointerup", "pointercancel", "lostpointercapture"]) btn.addEventListener(ev, () => stopHold(true));
+    btn.addEventListener("pointerleave", () => {
+      if (!btn.hasPointerCapture || !holding) stopHold(true); // no capture in this browser: leaving stops it
+    });
     btn.addEventListener("keydown", (e) => {
       if (e.key === "Enter" || e.key === " ") {
         e.preventDefault();
