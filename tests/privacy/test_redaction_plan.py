@@ -166,6 +166,17 @@ def test_an_involved_car_passing_in_front_of_a_parked_one_does_not_unblur_it() -
             assert covers(p.at(f), (300.0, 230.0, 200.0, 65.0)), f  # the parked car's lower half, always
 
 
+def test_a_plate_misread_now_and_then_as_the_involved_one_does_not_unblur_its_car() -> None:
+    """Read four times as 01 234 BSD and twice as the involved 01 234 BSZ (one letter apart): the car is not
+    the involved one, so its lower half stays blurred on every frame its plate was not read on."""
+    v = car(range(0, 45), 100.0, 4.0)
+    reads = plate_on(v, "01 234 BSD", {15, 18, 24, 27}) + plate_on(v, "01 234 BSZ", {21, 30})
+    p = plan([[]] * 60, 60, subject=False, plates=per_frame(reads), vehicles=per_frame(v), involved=["01234BSZ"])
+    assert p.vehicles_kept == 0, p
+    for f in range(0, 43):
+        assert covers(p.at(f), (100.0 + 4.0 * f + 70.0, 250.0, 60.0, 15.0)), f
+
+
 def test_moved_boxes_find_what_moved_and_nothing_else() -> None:
     rng = np.random.default_rng(5)
     before = rng.integers(60, 180, (540, 960), dtype=np.uint8)

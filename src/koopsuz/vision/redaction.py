@@ -335,30 +335,42 @@ def _carrying_involved(
 ) -> set[int]:
     """The vehicle tracks (indexes) that carry an involved plate: left unblurred for their whole life.
 
-    Whole-life trust is only given on evidence a passing car cannot fake: a read of an involved plate is
-    counted for a vehicle only where its centre lies in the vehicle's lower ``band`` (where its own plate
-    sits) and, of the vehicles seen on that frame whose band holds it, this one is the nearest (lowest
-    box bottom: in front); and the vehicle must be credited on two frames or more with the plate at the
-    same place on it (its offset across the box varying by at most ``_SAME_PLACE``). An involved car
-    driving in front of a parked one, detected or not, moves across the parked one's box, so the
-    parked car (whose own plate may never have been read) keeps its band."""
+    Whole-life trust is only given on evidence neither a passing car nor a misread can fake. A plate read
+    is credited to a vehicle only where its centre lies in the vehicle's lower ``band`` (where its own
+    plate sits) and, of the vehicles seen on that frame whose band holds it, this one is the nearest
+    (lowest box bottom: in front). The vehicle is involved only if the text most often credited to it
+    is an involved plate (as for a plate track: ``is_involved``; a plate misread now and then as the
+    involved one is not), read on two frames or more at the same place on it (its offset across the box
+    varying by at most ``_SAME_PLACE``). An involved car driving in front of a parked one, detected or
+    not, moves across the parked one's box, so the parked car (whose own plate may never have been
+    read) keeps its band."""
     if not wanted:
         return set()
     seen: dict[int, list[tuple[int, Box]]] = {}
     for i, t in enumerate(vehicles):
         for v in t.sightings:
             seen.setdefault(v.frame, []).append((i, v.box))
+    texts: dict[int, Counter[str]] = {}
     offsets: dict[int, list[float]] = {}
     for frame in plates:
         for p in frame:
-            if not p.text or compact_plate(p.text) not in wanted:
+            text = compact_plate(p.text) if p.text else ""
+            if not text:
                 continue
             cx, cy = _centre(p.box)
             holders = [(i, b) for i, b in seen.get(p.frame, ()) if _inside((cx, cy), _lower(b, band))]
-            if holders:
-                i, b = max(holders, key=lambda h: h[1][1] + h[1][3])
+            if not holders:
+                continue
+            i, b = max(holders, key=lambda h: h[1][1] + h[1][3])
+            texts.setdefault(i, Counter())[text] += 1
+            if text in wanted:
                 offsets.setdefault(i, []).append((cx - b[0]) / max(b[2], 1.0))
-    return {i for i, xs in offsets.items() if len(xs) >= 2 and max(xs) - min(xs) <= _SAME_PLACE}
+    out = set()
+    for i, xs in offsets.items():
+        best, _ = texts[i].most_common(1)[0]
+        if best in wanted and len(xs) >= 2 and max(xs) - min(xs) <= _SAME_PLACE:
+            out.add(i)
+    return out
 
 
 _SAME_PLACE = 0.25  # of the box's width: a plate moves this little on its own vehicle across frames
