@@ -185,9 +185,15 @@ export function lanesEditor({ cameraName, onSaved }) {
     if (state.draft.length) return showError(t("lanes.finish_first"));
     showError("");
     const id = state.camera.id;
+    const sent = JSON.stringify(state.lanes);
     try {
       const saved = await api(`/api/cameras/${encodeURIComponent(id)}`, { method: "PATCH", body: { lanes: state.lanes } });
       if (!state.camera || state.camera.id !== id) return; // another camera chosen meanwhile
+      if (JSON.stringify(state.lanes) !== sent) {
+        // changed while the save was on its way: keep the operator's newer lanes, still unsaved
+        onSaved(saved);
+        return;
+      }
       state.camera = saved;
       state.lanes = (saved.lanes || []).map((l) => ({ name: l.name, zone: l.zone.map((p) => [p[0], p[1]]) }));
       setDirty(false);
