@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.scaleout.leafnodes import JetStreamNode
 from tests.scaleout.servers import NatsServer, PostgresServer, nats_binary, pg_bin
 
 
@@ -26,3 +27,17 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServ
     server = PostgresServer(tmp_path_factory.mktemp("pg")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def hub_and_leaf(tmp_path: Path) -> Iterator[tuple[JetStreamNode, JetStreamNode]]:
+    """The national hub and Issyk-Kul's leaf node, each its own JetStream domain, the leaf linked to the
+    hub through the TCP forwarder a test cuts (``hub.link``)."""
+    if nats_binary() is None:
+        pytest.skip("nats-server is not installed (apt-get install nats-server, or make setup)")
+    hub = JetStreamNode(tmp_path, "hub", "national", leaf_listen=True).start()
+    assert hub.link is not None
+    leaf = JetStreamNode(tmp_path, "issyk-kul", "issyk-kul", remote_port=hub.link.port).start()
+    yield hub, leaf
+    leaf.close()
+    hub.close()

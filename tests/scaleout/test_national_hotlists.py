@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,22 +33,10 @@ from koopsuz.store.db import Database
 from koopsuz.system import System
 from tests.conftest import ROOT
 from tests.scaleout.leafnodes import JetStreamNode
-from tests.scaleout.servers import nats_binary, wait_for
+from tests.scaleout.servers import wait_for
 
 NATIONAL = Principal(1, "nat.investigator", "National Investigator", Role.INVESTIGATOR, None)
 REGIONAL_HEAD = Principal(2, "yk.head", "Issyk-Kul Head", Role.REGIONAL_HEAD, "KG-Y")
-
-
-@pytest.fixture
-def hub_and_leaf(tmp_path: Path) -> Iterator[tuple[JetStreamNode, JetStreamNode]]:
-    if nats_binary() is None:
-        pytest.skip("nats-server is not installed (apt-get install nats-server, or make setup)")
-    hub = JetStreamNode(tmp_path, "hub", "national", leaf_listen=True).start()
-    assert hub.link is not None
-    leaf = JetStreamNode(tmp_path, "issyk-kul", "issyk-kul", remote_port=hub.link.port).start()
-    yield hub, leaf
-    leaf.close()
-    hub.close()
 
 
 def _store(path: Path) -> tuple[Database, HotlistService]:

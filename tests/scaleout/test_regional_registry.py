@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,22 +33,10 @@ from koopsuz.store.tables import CameraRow, SiteRow
 from koopsuz.system import System
 from tests.conftest import PASSWORD
 from tests.scaleout.leafnodes import JetStreamNode
-from tests.scaleout.servers import nats_binary, wait_for
+from tests.scaleout.servers import wait_for
 
 ADMIN = Principal(1, "admin", "Administrator", Role.ADMIN, None)
 SECRET = "Zx9-s3cret-pw"  # in every regional stream URL: must never reach the capital
-
-
-@pytest.fixture
-def hub_and_leaf(tmp_path: Path) -> Iterator[tuple[JetStreamNode, JetStreamNode]]:
-    if nats_binary() is None:
-        pytest.skip("nats-server is not installed (apt-get install nats-server, or make setup)")
-    hub = JetStreamNode(tmp_path, "hub", "national", leaf_listen=True).start()
-    assert hub.link is not None
-    leaf = JetStreamNode(tmp_path, "issyk-kul", "issyk-kul", remote_port=hub.link.port).start()
-    yield hub, leaf
-    leaf.close()
-    hub.close()
 
 
 def _db(path: Path) -> Database:

@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from koopsuz.bus.federation import NationalState
 from koopsuz.services.legal_basis import utc
+from koopsuz.services.state_follower import StateFollower
 from koopsuz.store.db import Database
 from koopsuz.store.tables import HotlistEntryRow, HotlistRow
 
@@ -140,7 +141,7 @@ class NationalHotlistPublisher:
             self._stop.wait(self._interval)
 
 
-class NationalHotlistFollower:
+class NationalHotlistFollower(StateFollower):
     """In a region: when the sourced copy moves, write the national lists into this node's store and
     tell ``on_change`` (the road watch reloads its plate index)."""
 
@@ -153,19 +154,14 @@ class NationalHotlistFollower:
         *,
         interval_s: float = 1.0,
     ) -> None:
+        super().__init__("national-hotlists-in", "national hotlists: the capital's lists", interval_s)
         self._db, self._state, self._hub = db, state, hub_domain
-        self._on_change, self._interval = on_change, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="national-hotlists-in", daemon=True)
+        self._on_change = on_change
         self.revision = -1  # of the regional copy last applied
         self.applied = 0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def _link(self) -> None:
+        self._state.ensure_region(self._hub)  # the leaf's JetStream may start after us
 
     def sync(self) -> bool:
         """Apply the regional copy if it moved since the last time; True if the store changed."""
@@ -178,21 +174,6 @@ class NationalHotlistFollower:
         if n:
             self._on_change()
         return n > 0
-
-    def _run(self) -> None:
-        linked, failures = False, 0
-        while not self._stop.is_set():
-            try:
-                if not linked:  # the leaf's JetStream may start after us: keep trying
-                    self._state.ensure_region(self._hub)
-                    linked = True
-                self.sync()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                if failures in (1, 10) or failures % 100 == 0:
-                    log.warning("national hotlists: could not follow the capital's lists (%r); retrying", exc)
-            self._stop.wait(self._interval)
 
 
 def _iso(t: datetime | None) -> str | None:

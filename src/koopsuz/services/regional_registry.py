@@ -61,6 +61,7 @@ from koopsuz.bus.federation import RegistryState, check_domain
 from koopsuz.domain.regions import region_codes
 from koopsuz.domain.registry import Camera, Site
 from koopsuz.services.legal_basis import utc
+from koopsuz.services.state_follower import StateFollower
 from koopsuz.store.db import Database
 from koopsuz.store.tables import CameraRow, CityRow, DistrictRow, SiteRow
 
@@ -324,7 +325,7 @@ def _same(v: Any) -> Any:
     return v
 
 
-class RegionalRegistryFollower:
+class RegionalRegistryFollower(StateFollower):
     """In the capital: the hub's registry stream sources these regions; apply what moves into the store."""
 
     def __init__(
@@ -338,22 +339,17 @@ class RegionalRegistryFollower:
     ) -> None:
         # a mapping pins each domain to its region (parse_pins); a plain list pins none
         self._pins: dict[str, str | None] = dict(domains) if isinstance(domains, Mapping) else dict.fromkeys(domains)
+        super().__init__("regional-registry-in", "regional registry: the regions' sites and cameras", interval_s)
         self._db, self._state, self._domains = db, state, list(self._pins)
-        self._on_change, self._interval = on_change, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="regional-registry-in", daemon=True)
+        self._on_change = on_change
         self.revision = 0  # the hub stream's sequence up to which values were applied
         self.pending: dict[str, bytes] = {}  # read but not applicable yet (see apply_registry)
         self.refused: dict[str, bytes] = {}  # naming rows owned here or by another region; retried now and then
         self._retry_at = 0.0
         self.applied = 0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def _link(self) -> None:
+        self._state.ensure_hub_sources(self._domains)
 
     def sync(self) -> bool:
         """Apply what the hub copied since the last pass (and what was waiting); True if the store changed."""
@@ -374,19 +370,3 @@ class RegionalRegistryFollower:
         if n:
             self._on_change()
         return n > 0
-
-    def _run(self) -> None:
-        linked, failures = False, 0
-        while not self._stop.is_set():
-            try:
-                if not linked:
-                    self._state.ensure_hub_sources(self._domains)
-                    linked = True
-                self.sync()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                linked = False  # the hub's stream may be gone (purged, a hub rebuilt): make sure of it again
-                if failures in (1, 10) or failures % 100 == 0:
-                    log.warning("regional registry: could not follow the regions' registries (%r); retrying", exc)
-            self._stop.wait(self._interval)
